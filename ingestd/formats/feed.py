@@ -1,0 +1,92 @@
+"""Format A (``feed``): a feed item archived as HTML under a markdown heading.
+
+    <!--{pubdate_ms}-->
+    [{title}]({link})
+    ------
+
+    {content}
+
+Exactly five lines and a final newline; see docs/formats.md.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from datetime import datetime, timezone
+
+from ingestd.errors import FormatError
+from ingestd.formats.text import js_strip, whatwg_href
+from ingestd.types import FeedDoc
+
+_DATE_LINE = re.compile(r"<!--(\d{1,16}|NaN)-->")
+RULE = "------"
+
+
+def render(doc: FeedDoc) -> str:
+    """Render a format-A document to its exact file text."""
+    date = "NaN" if doc.pubdate_ms is None else str(doc.pubdate_ms)
+    return f"<!--{date}-->\n[{doc.title}]({doc.link})\n{RULE}\n\n{doc.content}\n"
+
+
+def parse(text: str) -> FeedDoc:
+    """Parse format-A file text; raise FormatError naming the line on anything else."""
+    lines = text.split("\n")
+    if len(lines) != 6 or lines[5] != "":
+        raise FormatError(
+            f"expected exactly 5 lines each ending in \\n, found {text.count(chr(10))} "
+            "line breaks" + ("" if text.endswith("\n") else " and no final newline"),
+            line=min(len(lines), 6),
+        )
+    date = _DATE_LINE.fullmatch(lines[0])
+    if date is None:
+        raise FormatError(f"expected <!--milliseconds--> or <!--NaN-->, found {lines[0][:60]!r}",
+                          line=1)
+    title, link = _split_heading(lines[1])
+    if lines[2] != RULE:
+        raise FormatError(f"expected {RULE!r}, found {lines[2][:60]!r}", line=3)
+    if lines[3] != "":
+        raise FormatError(f"expected an empty line, found {lines[3][:60]!r}", line=4)
+    ms = None if date.group(1) == "NaN" else int(date.group(1))
+    return FeedDoc(pubdate_ms=ms, title=title, link=link, content=lines[4])
+
+
+def _split_heading(line: str) -> tuple[str, str]:
+    # Titles may hold brackets and even "](", links hold no whitespace: split at the
+    # last "](" whose right side is a plausible link.
+    if not (line.startswith("[") and line.endswith(")")):
+        raise FormatError(f"expected [title](link), found {line[:60]!r}", line=2)
+    cut = line.rfind("](")
+    while cut > 0 and any(c.isspace() for c in line[cut + 2 : -1]):
+        cut = line.rfind("](", 0, cut)
+    if cut <= 0:
+        raise FormatError(f"expected [title](link), found {line[:60]!r}", line=2)
+    return line[1:cut], line[cut + 2 : -1]
+
+
+def join_content(html: str) -> str:
+    """Put item HTML on one line: split on \\n, JS-strip each piece, join with nothing."""
+    return "".join(js_strip(piece) for piece in html.split("\n"))
+
+
+def epoch_ms(moment: datetime) -> int:
+    """Milliseconds since the Unix epoch; naive datetimes are taken as UTC."""
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(timezone.utc)
+    return calendar.timegm(moment.timetuple()) * 1000 + moment.microsecond // 1000
+
+
+def from_item(title: str, link: str, content: str, published: datetime | None) -> FeedDoc:
+    """Build the format-A document for one feed item, following FORMATS.md exactly."""
+    return FeedDoc(
+        pubdate_ms=None if published is None else epoch_ms(published),
+        # A line break inside a title would break the five-line layout; it is the
+        # one change made to titles beyond the strip.
+        title=_one_line(js_strip(title)),
+        link=whatwg_href(link),
+        content=join_content(content),
+    )
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.replace("\r\n", "\n").split("\n"))

@@ -1,0 +1,143 @@
+"""Frozen value types passed between pipeline stages.
+
+No I/O and no third-party imports here: every stage can depend on this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+
+
+class ArchiveFormat(str, Enum):
+    """The two archived-text formats (see docs/formats.md)."""
+
+    FEED = "feed"  # format A
+    REPOST = "repost"  # format B
+
+
+@dataclass(frozen=True)
+class FeedDoc:
+    """One format-A file: an item archived as HTML under a markdown heading.
+
+    ``pubdate_ms`` is None for files whose date line says ``NaN``.
+    """
+
+    pubdate_ms: int | None
+    title: str
+    link: str
+    content: str
+
+
+@dataclass(frozen=True)
+class Newlines:
+    """Where a format-B file uses ``\\r\\n`` instead of ``\\n``.
+
+    ``front`` ends the three front-matter lines, ``source`` ends the source line,
+    ``blank`` is the line after it, ``body`` joins body lines (None: the body is kept
+    with its own mixed endings), ``final`` ends the file.
+    """
+
+    front: str = "\n"
+    source: str = "\n"
+    blank: str = "\n"
+    body: str | None = "\n"
+    final: str = "\n"
+
+
+LF = Newlines()
+#: The 2022-04 and later form: CRLF front matter, bare LF after the source line.
+CRLF = Newlines(front="\r\n", source="\n", blank="\r\n", body="\r\n", final="\r\n")
+#: The 2023-24 form: as CRLF, but the body itself uses bare LF.
+CRLF_LF_BODY = Newlines(front="\r\n", source="\n", blank="\r\n", body="\n", final="\r\n")
+
+
+@dataclass(frozen=True)
+class RepostDoc:
+    """One format-B file: a page reposted as markdown with front matter.
+
+    ``body`` uses ``\\n`` line breaks unless ``newlines.body`` is None, in which
+    case it holds the file's body bytes verbatim (mixed endings).
+    """
+
+    title: str
+    source: str
+    label: str
+    url: str
+    body: str
+    newlines: Newlines = LF
+
+
+ArchiveDoc = FeedDoc | RepostDoc
+
+
+@dataclass(frozen=True)
+class FeedSpec:
+    """A configured feed, as the pipeline needs it (no config-file details)."""
+
+    name: str
+    url: str
+    format: ArchiveFormat = ArchiveFormat.FEED
+    fetch_page: bool = False
+    source: str = ""
+    label: str = "轉載自{site}"
+    site: str = ""
+    image_proxy: str = ""
+    sanitize: bool = True
+    newlines: Newlines = LF
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """A fetched HTTP resource with its caching validators."""
+
+    url: str
+    status: int
+    content: bytes
+    headers: dict[str, str] = field(default_factory=dict)
+    etag: str | None = None
+    last_modified: str | None = None
+    elapsed: float = 0.0
+
+
+@dataclass(frozen=True)
+class EntryData:
+    """One feed item as the parse stage yields it.
+
+    ``content`` is the item's HTML (``content:encoded`` when present, else the
+    description or Atom content); ``published`` is None when the item has no
+    parseable date.
+    """
+
+    title: str
+    link: str
+    guid: str | None
+    content: str
+    published: datetime | None
+    summary: str = ""
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A parsed feed: its entries plus what the parser had to say about it."""
+
+    title: str
+    link: str
+    entries: tuple[EntryData, ...]
+    bozo: str | None = None
+    ttl_minutes: int | None = None
+    skip_hours: frozenset[int] = frozenset()
+    skip_days: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Article:
+    """What extraction found in a page: title, cleaned HTML and a few extras."""
+
+    title: str
+    html: str
+    url: str
+    lead_image: str | None = None
+    caption: str | None = None
+    published: datetime | None = None
