@@ -14,8 +14,8 @@ import difflib
 import html
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email.utils import format_datetime
-from datetime import datetime, timezone
 from pathlib import Path
 
 from markdown_it import MarkdownIt
@@ -140,7 +140,7 @@ def build_feed(doc: FeedDoc) -> bytes:
     """An RSS 2.0 document holding one item with the document's fields."""
     date = ""
     if doc.pubdate_ms is not None:
-        moment = datetime.fromtimestamp(doc.pubdate_ms / 1000, tz=timezone.utc)
+        moment = datetime.fromtimestamp(doc.pubdate_ms / 1000, tz=UTC)
         date = f"<pubDate>{format_datetime(moment, usegmt=True)}</pubDate>"
     item = (
         f"<item><title>{_xml_text(doc.title)}</title>"
@@ -154,7 +154,7 @@ def build_feed(doc: FeedDoc) -> bytes:
         '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/">'
         "<channel><title>replay</title><link>http://replay.invalid/</link>"
         f"<description>rebuilt by ingestd replay</description>{item}</channel></rss>\n"
-    ).encode("utf-8")
+    ).encode()
 
 
 def _xml_text(text: str) -> str:

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from enum import Enum
+from enum import StrEnum
 
 
-class ArchiveFormat(str, Enum):
+class ArchiveFormat(StrEnum):
     """The two archived-text formats (see docs/formats.md)."""
 
     FEED = "feed"  # format A

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import calendar
 import re
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 from ingestd.errors import FormatError
 from ingestd.formats.text import js_strip, whatwg_href
@@ -72,7 +72,7 @@ def join_content(html: str) -> str:
 def epoch_ms(moment: datetime) -> int:
     """Milliseconds since the Unix epoch; naive datetimes are taken as UTC."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(timezone.utc)
+        moment = moment.astimezone(UTC)
     return calendar.timegm(moment.timetuple()) * 1000 + moment.microsecond // 1000
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -40,7 +40,7 @@ def test_content_joined_on_one_line() -> None:
 
 
 def test_milliseconds_from_item_date() -> None:
-    moment = datetime(2022, 2, 28, 22, 39, 3, tzinfo=timezone.utc)
+    moment = datetime(2022, 2, 28, 22, 39, 3, tzinfo=UTC)
     doc = feed.from_item(" t ", "https://x.example/a", "<p>x</p>", moment)
     assert doc.pubdate_ms == 1646087943000
     offset = moment.astimezone(timezone(timedelta(hours=8)))
@@ -64,7 +64,7 @@ def test_render_from_source_fields(path: Path) -> None:
     """Each real file re-rendered from its own fields (as a feed would carry them)."""
     doc = feed.parse(path.read_bytes().decode("utf-8"))
     assert doc.pubdate_ms is not None
-    published = datetime.fromtimestamp(doc.pubdate_ms / 1000, tz=timezone.utc)
+    published = datetime.fromtimestamp(doc.pubdate_ms / 1000, tz=UTC)
     # The content reaches the archiver spread over lines; the join must undo that.
     spread = doc.content.replace("><", ">\n  <")
     rebuilt = feed.from_item(doc.title, doc.link, spread, published)

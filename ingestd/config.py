@@ -1,0 +1,316 @@
+"""TOML configuration -> validated, frozen Settings. The only reader of files and env.
+
+Found at ``--config PATH``, else ``$INGESTD_CONFIG``, else ``./ingestd.toml``. Every
+error names the key, its line in the file and what is wrong. Relative paths
+(``archive_dir``, ``sqlite:///`` databases, ``file:`` feeds) are taken relative to
+the folder of the configuration file, so a systemd unit and a shell agree.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ingestd import PROJECT_URL, __version__
+from ingestd.errors import ConfigError
+from ingestd.formats.repost import NEWLINE_STYLES
+from ingestd.types import ArchiveFormat, FeedSpec
+
+DEFAULT_PATH = Path("ingestd.toml")
+DEFAULT_USER_AGENT = f"ingestd/{__version__} (+{PROJECT_URL})"
+_DURATION = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>s|m|h|d)?")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+_NAME = re.compile(r"[A-Za-z0-9\u0080-\U0010ffff][A-Za-z0-9_.\- \u0080-\U0010ffff]{0,63}")
+
+
+@dataclass(frozen=True)
+class FetchSettings:
+    """The ``[fetch]`` table."""
+
+    concurrency: int = 32
+    per_host: int = 4
+    timeout: float = 30.0
+    connect_timeout: float = 10.0
+    max_bytes: int = 15_000_000
+    max_redirects: int = 5
+    user_agent: str = DEFAULT_USER_AGENT
+    allow_private: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class FeedSettings:
+    """One ``[[feeds]]`` entry: the pipeline's FeedSpec plus scheduling."""
+
+    spec: FeedSpec
+    interval_seconds: float
+    allow_private: bool = False
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The whole validated configuration."""
+
+    path: Path
+    database: str
+    archive_dir: Path
+    fetch: FetchSettings = field(default_factory=FetchSettings)
+    feeds: tuple[FeedSettings, ...] = ()
+    default_interval: float = 1800.0
+
+    def feed(self, name: str) -> FeedSettings:
+        """The feed called ``name``; ConfigError if there is none."""
+        for item in self.feeds:
+            if item.spec.name == name:
+                return item
+        raise ConfigError(f"no feed named {name!r} in {self.path}")
+
+
+def find_config(explicit: str | None, environ: Mapping[str, str] = os.environ) -> Path:
+    """Where the configuration lives: --config, else $INGESTD_CONFIG, else ./ingestd.toml."""
+    if explicit:
+        return Path(explicit)
+    if environ.get("INGESTD_CONFIG"):
+        return Path(environ["INGESTD_CONFIG"])
+    return DEFAULT_PATH
+
+
+def load(path: Path) -> Settings:
+    """Read and validate the configuration file at ``path``."""
+    try:
+        raw = path.read_bytes().decode("utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: configuration file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read configuration: {exc}") from None
+    return loads(raw, path)
+
+
+def loads(text: str, path: Path) -> Settings:
+    """Validate configuration ``text`` as if read from ``path``."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return _Validator(text, path).settings(data)
+
+
+class _Validator:
+    """Turns parsed TOML into Settings, with errors that point at the line."""
+
+    def __init__(self, text: str, path: Path) -> None:
+        self.lines = text.split("\n")
+        self.path = path
+        self.base = path.resolve().parent
+
+    def fail(
+        self, key: str, problem: str, table: str = "", index: int | None = None
+    ) -> ConfigError:
+        where = self._line_of(key, table, index)
+        scope = table + (f"[{index}]" if index is not None else "")
+        dotted = f"{scope}.{key}" if scope else key
+        line = f", line {where}" if where else ""
+        return ConfigError(f"{self.path}{line}: {dotted}: {problem}")
+
+    def _line_of(self, key: str, table: str, index: int | None) -> int | None:
+        current, seen = "", -1
+        pattern = re.compile(rf"\s*(\"{re.escape(key)}\"|{re.escape(key)})\s*=")
+        for number, line in enumerate(self.lines, 1):
+            header = re.match(r"\s*\[\[?\s*([^\]]+?)\s*\]\]?", line)
+            if header:
+                current = header.group(1)
+                seen = seen + 1 if current == table and line.lstrip().startswith("[[") else seen
+                continue
+            in_table = current == table and (index is None or seen == index)
+            if in_table and pattern.match(line):
+                return number
+        return None
+
+    def settings(self, data: dict[str, Any]) -> Settings:
+        self._no_unknown(data, {"database", "archive_dir", "fetch", "feeds", "interval"}, "")
+        default_interval = self._duration(data, "interval", 1800.0, "")
+        fetch = self._fetch(self._table(data, "fetch"))
+        feeds = self._feeds(data.get("feeds", []), default_interval)
+        return Settings(
+            path=self.path,
+            database=self._database(self._str(data, "database", "sqlite:///ingestd.db", "")),
+            archive_dir=self.base / self._str(data, "archive_dir", "archive", ""),
+            fetch=fetch,
+            feeds=feeds,
+            default_interval=default_interval,
+        )
+
+    def _database(self, url: str) -> str:
+        if url.startswith("postgresql://"):
+            # psycopg 3 is the driver ingestd ships; SQLAlchemy's default is psycopg2.
+            url = "postgresql+psycopg://" + url[len("postgresql://") :]
+        if not re.match(r"(sqlite|postgresql\+psycopg)://", url):
+            raise self.fail(
+                "database",
+                "expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DB, " f"got {url!r}",
+            )
+        prefix = "sqlite:///"
+        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
+            return prefix + str(self.base / url[len(prefix):])
+        return url
+
+    def _fetch(self, table: dict[str, Any]) -> FetchSettings:
+        known = set(FetchSettings.__dataclass_fields__)
+        self._no_unknown(table, known, "fetch")
+        allow = self._list_of_str(table, "allow_private", "fetch")
+        for entry in allow:
+            self._check_host_or_cidr(entry)
+        return FetchSettings(
+            concurrency=self._int(table, "concurrency", 32, "fetch", low=1),
+            per_host=self._int(table, "per_host", 4, "fetch", low=1),
+            timeout=self._number(table, "timeout", 30.0, "fetch"),
+            connect_timeout=self._number(table, "connect_timeout", 10.0, "fetch"),
+            max_bytes=self._int(table, "max_bytes", 15_000_000, "fetch", low=1024),
+            max_redirects=self._int(table, "max_redirects", 5, "fetch", low=0),
+            user_agent=self._str(table, "user_agent", DEFAULT_USER_AGENT, "fetch"),
+            allow_private=tuple(allow),
+        )
+
+    def _check_host_or_cidr(self, entry: str) -> None:
+        if "/" in entry or entry.replace(".", "").isdigit() or ":" in entry:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                problem = f"{entry!r} is not a host name or CIDR"
+                raise self.fail("allow_private", problem, "fetch") from None
+
+    def _feeds(self, items: Any, default_interval: float) -> tuple[FeedSettings, ...]:
+        if not isinstance(items, list):
+            raise self.fail("feeds", "expected [[feeds]] tables")
+        feeds: list[FeedSettings] = []
+        names: set[str] = set()
+        for index, item in enumerate(items):
+            feed = self._feed(item, index, default_interval)
+            if feed.spec.name in names:
+                raise self.fail("name", f"duplicate feed name {feed.spec.name!r}", "feeds", index)
+            names.add(feed.spec.name)
+            feeds.append(feed)
+        return tuple(feeds)
+
+    def _feed(self, item: dict[str, Any], index: int, default_interval: float) -> FeedSettings:
+        known = {"name", "url", "format", "interval", "fetch_page", "source", "label", "site",
+                 "image_proxy", "sanitize", "newlines", "allow_private"}
+        self._no_unknown(item, known, "feeds", index)
+        name = self._required_str(item, "name", index)
+        if not _NAME.fullmatch(name) or name in {".", ".."}:
+            raise self.fail("name", f"{name!r} is not a safe folder name (letters, digits, "
+                            "'-', '_', '.', spaces; at most 64)", "feeds", index)
+        fmt = self._choice(item, "format", {f.value for f in ArchiveFormat}, "feed", index)
+        newlines = self._choice(item, "newlines", set(NEWLINE_STYLES), "lf", index)
+        spec = FeedSpec(
+            name=name,
+            url=self._feed_url(self._required_str(item, "url", index), index),
+            format=ArchiveFormat(fmt),
+            fetch_page=self._bool(item, "fetch_page", False, index),
+            source=self._str(item, "source", "", "feeds", index),
+            label=self._str(item, "label", "轉載自{site}", "feeds", index),
+            site=self._str(item, "site", "", "feeds", index),
+            image_proxy=self._str(item, "image_proxy", "", "feeds", index),
+            sanitize=self._bool(item, "sanitize", True, index),
+            newlines=NEWLINE_STYLES[newlines],
+        )
+        if spec.format is ArchiveFormat.REPOST and not spec.source:
+            problem = 'format "repost" needs source (the backtick text)'
+            raise self.fail("source", problem, "feeds", index)
+        return FeedSettings(
+            spec=spec,
+            interval_seconds=self._duration(item, "interval", default_interval, "feeds", index),
+            allow_private=self._bool(item, "allow_private", False, index),
+        )
+
+    def _feed_url(self, url: str, index: int) -> str:
+        if url.startswith("file:"):
+            local = Path(url[len("file:"):].removeprefix("//"))
+            return "file://" + str(local if local.is_absolute() else self.base / local)
+        if not re.match(r"https?://[^/\s]+", url):
+            problem = f"expected an http(s):// or file: URL, got {url!r}"
+            raise self.fail("url", problem, "feeds", index)
+        return url
+
+    # --- typed getters -------------------------------------------------------
+
+    def _no_unknown(self, table: dict[str, Any], known: set[str], name: str,
+                    index: int | None = None) -> None:
+        for key in table:
+            if key not in known:
+                hint = ", ".join(sorted(known))
+                raise self.fail(key, f"unknown key (expected one of: {hint})", name, index)
+
+    def _table(self, data: dict[str, Any], key: str) -> dict[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            raise self.fail(key, f"expected a [{key}] table")
+        return value
+
+    def _str(self, table: dict[str, Any], key: str, default: str, name: str,
+             index: int | None = None) -> str:
+        value = table.get(key, default)
+        if not isinstance(value, str):
+            raise self.fail(key, f"expected a string, got {value!r}", name, index)
+        return value
+
+    def _required_str(self, table: dict[str, Any], key: str, index: int) -> str:
+        if key not in table:
+            raise ConfigError(f"{self.path}: feeds[{index}]: missing required key {key!r}")
+        value = self._str(table, key, "", "feeds", index)
+        if not value.strip():
+            raise self.fail(key, "must not be empty", "feeds", index)
+        return value
+
+    def _bool(self, table: dict[str, Any], key: str, default: bool, index: int) -> bool:
+        value = table.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"expected true or false, got {value!r}", "feeds", index)
+        return value
+
+    def _int(self, table: dict[str, Any], key: str, default: int, name: str, *, low: int) -> int:
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(key, f"expected an integer, got {value!r}", name)
+        if value < low:
+            raise self.fail(key, f"must be at least {low}, got {value}", name)
+        return value
+
+    def _number(self, table: dict[str, Any], key: str, default: float, name: str) -> float:
+        value = table.get(key, default)
+        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+            raise self.fail(key, f"expected a positive number of seconds, got {value!r}", name)
+        return float(value)
+
+    def _list_of_str(self, table: dict[str, Any], key: str, name: str) -> list[str]:
+        value = table.get(key, [])
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(key, f"expected a list of strings, got {value!r}", name)
+        return value
+
+    def _choice(self, table: dict[str, Any], key: str, allowed: set[str], default: str,
+                index: int) -> str:
+        value = table.get(key, default)
+        if value not in allowed:
+            options = " or ".join(f'"{a}"' for a in sorted(allowed))
+            raise self.fail(key, f"expected {options}, got {value!r}", "feeds", index)
+        return str(value)
+
+    def _duration(self, table: dict[str, Any], key: str, default: float, name: str,
+                  index: int | None = None) -> float:
+        value = table.get(key, default)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            seconds = float(value)
+        elif isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
+            seconds = float(match["n"]) * _UNITS[match["unit"]]
+        else:
+            problem = f'expected a duration like "30m", "2h" or seconds, got {value!r}'
+            raise self.fail(key, problem, name, index)
+        if seconds <= 0:
+            raise self.fail(key, "must be longer than zero", name, index)
+        return seconds
