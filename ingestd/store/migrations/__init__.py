@@ -1,0 +1,1 @@
+"""Alembic migrations of the ingestd database (run via ingestd.store.migrate)."""

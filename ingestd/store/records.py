@@ -1,0 +1,125 @@
+"""Plain frozen values the store hands out and takes in; never ORM objects.
+
+Callers outside ``ingestd.store`` see only these, so no SQLAlchemy session or lazy
+load can leak into the pipeline.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import NamedTuple, TypedDict
+
+from ingestd.types import ArchiveFormat
+
+#: The first file number of every feed; numbers count down so the newest sorts first.
+FIRST_FILE_ID = 0xFFFFF
+
+#: The reason ``sync_feeds`` gives to feeds no longer in the configuration.
+REMOVED_REASON = "removed from configuration"
+
+
+class FeedConfig(NamedTuple):
+    """What the configuration says about one feed; a plain tuple works as well."""
+
+    name: str
+    url: str
+    format: ArchiveFormat | str
+    interval_seconds: int
+
+
+@dataclass(frozen=True)
+class FeedRecord:
+    """A stored feed and its polling state."""
+
+    id: int
+    name: str
+    url: str
+    original_url: str
+    format: ArchiveFormat
+    enabled: bool
+    disabled_reason: str | None
+    interval_seconds: int
+    next_check_at: datetime | None
+    lease_owner: str | None
+    lease_expires_at: datetime | None
+    etag: str | None
+    last_modified: str | None
+    consecutive_errors: int
+    last_error: str | None
+    last_status: int | None
+    failing_since: datetime | None
+    last_fetch_at: datetime | None
+    last_success_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class EntryRecord:
+    """A stored entry; ``archive_path`` is None until its file is written."""
+
+    id: int
+    feed_id: int
+    identity_key: str
+    guid: str | None
+    link: str | None
+    title: str | None
+    published_at: datetime | None
+    published_is_fallback: bool
+    first_seen_at: datetime
+    archive_path: str | None
+    file_id: int | None
+    current_revision: int
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class RevisionRecord:
+    """One distinct content of an entry."""
+
+    entry_id: int
+    revision: int
+    content_hash: str
+    seen_at: datetime
+
+
+@dataclass(frozen=True)
+class FetchRecord:
+    """One fetch attempt."""
+
+    id: int
+    feed_id: int
+    started_at: datetime
+    duration_ms: int
+    status: int | None
+    outcome: str
+    bytes: int
+    new_entries: int
+    error: str | None
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """Names of the feeds ``sync_feeds`` touched, for the log."""
+
+    added: tuple[str, ...] = ()
+    updated: tuple[str, ...] = ()
+    reenabled: tuple[str, ...] = ()
+    disabled: tuple[str, ...] = ()
+
+
+class FeedState(TypedDict, total=False):
+    """The feed columns the pipeline may change after a fetch."""
+
+    url: str
+    etag: str | None
+    last_modified: str | None
+    next_check_at: datetime | None
+    consecutive_errors: int
+    last_error: str | None
+    last_status: int | None
+    failing_since: datetime | None
+    last_fetch_at: datetime | None
+    last_success_at: datetime | None
+    enabled: bool
+    disabled_reason: str | None
