@@ -1,0 +1,147 @@
+"""The archive folder: atomic file writes, safe names, site index lists.
+
+Layout (as in the format-A archive): ``articles/{feed}/{id}.md``, ids counting
+down from 0xFFFFF so the newest file sorts first, and ``lists/{feed}.md``. Every
+write goes to a temporary file in the same folder, is fsynced, then renamed over
+the target, so a crash leaves either the old file, the new file, or a stray
+temporary file that ``sweep_temporaries`` removes at start-up; never half a file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from ingestd.errors import ArchiveError
+
+FIRST_FILE_ID = 0xFFFFF  # 1048575: the first file of a feed; later ones count down
+TEMP_MARK = ".ingestd-tmp-"
+MAX_NAME_BYTES = 200  # well under the 255-byte limit of ext4, APFS and NTFS
+INDEX_LIMIT = 300
+INDEX_ZONE = timezone(timedelta(hours=8))  # the source archive dated its lists in UTC+8
+_WINDOWS_RESERVED = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\..*)?", re.IGNORECASE)
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
+
+
+def articles_dir(root: Path, feed: str) -> Path:
+    """The folder holding one feed's files."""
+    return root / "articles" / safe_component(feed)
+
+
+def file_name(file_id: int, title: str | None = None) -> str:
+    """``{id}.md``, or ``{id}_{title}.md`` (the older naming) with a made-safe title."""
+    if title is None:
+        return f"{file_id}.md"
+    stem = safe_component(f"{file_id}_{title}", max_bytes=MAX_NAME_BYTES - 3)
+    return f"{stem}.md"
+
+
+def safe_component(text: str, max_bytes: int = MAX_NAME_BYTES) -> str:
+    """One path component that is safe on every common filesystem, whatever ``text`` holds.
+
+    No separators, control characters or characters Windows forbids; no leading
+    dot (no hidden files, no ``..``); no trailing dot or space; not a reserved
+    device name; at most ``max_bytes`` of UTF-8 without splitting a character.
+    """
+    cleaned = _UNSAFE.sub("_", unicodedata.normalize("NFC", text))
+    cleaned = cleaned.lstrip(". ").rstrip(". ")
+    cleaned = _truncate_utf8(cleaned, max_bytes).rstrip(". ")
+    if not cleaned:
+        return "_"
+    if _WINDOWS_RESERVED.fullmatch(cleaned):
+        return f"_{cleaned}"
+    return cleaned
+
+
+def _truncate_utf8(text: str, max_bytes: int) -> str:
+    encoded = text.encode("utf-8")
+    if len(encoded) <= max_bytes:
+        return text
+    return encoded[:max_bytes].decode("utf-8", errors="ignore")
+
+
+def inside(root: Path, path: Path) -> bool:
+    """True when ``path`` lies under ``root`` once both are resolved."""
+    return path.resolve().is_relative_to(root.resolve())
+
+
+def write_atomic(root: Path, relative: str, text: str) -> Path:
+    """Write ``text`` (UTF-8, bytes as given) to ``root/relative`` atomically."""
+    target = root / relative
+    if not inside(root, target):
+        raise ArchiveError(f"refusing to write outside the archive: {relative!r}")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    temp = target.with_name(f"{TEMP_MARK}{secrets.token_hex(6)}")
+    try:
+        with open(temp, "xb") as handle:
+            handle.write(text.encode("utf-8"))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp, target)
+        _fsync_dir(target.parent)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        raise ArchiveError(f"cannot write {target}: {exc.strerror or exc}") from exc
+    return target
+
+
+def _fsync_dir(folder: Path) -> None:
+    # The rename is durable only once the directory entry is on disk.
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sweep_temporaries(root: Path) -> list[Path]:
+    """Remove temporary files a crash left behind; return what was removed."""
+    removed = []
+    for path in _walk_files(root):
+        if path.name.startswith(TEMP_MARK):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def archived_files(root: Path) -> set[str]:
+    """Relative paths (POSIX) of every archive file under ``root/articles``."""
+    base = root / "articles"
+    return {
+        path.relative_to(root).as_posix()
+        for path in _walk_files(base)
+        if not path.name.startswith(TEMP_MARK)
+    }
+
+
+def _walk_files(root: Path) -> Iterator[Path]:
+    if not root.is_dir():
+        return
+    for folder, _dirs, files in os.walk(root):
+        for name in files:
+            yield Path(folder) / name
+
+
+@dataclass(frozen=True)
+class IndexLine:
+    """One line of a site index list."""
+
+    published: datetime
+    title: str
+    relative: str  # e.g. articles/voa/1048575.md
+
+
+def render_index(site: str, lines: Iterable[IndexLine]) -> str:
+    """The site list: name, rule, blank line, then up to 300 newest-first entries."""
+    newest = sorted(lines, key=lambda line: line.published, reverse=True)[:INDEX_LIMIT]
+    parts = [f"{site}\n------\n\n"]
+    for line in newest:
+        local = line.published.astimezone(INDEX_ZONE)
+        parts.append(f"{local.month}-{local.day} [{line.title}](/{line.relative})\n\n")
+    return "".join(parts)

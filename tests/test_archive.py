@@ -1,0 +1,98 @@
+"""Archive files: atomic writes, safe names, descending ids, index lists."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ingestd import archive
+from ingestd.errors import ArchiveError
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("../../etc/x", "_.._etc_x"),
+        ("..\\..\\x", "_.._x"),
+        ("CON", "_CON"),
+        ("con.txt", "_con.txt"),
+        (".hidden", "hidden"),
+        ("a/b:c*d?e|f<g>h\"i\x00j\nk", "a_b_c_d_e_f_g_h_i_j_k"),
+        ("...", "_"),
+        ("", "_"),
+        ("trailing dot. ", "trailing dot"),
+    ],
+)
+def test_safe_component(title: str, expected: str) -> None:
+    assert archive.safe_component(title) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=2000))
+def test_safe_component_is_always_one_safe_name(title: str) -> None:
+    name = archive.safe_component(title)
+    assert name and name not in {".", ".."}
+    assert "/" not in name and "\\" not in name and "\x00" not in name
+    assert not name.startswith(".")
+    assert len(name.encode("utf-8")) <= archive.MAX_NAME_BYTES
+    assert not archive._WINDOWS_RESERVED.fullmatch(name)
+
+
+def test_file_names() -> None:
+    assert archive.file_name(1048575) == "1048575.md"
+    long = archive.file_name(1048574, "标题" * 2000)
+    assert long.startswith("1048574_标题") and long.endswith(".md")
+    assert len(long.encode()) <= archive.MAX_NAME_BYTES
+
+
+def test_write_atomic_writes_exact_bytes(tmp_path: Path) -> None:
+    text = "---\r\ntitle: x\r\n---\r\n`s` [l](u)\n\r\nbody\r\n"
+    path = archive.write_atomic(tmp_path, "articles/gnews/1048575.md", text)
+    assert path.read_bytes() == text.encode()
+    assert archive.archived_files(tmp_path) == {"articles/gnews/1048575.md"}
+    assert not [p for p in path.parent.iterdir() if p.name.startswith(archive.TEMP_MARK)]
+
+
+def test_write_refuses_to_leave_the_archive(tmp_path: Path) -> None:
+    with pytest.raises(ArchiveError, match="outside the archive"):
+        archive.write_atomic(tmp_path / "a", "../escape.md", "x")
+    assert not (tmp_path / "escape.md").exists()
+
+
+def test_failed_write_leaves_no_temporary(tmp_path: Path) -> None:
+    # A folder where the file should go makes the final rename fail after the
+    # temporary file was written: the temporary must not stay behind.
+    blocker = tmp_path / "articles" / "a" / "1.md"
+    blocker.mkdir(parents=True)
+    with pytest.raises(ArchiveError, match="cannot write"):
+        archive.write_atomic(tmp_path, "articles/a/1.md", "x")
+    assert sorted(p.name for p in blocker.parent.iterdir()) == ["1.md"]
+    assert blocker.is_dir()
+
+
+def test_sweep_removes_only_temporaries(tmp_path: Path) -> None:
+    archive.write_atomic(tmp_path, "articles/a/1.md", "keep")
+    stray = tmp_path / "articles" / "a" / f"{archive.TEMP_MARK}dead"
+    stray.write_text("half")
+    assert archive.sweep_temporaries(tmp_path) == [stray]
+    assert archive.archived_files(tmp_path) == {"articles/a/1.md"}
+
+
+def test_index_list_newest_first_in_utc8() -> None:
+    line = archive.IndexLine
+    lines = [
+        line(datetime(2022, 2, 28, 16, 30, tzinfo=UTC), "later", "articles/voa/1048574.md"),
+        line(datetime(2022, 2, 28, 15, 0, tzinfo=UTC), "earlier", "articles/voa/1048575.md"),
+    ]
+    text = archive.render_index("voa", lines)
+    assert text == (
+        "voa\n------\n\n"
+        "3-1 [later](/articles/voa/1048574.md)\n\n"
+        "2-28 [earlier](/articles/voa/1048575.md)\n\n"
+    )
+    many = [archive.IndexLine(datetime(2022, 1, 1, tzinfo=UTC), str(i), "x") for i in range(400)]
+    assert archive.render_index("s", many).count("\n\n") == 1 + archive.INDEX_LIMIT
