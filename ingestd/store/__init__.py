@@ -1,0 +1,39 @@
+"""Persistence of feeds, entries and fetches; the only package that imports SQLAlchemy.
+
+``open_store(url)`` gives a ``Store`` on SQLite (embedded default: WAL, busy timeout,
+foreign keys) or PostgreSQL (psycopg 3; several daemons lease due feeds with
+``FOR UPDATE SKIP LOCKED``). Its methods take and return the frozen records of
+``ingestd.store.records``; every database failure leaves as ``StorageError``.
+"""
+
+from ingestd.store.engine import DEFAULT_BUSY_TIMEOUT_MS
+from ingestd.store.migrate import head_revision, upgrade
+from ingestd.store.records import (
+    FIRST_FILE_ID,
+    REMOVED_REASON,
+    EntryRecord,
+    FeedConfig,
+    FeedRecord,
+    FeedState,
+    FetchRecord,
+    RevisionRecord,
+    SyncResult,
+)
+from ingestd.store.store import Store, open_store
+
+__all__ = [
+    "DEFAULT_BUSY_TIMEOUT_MS",
+    "FIRST_FILE_ID",
+    "REMOVED_REASON",
+    "EntryRecord",
+    "FeedConfig",
+    "FeedRecord",
+    "FeedState",
+    "FetchRecord",
+    "RevisionRecord",
+    "Store",
+    "SyncResult",
+    "head_revision",
+    "open_store",
+    "upgrade",
+]

@@ -139,7 +139,9 @@ def _postgresql_engine(url: URL) -> Engine:
     if url.drivername in ("postgresql", "postgres"):
         url = url.set(drivername="postgresql+psycopg")
     if url.drivername != "postgresql+psycopg":
-        raise StorageError(f"unsupported PostgreSQL driver {url.drivername!r}: use postgresql+psycopg://")
+        raise StorageError(
+            f"unsupported PostgreSQL driver {url.drivername!r}: use postgresql+psycopg://"
+        )
     connect_args = {} if "connect_timeout" in url.query else {"connect_timeout": PG_CONNECT_TIMEOUT}
     return create_engine(url, pool_pre_ping=True, connect_args=connect_args)
 

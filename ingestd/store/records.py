@@ -6,9 +6,9 @@ load can leak into the pipeline.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import NamedTuple, TypedDict
+from typing import Any, NamedTuple, TypedDict, TypeVar
 
 from ingestd.types import ArchiveFormat
 
@@ -17,6 +17,8 @@ FIRST_FILE_ID = 0xFFFFF
 
 #: The reason ``sync_feeds`` gives to feeds no longer in the configuration.
 REMOVED_REASON = "removed from configuration"
+
+R = TypeVar("R")
 
 
 class FeedConfig(NamedTuple):
@@ -123,3 +125,10 @@ class FeedState(TypedDict, total=False):
     last_success_at: datetime | None
     enabled: bool
     disabled_reason: str | None
+
+
+def to_record(cls: type[R], row: object, **overrides: Any) -> R:
+    """Copy the attributes ``cls`` declares from ``row`` (an ORM object) into a ``cls``."""
+    values = {f.name: getattr(row, f.name) for f in fields(cls)}  # type: ignore[arg-type]
+    values.update(overrides)
+    return cls(**values)

@@ -1,0 +1,173 @@
+"""Entry queries: identity, content revisions and archive file bookkeeping.
+
+An entry is keyed by (feed, identity key); content changes add revisions to the same
+entry, and each entry owns at most one archive file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from ingestd.errors import StorageError
+from ingestd.store.engine import Database
+from ingestd.store.records import FIRST_FILE_ID, EntryRecord, RevisionRecord, to_record
+from ingestd.store.schema import Entry, EntryRevision, Feed
+
+#: Longer identity keys are stored as their hash: PostgreSQL cannot index
+#: arbitrarily long text (a btree row holds at most about 2.7 kB).
+MAX_KEY_BYTES = 1024
+
+
+def stored_key(identity_key: str) -> str:
+    """The identity key as stored: itself, or ``sha256:<hex>`` when longer than 1 kB."""
+    data = identity_key.encode("utf-8", "surrogatepass")
+    if len(data) <= MAX_KEY_BYTES:
+        return identity_key
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class EntryQueries:
+    """The entry half of ``Store``."""
+
+    _db: Database
+
+    def find_entry(self, feed_id: int, identity_key: str) -> EntryRecord | None:
+        """The entry of ``feed_id`` with this identity key, or None."""
+        query = select(Entry).where(
+            Entry.feed_id == feed_id, Entry.identity_key == stored_key(identity_key)
+        )
+        with self._db.read() as session:
+            entry = session.scalars(query).one_or_none()
+            return None if entry is None else to_record(EntryRecord, entry)
+
+    def get_entry(self, entry_id: int) -> EntryRecord | None:
+        """The entry with this id, or None."""
+        with self._db.read() as session:
+            entry = session.get(Entry, entry_id)
+            return None if entry is None else to_record(EntryRecord, entry)
+
+    def add_entry(
+        self,
+        feed_id: int,
+        identity_key: str,
+        *,
+        content_hash: str,
+        first_seen_at: datetime,
+        guid: str | None = None,
+        link: str | None = None,
+        title: str | None = None,
+        published_at: datetime | None = None,
+        published_is_fallback: bool = False,
+    ) -> EntryRecord:
+        """Store a new entry with revision 1; an existing identity is returned unchanged."""
+        key = stored_key(identity_key)
+        values = dict(
+            feed_id=feed_id, identity_key=key, guid=guid, link=link,
+            title=title, published_at=published_at,
+            published_is_fallback=published_is_fallback, first_seen_at=first_seen_at,
+            current_revision=1, created_at=first_seen_at,
+        )  # fmt: skip
+        with self._db.write() as session:
+            # ON CONFLICT DO NOTHING: a concurrent duplicate neither fails nor doubles.
+            insert = self._insert().values(**values)
+            insert = insert.on_conflict_do_nothing(index_elements=["feed_id", "identity_key"])
+            entry_id = session.scalar(insert.returning(Entry.id))
+            if entry_id is not None:
+                session.add(_revision(entry_id, 1, content_hash, first_seen_at))
+            query = select(Entry).where(Entry.feed_id == feed_id, Entry.identity_key == key)
+            entry = session.scalars(query).one()
+            return to_record(EntryRecord, entry)
+
+    def add_revision(self, entry_id: int, content_hash: str, seen_at: datetime) -> int | None:
+        """Record new content; return its revision number, or None if unchanged from the latest."""
+        with self._db.write() as session:
+            entry = _entry_by_id(session, entry_id, self._db)
+            latest = session.scalars(
+                select(EntryRevision)
+                .where(EntryRevision.entry_id == entry_id)
+                .order_by(EntryRevision.revision.desc())
+                .limit(1)
+            ).first()
+            if latest is not None and latest.content_hash == content_hash:
+                return None
+            number = 1 if latest is None else latest.revision + 1
+            session.add(_revision(entry_id, number, content_hash, seen_at))
+            entry.current_revision = number
+            return number
+
+    def revisions(self, entry_id: int) -> list[RevisionRecord]:
+        """Every revision of an entry, oldest first."""
+        query = (
+            select(EntryRevision)
+            .where(EntryRevision.entry_id == entry_id)
+            .order_by(EntryRevision.revision)
+        )
+        with self._db.read() as session:
+            return [to_record(RevisionRecord, row) for row in session.scalars(query)]
+
+    def set_archive_path(self, entry_id: int, path: str, file_id: int) -> None:
+        """Record the file an entry was written to (path relative to the archive folder)."""
+        with self._db.write() as session:
+            entry = _entry_by_id(session, entry_id, self._db)
+            entry.archive_path = path
+            entry.file_id = file_id
+
+    def next_file_id(self, feed_id: int) -> int:
+        """The next file number of a feed: 0xFFFFF first, then one below the lowest used."""
+        query = select(func.min(Entry.file_id)).where(Entry.feed_id == feed_id)
+        with self._db.read() as session:
+            lowest = session.scalar(query)
+        if lowest is None:
+            return FIRST_FILE_ID
+        if lowest <= 0:
+            raise StorageError(f"feed {feed_id} has used every file number: {self._db.target}")
+        return lowest - 1
+
+    def entries_without_file(self, feed_id: int | None = None) -> list[EntryRecord]:
+        """Entries whose archive file was never recorded (all feeds, or one)."""
+        query = select(Entry).where(Entry.archive_path.is_(None))
+        if feed_id is not None:
+            query = query.where(Entry.feed_id == feed_id)
+        with self._db.read() as session:
+            rows = session.scalars(query.order_by(Entry.feed_id, Entry.id))
+            return [to_record(EntryRecord, row) for row in rows]
+
+    def all_archive_paths(self) -> dict[str, int]:
+        """Every recorded archive path, mapped to its entry id (for reconciliation)."""
+        query = select(Entry.archive_path, Entry.id).where(Entry.archive_path.is_not(None))
+        with self._db.read() as session:
+            return {path: entry_id for path, entry_id in session.execute(query) if path}
+
+    def entry_counts(self) -> dict[str, int]:
+        """Number of entries per feed name, zero included."""
+        query = (
+            select(Feed.name, func.count(Entry.id))
+            .outerjoin(Entry, Entry.feed_id == Feed.id)
+            .group_by(Feed.id, Feed.name)
+        )
+        with self._db.read() as session:
+            return {name: count for name, count in session.execute(query)}
+
+    def _insert(self) -> postgresql.Insert | sqlite.Insert:
+        # Both dialects spell upserts the same way, but through their own insert().
+        if self._db.dialect == "postgresql":
+            return postgresql.insert(Entry)
+        return sqlite.insert(Entry)
+
+
+def _entry_by_id(session: Session, entry_id: int, db: Database) -> Entry:
+    entry = session.get(Entry, entry_id)
+    if entry is None:
+        raise StorageError(f"no entry with id {entry_id}: {db.target}")
+    return entry
+
+
+def _revision(entry_id: int, number: int, content_hash: str, seen_at: datetime) -> EntryRevision:
+    return EntryRevision(
+        entry_id=entry_id, revision=number, content_hash=content_hash, seen_at=seen_at
+    )

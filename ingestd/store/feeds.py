@@ -1,0 +1,276 @@
+"""Feed queries: configuration sync, polling state, fetch log and due-feed leasing.
+
+Each method is one short transaction; times are passed in, the store reads no clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timedelta
+from typing import Unpack
+
+from sqlalchemy import ColumnElement, UnaryExpression, and_, or_, select, update
+from sqlalchemy.orm import Session
+
+from ingestd.errors import StorageError
+from ingestd.store.engine import Database
+from ingestd.store.records import (
+    REMOVED_REASON,
+    FeedConfig,
+    FeedRecord,
+    FeedState,
+    FetchRecord,
+    SyncResult,
+    to_record,
+)
+from ingestd.store.schema import FETCH_OUTCOMES, Feed, Fetch
+from ingestd.types import ArchiveFormat
+
+FeedSpecs = Iterable[FeedConfig | tuple[str, str, ArchiveFormat | str, int]]
+
+
+class FeedQueries:
+    """The feed half of ``Store``."""
+
+    _db: Database
+
+    def sync_feeds(self, specs: FeedSpecs, now: datetime) -> SyncResult:
+        """Make the feeds table match the configuration; removed feeds are disabled, not deleted."""
+        wanted = {spec[0]: FeedConfig(*spec) for spec in specs}
+        added, updated, reenabled, disabled = [], [], [], []
+        with self._db.write() as session:
+            existing = {feed.name: feed for feed in session.scalars(select(Feed))}
+            for name, spec in wanted.items():
+                feed = existing.get(name)
+                if feed is None:
+                    session.add(_new_feed(spec, now))
+                    added.append(name)
+                    continue
+                if _apply_config(feed, spec, now):
+                    updated.append(name)
+                if not feed.enabled and feed.disabled_reason == REMOVED_REASON:
+                    _enable(feed, now)
+                    reenabled.append(name)
+            for name, feed in existing.items():
+                if name not in wanted and (feed.enabled or feed.disabled_reason != REMOVED_REASON):
+                    _disable(feed, REMOVED_REASON)
+                    disabled.append(name)
+        return SyncResult(tuple(added), tuple(updated), tuple(reenabled), tuple(disabled))
+
+    def get_feed(self, name: str) -> FeedRecord | None:
+        """The feed called ``name``, or None."""
+        with self._db.read() as session:
+            feed = session.scalars(select(Feed).where(Feed.name == name)).one_or_none()
+            return None if feed is None else feed_record(feed)
+
+    def get_feed_by_id(self, feed_id: int) -> FeedRecord | None:
+        """The feed with this id, or None."""
+        with self._db.read() as session:
+            feed = session.get(Feed, feed_id)
+            return None if feed is None else feed_record(feed)
+
+    def list_feeds(self) -> list[FeedRecord]:
+        """Every feed, enabled or not, by name."""
+        with self._db.read() as session:
+            return [feed_record(f) for f in session.scalars(select(Feed).order_by(Feed.name))]
+
+    def due_feeds(self, now: datetime, limit: int = 100) -> list[FeedRecord]:
+        """Enabled feeds whose check time has come and that nobody holds a lease on."""
+        with self._db.read() as session:
+            query = select(Feed).where(_due(now)).order_by(*_due_order()).limit(limit)
+            return [feed_record(f) for f in session.scalars(query)]
+
+    def lease_due_feeds(
+        self, owner: str, now: datetime, lease_seconds: float, limit: int = 100
+    ) -> list[FeedRecord]:
+        """Take a lease on up to ``limit`` due feeds; no two owners ever hold the same feed.
+
+        A lease runs out after ``lease_seconds``, so a crashed owner's feeds come back.
+        """
+        until = now + timedelta(seconds=lease_seconds)
+        with self._db.write() as session:
+            if self._db.dialect == "postgresql":
+                feeds = _lease_locking(session, owner, now, until, limit)
+            else:
+                feeds = _lease_one_update(session, owner, now, until, limit)
+            records = [feed_record(f) for f in feeds]
+        return sorted(records, key=_record_due_order)
+
+    def release_lease(self, feed_id: int, owner: str) -> bool:
+        """Give a feed's lease back; False if ``owner`` no longer held it."""
+        query = (
+            update(Feed)
+            .where(Feed.id == feed_id, Feed.lease_owner == owner)
+            .values(lease_owner=None, lease_expires_at=None)
+            .returning(Feed.id)
+        )
+        with self._db.write() as session:
+            return session.execute(query).first() is not None
+
+    def update_feed_state(self, feed_id: int, **fields: Unpack[FeedState]) -> FeedRecord:
+        """Set polling state (validators, next check, error counters, URL) of one feed."""
+        unknown = set(fields) - set(FeedState.__optional_keys__)
+        if unknown:
+            raise TypeError(f"update_feed_state got unknown fields: {sorted(unknown)}")
+        with self._db.write() as session:
+            feed = _feed_by_id(session, feed_id, self._db)
+            for key, value in fields.items():
+                setattr(feed, key, value)
+            session.flush()
+            return feed_record(feed)
+
+    def record_fetch(
+        self,
+        feed_id: int,
+        started_at: datetime,
+        duration_ms: int,
+        status: int | None,
+        outcome: str,
+        bytes: int,
+        new_entries: int,
+        error: str | None = None,
+    ) -> int:
+        """Log one fetch attempt; ``outcome`` is 'ok', 'not_modified' or 'failed'."""
+        if outcome not in FETCH_OUTCOMES:
+            raise ValueError(f"outcome must be one of {FETCH_OUTCOMES}, not {outcome!r}")
+        row = Fetch(
+            feed_id=feed_id, started_at=started_at, duration_ms=duration_ms, status=status,
+            outcome=outcome, bytes=bytes, new_entries=new_entries, error=error,
+        )  # fmt: skip
+        with self._db.write() as session:
+            session.add(row)
+            session.flush()
+            return row.id
+
+    def recent_fetches(self, feed_id: int, limit: int = 10) -> list[FetchRecord]:
+        """The latest fetch attempts of a feed, newest first."""
+        query = (
+            select(Fetch)
+            .where(Fetch.feed_id == feed_id)
+            .order_by(Fetch.started_at.desc(), Fetch.id.desc())
+            .limit(limit)
+        )
+        with self._db.read() as session:
+            return [to_record(FetchRecord, row) for row in session.scalars(query)]
+
+    def enable_feed(self, name: str, now: datetime | None = None) -> bool:
+        """Re-enable a feed (due at ``now`` if given); False if there is no such feed."""
+        with self._db.write() as session:
+            feed = session.scalars(select(Feed).where(Feed.name == name)).one_or_none()
+            if feed is not None:
+                _enable(feed, now)
+            return feed is not None
+
+    def disable_feed(self, name: str, reason: str) -> bool:
+        """Stop polling a feed and say why; False if there is no such feed."""
+        with self._db.write() as session:
+            feed = session.scalars(select(Feed).where(Feed.name == name)).one_or_none()
+            if feed is not None:
+                _disable(feed, reason)
+            return feed is not None
+
+
+def feed_record(feed: Feed) -> FeedRecord:
+    """Copy an ORM row into a FeedRecord."""
+    return to_record(FeedRecord, feed, format=ArchiveFormat(feed.format))
+
+
+def _feed_by_id(session: Session, feed_id: int, db: Database) -> Feed:
+    feed = session.get(Feed, feed_id)
+    if feed is None:
+        raise StorageError(f"no feed with id {feed_id}: {db.target}")
+    return feed
+
+
+def _new_feed(spec: FeedConfig, now: datetime) -> Feed:
+    # A new feed is due at once.
+    return Feed(
+        name=spec.name, url=spec.url, original_url=spec.url,
+        format=ArchiveFormat(spec.format).value, enabled=True,
+        interval_seconds=spec.interval_seconds, next_check_at=now, consecutive_errors=0,
+        created_at=now,
+    )  # fmt: skip
+
+
+def _apply_config(feed: Feed, spec: FeedConfig, now: datetime) -> bool:
+    """Copy changed configuration onto ``feed``; True if anything changed."""
+    changed = False
+    # Compare with the configured URL: a stored redirect target is not a config change.
+    if feed.original_url != spec.url:
+        feed.url = feed.original_url = spec.url
+        # Validators belong to the old URL; poll the new one right away.
+        feed.etag = feed.last_modified = None
+        feed.next_check_at = now
+        changed = True
+    fmt = ArchiveFormat(spec.format).value
+    if feed.format != fmt:
+        feed.format = fmt
+        changed = True
+    if feed.interval_seconds != spec.interval_seconds:
+        feed.interval_seconds = spec.interval_seconds
+        changed = True
+    return changed
+
+
+def _enable(feed: Feed, now: datetime | None) -> None:
+    feed.enabled = True
+    feed.disabled_reason = None
+    if now is not None:
+        feed.next_check_at = now
+
+
+def _disable(feed: Feed, reason: str) -> None:
+    feed.enabled = False
+    feed.disabled_reason = reason
+    feed.lease_owner = feed.lease_expires_at = None
+
+
+def _due(now: datetime) -> ColumnElement[bool]:
+    return and_(
+        Feed.enabled.is_(True),
+        or_(Feed.next_check_at.is_(None), Feed.next_check_at <= now),
+        or_(Feed.lease_expires_at.is_(None), Feed.lease_expires_at <= now),
+    )
+
+
+def _due_order() -> tuple[UnaryExpression[datetime | None], UnaryExpression[int]]:
+    # Never-checked feeds first, then the most overdue; id breaks ties deterministically.
+    return (Feed.next_check_at.asc().nulls_first(), Feed.id.asc())
+
+
+def _record_due_order(record: FeedRecord) -> tuple[bool, datetime | None, int]:
+    due = record.next_check_at
+    return (due is not None, due, record.id)
+
+
+def _lease_locking(
+    session: Session, owner: str, now: datetime, until: datetime, limit: int
+) -> Sequence[Feed]:
+    """PostgreSQL: lock due rows, skipping rows another daemon is leasing right now."""
+    query = (
+        select(Feed)
+        .where(_due(now))
+        .order_by(*_due_order())
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    feeds = session.scalars(query).all()
+    for feed in feeds:
+        feed.lease_owner = owner
+        feed.lease_expires_at = until
+    session.flush()
+    return feeds
+
+
+def _lease_one_update(
+    session: Session, owner: str, now: datetime, until: datetime, limit: int
+) -> Sequence[Feed]:
+    """SQLite: one UPDATE ... RETURNING, atomic because SQLite has a single writer."""
+    due_ids = select(Feed.id).where(_due(now)).order_by(*_due_order()).limit(limit)
+    query = (
+        update(Feed)
+        .where(Feed.id.in_(due_ids.scalar_subquery()), _due(now))
+        .values(lease_owner=owner, lease_expires_at=until)
+        .returning(Feed)
+    )
+    return session.scalars(query, execution_options={"synchronize_session": False}).all()
