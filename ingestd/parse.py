@@ -32,8 +32,8 @@ def parse_feed(content: bytes, headers: Mapping[str, str] | None = None) -> Pars
     except Exception as exc:  # feedparser is not supposed to raise; wrap if it does
         raise ParseError(f"feed parser failed: {exc}") from exc
     bozo = _bozo_message(result)
-    if not result.entries and not result.feed and bozo:
-        raise ParseError(f"not a feed: {bozo}")
+    if not result.get("version") and not result.entries:
+        raise ParseError(_not_a_feed(content, headers or {}, bozo))
     feed = result.feed
     return ParsedFeed(
         title=str(feed.get("title", "")),
@@ -44,6 +44,16 @@ def parse_feed(content: bytes, headers: Mapping[str, str] | None = None) -> Pars
         skip_hours=frozenset(_skip_hours(content)),
         skip_days=frozenset(),
     )
+
+
+def _not_a_feed(content: bytes, headers: Mapping[str, str], bozo: str | None) -> str:
+    head = content[:512].lstrip().lower()
+    ctype = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
+    if not content.strip():
+        return "empty response: the server sent no feed"
+    if b"<html" in head or b"<!doctype html" in head or "html" in ctype:
+        return f"the server sent an HTML page, not an RSS or Atom feed ({ctype or 'no type'})"
+    return f"not an RSS or Atom feed: {bozo or 'no feed elements found'}"
 
 
 def _entry(entry: Any) -> EntryData:

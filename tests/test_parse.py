@@ -1,0 +1,58 @@
+"""The parse stage: feedparser on bytes plus headers, wrapped in ingestd's types."""
+
+from __future__ import annotations
+
+import pytest
+
+from ingestd.errors import ParseError
+from ingestd.parse import parse_feed
+
+RSS = """<?xml version="1.0" encoding="{decl}"?>
+<rss version="2.0"><channel><title>中文频道</title><link>http://a.example/</link><ttl>60</ttl>
+<item><title>美国之音新闻标题</title><link>http://a.example/1</link><guid>g1</guid>
+<pubDate>Mon, 28 Feb 2022 22:29:57 GMT</pubDate>
+<description>这是一个描述</description></item></channel></rss>"""
+
+
+def test_gbk_feed() -> None:
+    parsed = parse_feed(RSS.format(decl="gbk").encode("gbk"))
+    assert parsed.bozo is None
+    (item,) = parsed.entries
+    assert item.title == "美国之音新闻标题" and item.content == "这是一个描述"
+    assert item.guid == "g1" and item.published is not None
+    assert parsed.ttl_minutes == 60
+
+
+def test_declared_charset_lies() -> None:
+    data = RSS.format(decl="utf-8").encode("gbk")
+    parsed = parse_feed(data, {"Content-Type": "application/rss+xml; charset=utf-8"})
+    assert parsed.entries[0].title == "美国之音新闻标题"
+    assert parsed.bozo is not None and "encoding" in parsed.bozo.lower()
+
+
+def test_truncated_feed_keeps_complete_items() -> None:
+    data = RSS.format(decl="utf-8").replace("</item></channel></rss>", "</item><item><title>半")
+    parsed = parse_feed(data.encode())
+    assert [e.title for e in parsed.entries][0] == "美国之音新闻标题"
+    assert parsed.bozo is not None
+
+
+@pytest.mark.parametrize(
+    ("body", "ctype", "message"),
+    [
+        (b"<!DOCTYPE html><html><head><title>x</title></head><body>x</body></html>",
+         "text/html; charset=utf-8", "HTML page, not an RSS or Atom feed"),
+        (b"", "application/rss+xml", "empty response"),
+        (b"just some text", "text/plain", "not an RSS or Atom feed"),
+    ],
+)
+def test_not_a_feed_is_a_clear_error(body: bytes, ctype: str, message: str) -> None:
+    with pytest.raises(ParseError, match=message):
+        parse_feed(body, {"content-type": ctype})
+
+
+def test_item_html_is_not_sanitized_or_rewritten() -> None:
+    html = '&lt;p style="color:red"  x=y&gt;a&lt;/p&gt;&lt;img src="/rel.jpg"&gt;'
+    data = RSS.format(decl="utf-8").replace("这是一个描述", html).encode()
+    (item,) = parse_feed(data).entries
+    assert item.content == '<p style="color:red"  x=y>a</p><img src="/rel.jpg">'
