@@ -1,0 +1,131 @@
+"""Entry identity, revisions, file numbers and archive paths."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+import pytest
+
+from ingestd.errors import StorageError
+from ingestd.store import FIRST_FILE_ID, FeedConfig, Store
+from ingestd.store.entries import MAX_KEY_BYTES
+from tests.store.conftest import NOW
+
+LATER = NOW + timedelta(hours=2)
+
+
+def _hash(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@pytest.fixture
+def feed_id(store: Store) -> int:
+    store.sync_feeds([FeedConfig("a", "https://a.example/feed", "feed", 1800)], now=NOW)
+    feed = store.get_feed("a")
+    assert feed is not None
+    return feed.id
+
+
+def test_add_entry_stores_fields_and_revision_one(store: Store, feed_id: int) -> None:
+    entry = store.add_entry(
+        feed_id, "guid:1", content_hash=_hash("v1"), first_seen_at=NOW, guid="1",
+        link="https://a.example/1", title="標題", published_at=None, published_is_fallback=True,
+    )  # fmt: skip
+    assert entry == store.find_entry(feed_id, "guid:1") == store.get_entry(entry.id)
+    assert (entry.guid, entry.link, entry.title) == ("1", "https://a.example/1", "標題")
+    assert entry.published_is_fallback and entry.first_seen_at == NOW
+    assert entry.current_revision == 1 and entry.archive_path is None and entry.file_id is None
+    [revision] = store.revisions(entry.id)
+    assert (revision.revision, revision.content_hash, revision.seen_at) == (1, _hash("v1"), NOW)
+
+
+def test_same_identity_twice_is_one_entry(store: Store, feed_id: int) -> None:
+    first = store.add_entry(feed_id, "k", content_hash=_hash("v1"), first_seen_at=NOW, title="one")
+    again = store.add_entry(feed_id, "k", content_hash=_hash("v2"), first_seen_at=LATER)
+    assert again == first
+    assert store.entry_counts() == {"a": 1}
+    assert len(store.revisions(first.id)) == 1, "a duplicate must not add a revision"
+
+
+def test_identity_is_per_feed(store: Store, feed_id: int) -> None:
+    store.sync_feeds(
+        [FeedConfig("a", "https://a.example/feed", "feed", 1800),
+         FeedConfig("b", "https://b.example/feed", "feed", 1800)], now=NOW,
+    )  # fmt: skip
+    other = store.get_feed("b")
+    assert other is not None
+    one = store.add_entry(feed_id, "same", content_hash=_hash("x"), first_seen_at=NOW)
+    two = store.add_entry(other.id, "same", content_hash=_hash("x"), first_seen_at=NOW)
+    assert one.id != two.id
+    assert store.entry_counts() == {"a": 1, "b": 1}
+    assert store.find_entry(other.id, "missing") is None
+
+
+def test_long_identity_keys_are_stored_hashed_and_still_found(store: Store, feed_id: int) -> None:
+    key = "guid|" + "長" * MAX_KEY_BYTES  # 3 bytes per character in UTF-8
+    entry = store.add_entry(feed_id, key, content_hash=_hash("x"), first_seen_at=NOW)
+    assert entry.identity_key.startswith("sha256:")
+    assert store.find_entry(feed_id, key) == entry
+    assert store.add_entry(feed_id, key, content_hash=_hash("y"), first_seen_at=NOW) == entry
+
+
+def test_revisions_only_when_the_content_changes(store: Store, feed_id: int) -> None:
+    entry = store.add_entry(feed_id, "k", content_hash=_hash("v1"), first_seen_at=NOW)
+    assert store.add_revision(entry.id, _hash("v1"), LATER) is None
+    assert store.add_revision(entry.id, _hash("v2"), LATER) == 2
+    assert store.add_revision(entry.id, _hash("v2"), LATER) is None
+    # Back to old content is still a change from the latest revision.
+    assert store.add_revision(entry.id, _hash("v1"), LATER) == 3
+    assert [r.content_hash for r in store.revisions(entry.id)] == [
+        _hash("v1"), _hash("v2"), _hash("v1"),
+    ]  # fmt: skip
+    current = store.get_entry(entry.id)
+    assert current is not None and current.current_revision == 3
+    assert store.entry_counts() == {"a": 1}
+    with pytest.raises(StorageError, match="no entry with id 999999"):
+        store.add_revision(999999, _hash("v1"), LATER)
+
+
+def test_file_ids_count_down_per_feed(store: Store, feed_id: int) -> None:
+    assert store.next_file_id(feed_id) == FIRST_FILE_ID == 1048575
+    for n in range(3):
+        entry = store.add_entry(feed_id, f"k{n}", content_hash=_hash(str(n)), first_seen_at=NOW)
+        file_id = store.next_file_id(feed_id)
+        store.set_archive_path(entry.id, f"a/{file_id}.md", file_id)
+    assert store.next_file_id(feed_id) == 1048572
+    assert sorted(store.all_archive_paths(), reverse=True) == [
+        "a/1048575.md", "a/1048574.md", "a/1048573.md",
+    ]  # fmt: skip
+
+
+def test_archive_path_and_file_id_are_unique(store: Store, feed_id: int) -> None:
+    one = store.add_entry(feed_id, "one", content_hash=_hash("1"), first_seen_at=NOW)
+    two = store.add_entry(feed_id, "two", content_hash=_hash("2"), first_seen_at=NOW)
+    store.set_archive_path(one.id, "a/1048575.md", 1048575)
+    with pytest.raises(StorageError, match="constraint violated"):
+        store.set_archive_path(two.id, "a/1048575.md", 1048574)
+    with pytest.raises(StorageError, match="constraint violated"):
+        store.set_archive_path(two.id, "a/other.md", 1048575)
+    still = store.get_entry(two.id)
+    assert still is not None and still.archive_path is None
+
+
+def test_entries_without_file_and_archive_paths(store: Store, feed_id: int) -> None:
+    written = store.add_entry(feed_id, "w", content_hash=_hash("w"), first_seen_at=NOW)
+    pending = store.add_entry(feed_id, "p", content_hash=_hash("p"), first_seen_at=NOW)
+    store.set_archive_path(written.id, "a/1048575.md", 1048575)
+    assert [e.id for e in store.entries_without_file()] == [pending.id]
+    assert [e.id for e in store.entries_without_file(feed_id)] == [pending.id]
+    assert store.entries_without_file(feed_id + 1000) == []
+    assert store.all_archive_paths() == {"a/1048575.md": written.id}
+
+
+def test_entry_counts_include_empty_feeds(store: Store, feed_id: int) -> None:
+    store.sync_feeds(
+        [FeedConfig("a", "https://a.example/feed", "feed", 1800),
+         FeedConfig("empty", "https://e.example/feed", "feed", 1800)], now=NOW,
+    )  # fmt: skip
+    for key in ("x", "y"):
+        store.add_entry(feed_id, key, content_hash=_hash(key), first_seen_at=NOW)
+    assert store.entry_counts() == {"a": 2, "empty": 0}
