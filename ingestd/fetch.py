@@ -151,21 +151,23 @@ async def system_resolver(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-def _embedded_ipv4(ip: IPAddress) -> list[IPAddress]:
-    """IPv4 addresses an IPv6 address leads to: mapped, 6to4, NAT64 well-known prefix."""
-    if not isinstance(ip, ipaddress.IPv6Address):
-        return []
-    found: list[IPAddress] = []
-    if ip.ipv4_mapped is not None:
-        found.append(ip.ipv4_mapped)
-    if ip.sixtofour is not None:
-        found.append(ip.sixtofour)
-    if ip in _NAT64:
-        found.append(ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF))
-    return found
-
-
 _NAT64 = ipaddress.IPv6Network("64:ff9b::/96")
+
+
+def _destinations(ip: IPAddress) -> tuple[IPAddress, ...]:
+    """The addresses a connection to ``ip`` really reaches, all of which must be public.
+
+    An IPv4-mapped or NAT64 (well-known prefix) address stands for its IPv4 address
+    alone; a 6to4 address reaches both the IPv6 network and the IPv4 host inside it.
+    """
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return (ip.ipv4_mapped,)
+        if ip in _NAT64:
+            return (ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF),)
+        if ip.sixtofour is not None:
+            return (ip, ip.sixtofour)
+    return (ip,)
 
 
 def _is_non_public(ip: IPAddress) -> bool:
@@ -183,8 +185,8 @@ def _is_non_public(ip: IPAddress) -> bool:
 
 
 def is_public_address(ip: IPAddress) -> bool:
-    """True unless ``ip``, or an IPv4 address embedded in it, is non-public."""
-    return not any(_is_non_public(a) for a in (ip, *_embedded_ipv4(ip)))
+    """True unless ``ip``, or the IPv4 address it stands for, is non-public."""
+    return not any(_is_non_public(a) for a in _destinations(ip))
 
 
 def _parse_ip(text: str) -> IPAddress | None:
@@ -229,9 +231,8 @@ class NetworkGuard:
 
     def address_allowed(self, ip: IPAddress) -> bool:
         """True when ``ip`` is public or inside an allowed CIDR."""
-        candidates = (ip, *_embedded_ipv4(ip))
         for net in self._networks:
-            if any(a.version == net.version and a in net for a in candidates):
+            if all(a.version == net.version and a in net for a in _destinations(ip)):
                 return True
         return is_public_address(ip)
 
@@ -413,7 +414,7 @@ def _describe_os_error(exc: BaseException) -> str | None:
         if isinstance(cause, ssl.SSLCertVerificationError):
             return f"TLS error: certificate verification failed ({cause.verify_message})"
         if isinstance(cause, ssl.SSLError):
-            return f"TLS error: {cause.reason or cause}"
+            return f"TLS error: {getattr(cause, 'reason', None) or cause}"
         if isinstance(cause, socket.gaierror):
             return f"could not resolve host ({cause.strerror})"
         if isinstance(cause, ConnectionRefusedError):

@@ -13,7 +13,8 @@ one chunk as it is produced, so a generator can drip or never end. The server ru
 background thread, counts hits per path, records every request, and tracks how many
 requests are in flight (``in_flight``, ``max_in_flight``); ``wait_until`` blocks on that
 state instead of sleeping. Use it as a context manager or through the ``loopback``
-fixture (``from loopback import loopback``, or ``pytest_plugins = ["loopback"]``).
+fixture (``from tests.loopback import loopback_fixture  # noqa: F401`` in a test module, or
+``pytest_plugins = ["tests.loopback"]`` in the root conftest).
 """
 
 from __future__ import annotations
@@ -103,7 +104,10 @@ class LoopbackServer:
 
     def start(self) -> LoopbackServer:
         """Start serving in a daemon thread."""
-        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        # A short poll interval keeps stop() (and so each test's teardown) quick.
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         return self
 
@@ -212,8 +216,8 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
     return _Handler
 
 
-@pytest.fixture
-def loopback() -> Iterator[LoopbackServer]:
+@pytest.fixture(name="loopback")
+def loopback_fixture() -> Iterator[LoopbackServer]:
     """A running LoopbackServer, stopped after the test."""
     with LoopbackServer() as server:
         yield server
