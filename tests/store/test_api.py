@@ -1,0 +1,70 @@
+"""The store's public surface: documented, typed, and free of ORM objects."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import types
+import typing
+
+import pytest
+
+import ingestd.store
+from ingestd.store import Store, records
+
+PUBLIC = sorted(
+    name for name, _ in inspect.getmembers(Store, inspect.isfunction) if not name.startswith("_")
+)
+# What a Store method may hand back: plain values and the frozen records.
+PLAIN = {int, str, bool, type(None), list, dict, tuple}
+
+
+def _classes(hint: object) -> set[object]:
+    """Every class mentioned in a type hint, with the arguments of generics."""
+    origin = typing.get_origin(hint)
+    if origin is None:
+        return {hint}
+    found: set[object] = set() if origin in (typing.Union, types.UnionType) else {origin}
+    for arg in typing.get_args(hint):
+        found |= _classes(arg)
+    return found
+
+
+def test_store_has_the_methods_the_pipeline_calls() -> None:
+    expected = {
+        "sync_feeds", "get_feed", "list_feeds", "due_feeds", "lease_due_feeds", "release_lease",
+        "record_fetch", "update_feed_state", "find_entry", "add_entry", "add_revision",
+        "set_archive_path", "entries_without_file", "all_archive_paths", "next_file_id",
+        "entry_counts", "enable_feed", "disable_feed", "close",
+    }  # fmt: skip
+    assert expected <= set(PUBLIC)
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+def test_public_methods_are_documented_and_return_plain_values(name: str) -> None:
+    method = getattr(Store, name)
+    assert (method.__doc__ or "").strip(), f"{name} has no docstring"
+    returned = typing.get_type_hints(method)["return"]
+    for cls in _classes(returned):
+        from_records = getattr(cls, "__module__", "") == records.__name__
+        assert cls in PLAIN or from_records, f"{name} returns {cls!r}"
+
+
+@pytest.mark.parametrize(
+    "cls",
+    [
+        records.FeedRecord,
+        records.EntryRecord,
+        records.RevisionRecord,
+        records.FetchRecord,
+        records.SyncResult,
+    ],  # fmt: skip
+)
+def test_records_are_frozen(cls: type) -> None:
+    params = cls.__dataclass_params__  # type: ignore[attr-defined]
+    assert dataclasses.is_dataclass(cls) and params.frozen
+
+
+def test_exports_resolve() -> None:
+    for name in ingestd.store.__all__:
+        assert getattr(ingestd.store, name) is not None, name
