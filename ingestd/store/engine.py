@@ -11,6 +11,7 @@ import os
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import Engine, create_engine, event
@@ -46,7 +47,7 @@ class Database:
 
     @contextmanager
     def read(self) -> Iterator[Session]:
-        """A short read-only transaction."""
+        """A short transaction for reading (a plain BEGIN on SQLite)."""
         session = Session(self.engine, expire_on_commit=False)
         with self.errors(), session, session.begin():
             yield session
@@ -58,10 +59,11 @@ class Database:
         Taking the lock at BEGIN means the busy timeout applies; a deferred transaction
         that reads first and writes later can fail at once with "database is locked".
         """
-        session = Session(self.writer(), expire_on_commit=False)
+        session = Session(self.writer, expire_on_commit=False)
         with self.errors(), session, session.begin():
             yield session
 
+    @cached_property
     def writer(self) -> Engine:
         """The engine whose connections begin write transactions (also for migrations)."""
         return self.engine.execution_options(**{_WRITE: True})

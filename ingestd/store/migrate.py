@@ -48,7 +48,7 @@ def upgrade_database(db: Database, revision: str = "head") -> None:
     """Bring an open database to ``revision`` in one transaction."""
     config = alembic_config()
     try:
-        with db.errors("upgrading the schema"), db.writer().begin() as connection:
+        with db.errors("upgrading the schema"), db.writer.begin() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, revision)
     except CommandError as exc:
@@ -73,7 +73,7 @@ def new_revision(message: str) -> None:
             if any(MIGRATIONS.joinpath("versions").glob("[0-9]*.py")):
                 upgrade_database(db)
             config = alembic_config()
-            with db.writer().begin() as connection:
+            with db.writer.begin() as connection:
                 config.attributes["connection"] = connection
                 # Sequential ids (0001, 0002, ...) keep the history readable.
                 count = len(list(ScriptDirectory.from_config(config).walk_revisions()))

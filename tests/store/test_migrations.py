@@ -56,7 +56,7 @@ def test_downgrade_to_base_removes_the_tables(db_url: str) -> None:
     db = open_database(db_url)
     try:
         config = alembic_config()
-        with db.writer().begin() as connection:
+        with db.writer.begin() as connection:
             config.attributes["connection"] = connection
             command.downgrade(config, "base")
         with db.engine.connect() as connection:
@@ -69,7 +69,7 @@ def test_database_from_a_newer_ingestd_is_refused(db_url: str) -> None:
     upgrade(db_url)
     db = open_database(db_url)
     try:
-        with db.writer().begin() as connection:
+        with db.writer.begin() as connection:
             connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
     finally:
         db.close()
