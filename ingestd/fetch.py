@@ -45,6 +45,24 @@ from ingestd.errors import (
 )
 from ingestd.types import Fetched
 
+__all__ = [
+    "ACCEPT_FEED",
+    "ACCEPT_HTML",
+    "FetchLimits",
+    "FetchResult",
+    "Fetcher",
+    "NetworkGuard",
+    "NotModifiedFetch",
+    "Redirect",
+    "Resolver",
+    "check_scheme",
+    "default_user_agent",
+    "is_public_address",
+    "parse_retry_after",
+    "permanent_target",
+    "system_resolver",
+]
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 #: ``resolver(host, port)`` returns every address the name resolves to, as strings.
@@ -492,10 +510,13 @@ class _Slots:
 
 @dataclass
 class _Chain:
-    """The redirect chain so far; ``url`` is the hop being fetched (for error messages)."""
+    """One fetch in progress: the hop being fetched (for error messages), the redirects so
+    far, and the time spent queueing for a slot (not counted against the deadline)."""
 
     url: str
     redirects: list[Redirect] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    queued: float = 0.0
 
 
 class Fetcher:
@@ -556,7 +577,7 @@ class Fetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         chain = _Chain(url)
-        deadline = asyncio.timeout(None)  # armed once the first request has a slot
+        deadline = asyncio.timeout(self.limits.total_timeout)
         try:
             async with deadline:
                 return await self._follow(chain, headers, trusted, deadline)
@@ -571,24 +592,20 @@ class Fetcher:
     ) -> FetchResult:
         first = httpx.URL(chain.url)
         url = first
-        started = time.monotonic()
         for _ in range(self.limits.max_redirects + 1):
             chain.url = str(url)
             # Trust belongs to the configured host; a hop elsewhere is checked again.
             hop_trusted = trusted and url.host == first.host
             await self.guard.check(url, trusted=hop_trusted)
-            async with self._slots.hold(url.host):
-                if deadline.when() is None:
-                    deadline.reschedule(
-                        asyncio.get_running_loop().time() + self.limits.total_timeout
-                    )
-                    started = time.monotonic()
-                async with self._client.stream("GET", url, headers=headers) as response:
-                    self.guard.check_peer(url, _peer_address(response), trusted=hop_trusted)
-                    target = _redirect_target(response)
-                    if target is None:
-                        return await self._finish(response, chain, started)
-                    await _drain(response)
+            async with (
+                self._slot(url.host, chain, deadline),
+                self._client.stream("GET", url, headers=headers) as response,
+            ):
+                self.guard.check_peer(url, _peer_address(response), trusted=hop_trusted)
+                target = _redirect_target(response)
+                if target is None:
+                    return await self._finish(response, chain)
+                await _drain(response)
             chain.redirects.append(Redirect(response.status_code, str(url), str(target)))
             url = target
         raise TooManyRedirects(
@@ -596,7 +613,26 @@ class Fetcher:
             url=str(first),
         )
 
-    async def _finish(self, response: httpx.Response, chain: _Chain, started: float) -> FetchResult:
+    @asynccontextmanager
+    async def _slot(
+        self, host: str, chain: _Chain, deadline: asyncio.Timeout
+    ) -> AsyncIterator[None]:
+        """Hold a total and a per-host slot; the deadline is paused while waiting for them.
+
+        The deadline bounds time spent on the network: a fetch queued behind others for
+        the same host must not time out before it has sent anything.
+        """
+        loop = asyncio.get_running_loop()
+        when = deadline.when()
+        remaining = None if when is None else when - loop.time()
+        deadline.reschedule(None)
+        asked = loop.time()
+        async with self._slots.hold(host):
+            chain.queued += loop.time() - asked
+            deadline.reschedule(None if remaining is None else loop.time() + remaining)
+            yield
+
+    async def _finish(self, response: httpx.Response, chain: _Chain) -> FetchResult:
         url, status = chain.url, response.status_code
         if status == 304:
             raise NotModifiedFetch(
@@ -617,7 +653,7 @@ class Fetcher:
             headers=headers,
             etag=headers.get("etag"),
             last_modified=headers.get("last-modified"),
-            elapsed=time.monotonic() - started,
+            elapsed=time.monotonic() - chain.started - chain.queued,
             redirects=tuple(chain.redirects),
         )
 
