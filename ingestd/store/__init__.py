@@ -16,6 +16,7 @@ from ingestd.store.records import (
     FeedRecord,
     FeedState,
     FetchRecord,
+    KnownEntry,
     RevisionRecord,
     SyncResult,
 )
@@ -30,6 +31,7 @@ __all__ = [
     "FeedRecord",
     "FeedState",
     "FetchRecord",
+    "KnownEntry",
     "RevisionRecord",
     "Store",
     "SyncResult",

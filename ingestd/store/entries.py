@@ -7,15 +7,22 @@ entry, and each entry owns at most one archive file.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ingestd.errors import StorageError
 from ingestd.store.engine import Database
-from ingestd.store.records import FIRST_FILE_ID, EntryRecord, RevisionRecord, to_record
+from ingestd.store.records import (
+    FIRST_FILE_ID,
+    EntryRecord,
+    KnownEntry,
+    RevisionRecord,
+    to_record,
+)
 from ingestd.store.schema import Entry, EntryRevision, Feed
 
 #: Longer identity keys are stored as their hash: PostgreSQL cannot index
@@ -63,14 +70,21 @@ class EntryQueries:
         title: str | None = None,
         published_at: datetime | None = None,
         published_is_fallback: bool = False,
+        archive_path: str | None = None,
+        file_id: int | None = None,
     ) -> EntryRecord:
-        """Store a new entry with revision 1; an existing identity is returned unchanged."""
+        """Store a new entry with revision 1; an existing identity is returned unchanged.
+
+        ``archive_path``/``file_id`` record, in the same transaction, the file the
+        caller has already written, so the row and the file appear together.
+        """
         key = stored_key(identity_key)
         values = dict(
             feed_id=feed_id, identity_key=key, guid=guid, link=link,
             title=title, published_at=published_at,
             published_is_fallback=published_is_fallback, first_seen_at=first_seen_at,
             current_revision=1, created_at=first_seen_at,
+            archive_path=archive_path, file_id=file_id,
         )  # fmt: skip
         with self._db.write() as session:
             # ON CONFLICT DO NOTHING: a concurrent duplicate neither fails nor doubles.
@@ -143,6 +157,43 @@ class EntryQueries:
         with self._db.read() as session:
             return {path: entry_id for path, entry_id in session.execute(query) if path}
 
+    def known_entries(
+        self, feed_id: int, identity_keys: Iterable[str], links: Iterable[str]
+    ) -> list[KnownEntry]:
+        """Entries of a feed matching any key or link, with their latest content hash."""
+        keys = {stored_key(k) for k in identity_keys}
+        wanted_links = {link for link in links if link}
+        found: dict[int, Entry] = {}
+        with self._db.read() as session:
+            for chunk in _chunks(sorted(keys)):
+                query = select(Entry).where(Entry.feed_id == feed_id, Entry.identity_key.in_(chunk))
+                found.update((e.id, e) for e in session.scalars(query))
+            for chunk in _chunks(sorted(wanted_links)):
+                query = select(Entry).where(Entry.feed_id == feed_id, Entry.link.in_(chunk))
+                found.update((e.id, e) for e in session.scalars(query))
+            hashes = _latest_hashes(session, list(found))
+            return [
+                KnownEntry(to_record(EntryRecord, entry), hashes.get(entry.id, ""))
+                for entry in found.values()
+            ]
+
+    def delete_entry(self, entry_id: int) -> None:
+        """Forget an entry and its revisions (reconciliation of a lost file)."""
+        with self._db.write() as session:
+            session.execute(delete(EntryRevision).where(EntryRevision.entry_id == entry_id))
+            session.execute(delete(Entry).where(Entry.id == entry_id))
+
+    def recent_entries(self, feed_id: int, limit: int = 300) -> list[EntryRecord]:
+        """A feed's entries that have files, newest file first (for the site index)."""
+        query = (
+            select(Entry)
+            .where(Entry.feed_id == feed_id, Entry.archive_path.is_not(None))
+            .order_by(Entry.file_id.asc())
+            .limit(limit)
+        )
+        with self._db.read() as session:
+            return [to_record(EntryRecord, row) for row in session.scalars(query)]
+
     def entry_counts(self) -> dict[str, int]:
         """Number of entries per feed name, zero included."""
         query = (
@@ -171,3 +222,26 @@ def _revision(entry_id: int, number: int, content_hash: str, seen_at: datetime) 
     return EntryRevision(
         entry_id=entry_id, revision=number, content_hash=content_hash, seen_at=seen_at
     )
+
+
+def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
+    # Bound the IN list: SQLite allows at most 32766 parameters per statement.
+    for start in range(0, len(values), size):
+        yield values[start : start + size]
+
+
+def _latest_hashes(session: Session, entry_ids: list[int]) -> dict[int, str]:
+    if not entry_ids:
+        return {}
+    newest = (
+        select(EntryRevision.entry_id, func.max(EntryRevision.revision).label("revision"))
+        .where(EntryRevision.entry_id.in_(entry_ids))
+        .group_by(EntryRevision.entry_id)
+        .subquery()
+    )
+    query = select(EntryRevision.entry_id, EntryRevision.content_hash).join(
+        newest,
+        (EntryRevision.entry_id == newest.c.entry_id)
+        & (EntryRevision.revision == newest.c.revision),
+    )
+    return {entry_id: digest for entry_id, digest in session.execute(query)}

@@ -76,6 +76,14 @@ class EntryRecord:
 
 
 @dataclass(frozen=True)
+class KnownEntry:
+    """An entry with the content hash of its latest revision (what ``decide`` needs)."""
+
+    entry: EntryRecord
+    content_hash: str
+
+
+@dataclass(frozen=True)
 class RevisionRecord:
     """One distinct content of an entry."""
 

@@ -129,3 +129,33 @@ def test_entry_counts_include_empty_feeds(store: Store, feed_id: int) -> None:
     for key in ("x", "y"):
         store.add_entry(feed_id, key, content_hash=_hash(key), first_seen_at=NOW)
     assert store.entry_counts() == {"a": 2, "empty": 0}
+
+
+def test_add_entry_with_its_file_in_one_step(store: Store, feed_id: int) -> None:
+    entry = store.add_entry(
+        feed_id, "guid:f", content_hash=_hash("v"), first_seen_at=NOW,
+        archive_path="articles/a/1048575.md", file_id=FIRST_FILE_ID,
+    )  # fmt: skip
+    assert (entry.archive_path, entry.file_id) == ("articles/a/1048575.md", FIRST_FILE_ID)
+    assert store.next_file_id(feed_id) == FIRST_FILE_ID - 1
+    assert store.recent_entries(feed_id) == [entry]
+
+
+def test_known_entries_by_key_or_link_with_latest_hash(store: Store, feed_id: int) -> None:
+    one = store.add_entry(feed_id, "guid:1", content_hash=_hash("v1"), first_seen_at=NOW,
+                          link="https://a.example/1")
+    store.add_revision(one.id, _hash("v2"), LATER)
+    two = store.add_entry(feed_id, "guid:2", content_hash=_hash("w"), first_seen_at=NOW,
+                          link="https://a.example/2")
+    store.add_entry(feed_id, "guid:3", content_hash=_hash("x"), first_seen_at=NOW)
+    found = store.known_entries(feed_id, ["guid:1", "guid:404"], ["https://a.example/2"])
+    by_id = {k.entry.id: k.content_hash for k in found}
+    assert by_id == {one.id: _hash("v2"), two.id: _hash("w")}
+    assert store.known_entries(feed_id, [], []) == []
+
+
+def test_delete_entry_forgets_entry_and_revisions(store: Store, feed_id: int) -> None:
+    entry = store.add_entry(feed_id, "guid:d", content_hash=_hash("v"), first_seen_at=NOW)
+    store.delete_entry(entry.id)
+    assert store.find_entry(feed_id, "guid:d") is None
+    assert store.revisions(entry.id) == []
