@@ -1,14 +1,44 @@
 """Page HTML -> Article, with readability-lxml. Pure: no I/O.
 
+readability finds where the article is. Its summary, though, rewrites what it
+keeps: it drops lists of links, short paragraphs and empty ones, headings it
+finds too link-heavy, and turns ``<div>`` into ``<p>``. An archive wants the
+article as the page wrote it, so ingestd asks readability to mark every element
+with its XPath, reads off which elements of the page the summary was built
+from, and takes those elements from the page itself (links already made
+absolute), dropping only what is never article text (scripts, forms, embeds,
+share and comment widgets).
+
 Anything lxml or readability raises becomes ExtractError here.
 """
 
 from __future__ import annotations
 
+import re
+from copy import deepcopy
+from urllib.parse import urljoin
+
+import lxml.html
+from lxml import etree
+from lxml.html import HtmlElement
 from readability import Document
 
 from ingestd.errors import ExtractError
 from ingestd.types import Article
+
+_XPATH_ATTR = "x"
+_NEVER_CONTENT = (
+    "//script | //style | //noscript | //form | //textarea | //input | //button"
+    " | //select | //iframe | //object | //embed | //nav"
+)
+# Widgets that sit inside article containers on real sites but are not the text.
+_WIDGET = re.compile(
+    r"\b(share|sharing|social|comments?|related|newsletter|advert|byline|entry-meta|post-meta)\b",
+    re.I,
+)
+_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
+                   "source", "track", "wbr"})
+_LINK_ATTRS = (("a", "href"), ("img", "src"), ("source", "src"), ("video", "src"))
 
 
 def extract_article(html: str, url: str) -> Article:
@@ -16,9 +46,100 @@ def extract_article(html: str, url: str) -> Article:
     if not html.strip():
         raise ExtractError(f"empty page: {url}")
     try:
-        doc = Document(html, url=url)
-        title = doc.title()
-        body = doc.summary(html_partial=True)
+        # No url for readability: lxml would percent-encode every link it makes
+        # absolute; ingestd resolves links itself and keeps them as written.
+        doc = Document(html, xpath=True)
+        # title() parses the page and marks it with XPaths; summary() then
+        # works on a fresh parse, so this tree stays as the page wrote it.
+        fallback_title = doc.title()
+        title = _page_title(html) or fallback_title
+        page = _indexed_page(doc.html)
+        summary = doc.summary(html_partial=True)
+        body = _article_html(summary, page, url, title)
+    except ExtractError:
+        raise
     except Exception as exc:  # readability/lxml raise many types; one boundary here
         raise ExtractError(f"could not extract an article from {url}: {exc}") from exc
     return Article(title=title, html=body, url=url)
+
+
+def _page_title(html: str) -> str | None:
+    """The page's ``<title>`` exactly as written (readability collapses its spaces)."""
+    root = lxml.html.document_fromstring(html)
+    found = root.find(".//title")
+    if found is None or not found.text:
+        return None
+    return str(found.text)
+
+
+def _indexed_page(root: HtmlElement) -> dict[str, HtmlElement]:
+    """The page as readability parsed it, by each element's XPath."""
+    return {el.get(_XPATH_ATTR): el for el in root.iter() if el.get(_XPATH_ATTR)}
+
+
+def _article_html(summary: str, page: dict[str, HtmlElement], url: str, title: str) -> str:
+    """The page's own elements that readability's summary was built from."""
+    kept = lxml.html.fragment_fromstring(summary, create_parent="div")
+    article = lxml.html.fragment_fromstring("<div></div>")
+    for top in _summary_roots(kept):
+        original = page.get(top.get(_XPATH_ATTR, ""))
+        article.append(_cleaned_copy(original if original is not None else top))
+    if not len(article):
+        raise ExtractError("readability found no article")
+    _drop_title_heading(article, title)
+    _absolute_links(article, url)
+    return _serialize(article)
+
+
+def _serialize(article: HtmlElement) -> str:
+    """HTML text of ``article`` with URLs as written.
+
+    lxml's HTML serializer percent-encodes non-ASCII characters in ``href`` and
+    ``src``; the XML serializer does not. Non-void elements get an explicit end
+    tag so that an HTML parser reads the text back the same.
+    """
+    for el in article.iter():
+        if isinstance(el.tag, str) and el.tag not in _VOID and el.text is None:
+            el.text = ""
+    return str(etree.tostring(article, method="xml", encoding="unicode"))
+
+
+def _summary_roots(kept: HtmlElement) -> list[HtmlElement]:
+    # The summary wraps what it kept in one or two new <div>s without an XPath.
+    roots = [el for el in kept if isinstance(el.tag, str)]
+    while len(roots) == 1 and roots[0].get(_XPATH_ATTR) is None and len(roots[0]):
+        roots = [el for el in roots[0] if isinstance(el.tag, str)]
+    return roots
+
+
+def _cleaned_copy(element: HtmlElement) -> HtmlElement:
+    """A copy of ``element`` without non-content parts or XPath marks."""
+    copy = deepcopy(element)
+    copy.tail = None
+    for el in copy.xpath(_NEVER_CONTENT):
+        el.drop_tree()
+    for el in list(copy.iter()):
+        if el is not copy and _WIDGET.search(f"{el.get('class', '')} {el.get('id', '')}"):
+            el.drop_tree()
+    for el in copy.iter():
+        el.attrib.pop(_XPATH_ATTR, None)
+    if _WIDGET.search(f"{copy.get('class', '')} {copy.get('id', '')}"):
+        copy.clear()
+    return copy
+
+
+def _drop_title_heading(article: HtmlElement, title: str) -> None:
+    # When the article container is picked whole, its headline repeats the title.
+    for heading in article.iter("h1", "h2"):
+        if " ".join(heading.text_content().split()) == " ".join(title.split()):
+            heading.drop_tree()
+        return
+
+
+def _absolute_links(article: HtmlElement, url: str) -> None:
+    # urljoin keeps the characters as written (lxml's resolver would percent-encode).
+    for tag, attr in _LINK_ATTRS:
+        for el in article.iter(tag):
+            value = el.get(attr)
+            if value is not None:
+                el.set(attr, urljoin(url, value))

@@ -19,6 +19,7 @@ from email.utils import format_datetime
 from pathlib import Path
 
 from markdown_it import MarkdownIt
+from markdown_it.rules_core import StateCore
 
 from ingestd.errors import FormatError, IngestdError
 from ingestd.extract import extract_article
@@ -164,7 +165,87 @@ def _xml_text(text: str) -> str:
 
 # --- format B ---------------------------------------------------------------
 
-_MARKDOWN = MarkdownIt("commonmark")
+# Sentinels for the page builder's translation of the archive's markdown dialect
+# (Unicode noncharacters: never part of interchanged text, so never in a body).
+_PAGE_NBSP = "\ufdd0"  # a space or nbsp that markdown-it must not strip
+_PAGE_EMPTY = "\ufdd1"  # holds an otherwise empty paragraph line open
+
+
+def _page_markdown() -> MarkdownIt:
+    """markdown-it set up for the archive's markdown dialect.
+
+    CommonMark, plus: ``breaks`` (the archive writes a ``<br>`` as a bare line
+    break, so every single line break inside a paragraph is one); the ``entity``
+    rule off (the archive writes ``&...;`` sequences as text, as in its titles);
+    and a core rule that turns the whitespace sentinels into real characters.
+    """
+    md = MarkdownIt("commonmark", {"breaks": True}).disable("entity")
+    # Keep link and image URLs as the archive wrote them (IRIs, no re-encoding):
+    # a browser resolves both forms alike, and the page stays like the original.
+    md.normalizeLink = _page_url  # type: ignore[method-assign]
+    md.core.ruler.push("archive_whitespace", _page_sentinels)
+    return md
+
+
+def _page_url(url: str) -> str:
+    return url
+
+
+def _page_sentinels(state: StateCore) -> None:
+    for token in state.tokens:
+        for child in token.children or ():
+            if child.type == "text":
+                child.content = child.content.replace(_PAGE_NBSP, "\xa0").replace(
+                    _PAGE_EMPTY, ""
+                )
+
+
+_MARKDOWN = _page_markdown()
+
+
+# Page furniture around the article, as a typical news site has it: extraction
+# has to find the article among navigation, share buttons, related links,
+# comments and a footer.
+_PAGE_HEAD = (
+    '<meta name="viewport" content="width=device-width, initial-scale=1">'
+    '<link rel="stylesheet" href="/static/site.css">'
+    "<script>window.dataLayer = window.dataLayer || [];</script>"
+)
+_PAGE_HEADER = (
+    '<header class="site-header"><a class="logo" href="/">News Desk</a>'
+    '<nav class="menu"><ul><li><a href="/">Home</a></li><li><a href="/world/">World</a></li>'
+    '<li><a href="/politics/">Politics</a></li><li><a href="/business/">Business</a></li>'
+    '<li><a href="/tech/">Technology</a></li><li><a href="/opinion/">Opinion</a></li></ul></nav>'
+    '<form class="search" action="/search"><input name="q" placeholder="Search"></form>'
+    "</header>"
+)
+_PAGE_META = (
+    '<div class="entry-meta"><span class="byline">By <a href="/author/desk/">News Desk</a>'
+    '</span> <time datetime="2022-03-17T08:00:00Z">March 17, 2022</time></div>'
+)
+_PAGE_SHARE = (
+    '<div class="share-buttons"><a href="/share/twitter">Tweet</a> '
+    '<a href="/share/facebook">Share</a> <a href="/share/email">Email</a></div>'
+)
+_PAGE_COMMENTS = (
+    '<section class="comments" id="comments"><h3>Comments</h3>'
+    '<p class="no-comments">Comments are closed.</p></section>'
+)
+_PAGE_SIDEBAR = (
+    '<aside class="sidebar widget-area"><section class="widget"><h3>Related</h3><ul>'
+    '<li><a href="/world/1001/">Markets close higher after a volatile week</a></li>'
+    '<li><a href="/world/1002/">Storm warnings issued along the coast</a></li>'
+    '<li><a href="/world/1003/">Parliament debates the new budget</a></li>'
+    '<li><a href="/world/1004/">Ten photos from the weekend</a></li></ul></section>'
+    '<section class="widget"><h3>Popular</h3><ul>'
+    '<li><a href="/tech/2001/">How to keep your passwords safe</a></li>'
+    '<li><a href="/tech/2002/">The week in technology</a></li></ul></section></aside>'
+)
+_PAGE_FOOTER = (
+    '<footer class="site-footer"><ul class="footer-links"><li><a href="/about/">About us</a>'
+    '</li><li><a href="/contact/">Contact</a></li><li><a href="/privacy/">Privacy</a></li>'
+    '</ul><p class="copyright">&copy; News Desk. All rights reserved.</p></footer>'
+)
 
 
 def _replay_repost(doc: RepostDoc) -> RepostDoc:
@@ -177,16 +258,75 @@ def _replay_repost(doc: RepostDoc) -> RepostDoc:
 
 def build_page(doc: RepostDoc) -> str:
     """A full HTML page: the body as CommonMark HTML inside real page furniture."""
-    body_html = _MARKDOWN.render(doc.body)
+    body_html = _MARKDOWN.render(_page_dialect(doc.body))
     title = html.escape(doc.title, quote=False)
     return (
-        "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-        f"<title>{title}</title></head><body>"
-        "<nav><ul><li><a href=\"/\">Home</a></li><li><a href=\"/news\">News</a></li></ul></nav>"
-        f"<main><article><h1>{title}</h1><div class=\"entry-content\">{body_html}</div>"
-        "</article></main>"
-        "<footer><p>Copyright</p></footer></body></html>"
+        "<!DOCTYPE html>\n<html lang=\"zh\"><head><meta charset=\"utf-8\">"
+        f"<title>{title}</title>{_PAGE_HEAD}</head><body>"
+        f"{_PAGE_HEADER}<div class=\"wrap\"><main id=\"main\">"
+        f"<article class=\"post\"><h1 class=\"entry-title\">{title}</h1>"
+        f"{_PAGE_META}<div class=\"entry-content\">{body_html}</div>"
+        f"{_PAGE_SHARE}</article>{_PAGE_COMMENTS}</main>{_PAGE_SIDEBAR}</div>"
+        f"{_PAGE_FOOTER}</body></html>"
     )
+
+
+def _page_dialect(body: str) -> str:
+    """Translate the archive's whitespace conventions into CommonMark markdown.
+
+    The archive writes a non-breaking space at the edge of a line as a plain
+    space (``<p>&nbsp;</p>`` is a line holding one space) and keeps empty
+    paragraphs and trailing ``<br>`` as extra line breaks. CommonMark would drop
+    all of these, so edge spaces become (sentinel) non-breaking spaces and extra
+    blank lines become empty paragraph lines; everything else is left alone.
+    """
+    lines = [_page_edge_spaces(line) for line in body.split("\n")]
+    return "\n".join(_page_vertical_space(lines)) + "\n"
+
+
+def _page_edge_spaces(line: str) -> str:
+    line = line.replace("\xa0", _PAGE_NBSP)
+    core = line.strip(" ")
+    if not core:
+        return _PAGE_NBSP * len(line)
+    lead = len(line) - len(line.lstrip(" "))
+    trail = len(line) - len(line.rstrip(" "))
+    return _PAGE_NBSP * lead + core + _PAGE_NBSP * trail
+
+
+def _page_vertical_space(lines: list[str]) -> list[str]:
+    """Express runs of line breaks beyond one blank line as empty paragraph lines.
+
+    Between two blocks, ``n`` line breaks are the usual two, plus one per
+    trailing ``<br>`` of the block before, plus two per empty paragraph. At the
+    start and end of the body there is no usual separator.
+    """
+    out: list[str] = []
+    i = 0
+    while i < len(lines):
+        j = i
+        while j < len(lines) and lines[j] == "":
+            j += 1
+        if j == i:
+            out.append(lines[i])
+            i += 1
+            continue
+        at_start, at_end = i == 0, j == len(lines)
+        breaks = (j - i) + (0 if at_start or at_end else 1)
+        out.extend(_page_gap(breaks, at_start=at_start, at_end=at_end))
+        i = j
+    return out
+
+
+def _page_gap(breaks: int, *, at_start: bool, at_end: bool) -> list[str]:
+    extra = breaks - (0 if at_start or at_end else 2)
+    odd = [_PAGE_EMPTY] if extra % 2 else []
+    empties = ["", _PAGE_EMPTY] * (extra // 2)
+    if at_start:
+        # Empty paragraphs first, then a <br> opening the first block.
+        return [_PAGE_EMPTY, ""] * (extra // 2) + odd
+    # A <br> closing the block before, then empty paragraphs.
+    return odd + empties + ([] if at_end else [""])
 
 
 def short_diff(original: str, rebuilt: str, context: int = 1, limit: int = 12) -> str:
