@@ -129,9 +129,12 @@ def _cleaned_copy(element: HtmlElement) -> HtmlElement:
 
 
 def _drop_title_heading(article: HtmlElement, title: str) -> None:
-    # When the article container is picked whole, its headline repeats the title.
+    # When the article container is picked whole, it opens with the headline,
+    # which repeats the title (that often adds " | Site"): it is not body text.
     for heading in article.iter("h1", "h2"):
-        if " ".join(heading.text_content().split()) == " ".join(title.split()):
+        text = " ".join(heading.text_content().split())
+        before = heading.xpath("preceding::text()")
+        if text and text in " ".join(title.split()) and not "".join(before).strip():
             heading.drop_tree()
         return
 

@@ -175,7 +175,7 @@ def _indent(text: str, first: str, rest: str, blank: str | None = None) -> str:
     lines = text.split("\n")
     out = [first + lines[0]]
     for line in lines[1:]:
-        out.append((blank if blank is not None and not line else rest + line) if line else line)
+        out.append(rest + line if line else blank or "")
     return "\n".join(out)
 
 
