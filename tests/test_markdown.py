@@ -77,6 +77,10 @@ GOLDEN = [
     ("<p>a<script>var x;</script></p>", "a"),
     # loose text in a container reads as a paragraph
     ("<div>loose <b>text</b><p>p</p></div>", "loose **text**\n\np"),
+    ("<div><a href='/a'>a</a> <a href='/b'>b</a>\n<p>p</p></div>", "[a](/a) [b](/b)\n\np"),
+    # layout whitespace of hand-written HTML does not show
+    ("<p>\n  Some text\n  more text\n</p>", "Some text more text"),
+    ("<h2>\n Title \n</h2>", "## Title"),
     ("", ""),
 ]
 

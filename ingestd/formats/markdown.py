@@ -28,6 +28,9 @@ import lxml.html
 from lxml.html import HtmlElement
 
 NBSP = "\xa0"
+# Whitespace that HTML collapses; at the ends of a line it is source layout.
+# (A non-breaking space is not layout: it is the archive's written space.)
+_LAYOUT = " \t\r\n"
 
 _CONTAINERS = frozenset(
     {"div", "article", "section", "main", "body", "html", "header", "footer", "aside", "span"}
@@ -73,19 +76,21 @@ def _blocks_of(container: HtmlElement) -> list[_Block]:
             blocks.extend(_block(child))
         else:
             loose.append(child)
-            continue
         _tail_into(child, loose)
     _flush_loose(loose, blocks)
     return blocks
 
 
 def _tail_into(child: HtmlElement, loose: list[HtmlElement | str]) -> None:
-    if child.tail and child.tail.strip():
+    # Whitespace between blocks is layout; between inline elements it is a space.
+    if child.tail and (loose or child.tail.strip()):
         loose.append(child.tail)
 
 
 def _flush_loose(loose: list[HtmlElement | str], blocks: list[_Block]) -> None:
     # Text and inline elements sitting directly in a container read as a paragraph.
+    while loose and isinstance(loose[-1], str) and not loose[-1].strip():
+        loose.pop()
     if loose:
         blocks.append(_Block("p", _paragraph_lines(_inline_parts(loose))))
         loose.clear()
@@ -115,7 +120,7 @@ def _paragraph(el: HtmlElement) -> _Block:
 
 
 def _heading(el: HtmlElement, level: int) -> _Block:
-    text = _inline(el).strip("\n")
+    text = _inline(el).strip(_LAYOUT)
     return _Block("h", "#" * level + (" " + text if text else ""))
 
 
@@ -255,7 +260,10 @@ def _text(text: str, after_break: bool) -> str:
     # the start of a block) goes; any other reads as a space.
     if after_break and text.startswith("\n"):
         text = text[1:]
-    return _BARE_URL_OR_UNDERSCORE.sub(_escape_underscore, text.replace("\n", " "))
+    return _BARE_URL_OR_UNDERSCORE.sub(_escape_underscore, _SOURCE_NEWLINE.sub(" ", text))
+
+
+_SOURCE_NEWLINE = re.compile(r"[ \t]*\r?\n[ \t]*")
 
 
 # A bare URL keeps its underscores (escaping them would change the address).
@@ -324,8 +332,8 @@ _INLINE_HANDLERS: dict[str, Callable[[HtmlElement], str]] = {
 
 
 def _paragraph_lines(text: str) -> str:
-    """Non-breaking spaces at either end of a line are written as plain spaces."""
-    return "\n".join(_edge_spaces(line) for line in text.split("\n"))
+    """Each line without layout whitespace at its ends, edge nbsp as plain spaces."""
+    return "\n".join(_edge_spaces(line.strip(_LAYOUT)) for line in text.split("\n"))
 
 
 def _edge_spaces(line: str) -> str:
