@@ -1,37 +1,204 @@
 """Command line: run | fetch | replay | feeds | status | extract.
 
-The only module that reads configuration and wires the stages together.
+The only module that reads configuration and wires the stages together. Exit
+status: 0 success, 1 a feed or file failed (the rest still done), 2 usage or
+configuration error (nothing touched).
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import logging
 import sys
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeAlias
 
-from ingestd import __version__
+from ingestd import __version__, config
+from ingestd.cli import feedsfile
+from ingestd.cli.logsetup import setup_logging
+from ingestd.cli.report import fetch_summary, print_fetch, print_status, status_rows
+from ingestd.cli.runtime import Runtime, open_runtime
+from ingestd.errors import ConfigError, ExtractError, IngestdError, StorageError
+from ingestd.extract import extract_article
+from ingestd.formats import feed as format_a
+from ingestd.formats import render_any
+from ingestd.formats import repost as format_b
+from ingestd.pipeline import decode_page
 from ingestd.replay import replay_paths
+from ingestd.sanitize import sanitize
+from ingestd.types import ArchiveDoc
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+log = logging.getLogger("ingestd")
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--config", metavar="PATH",
+                        help="configuration file (default: $INGESTD_CONFIG or ./ingestd.toml)")
+    common.add_argument("--log-format", choices=("text", "json"), default="text",
+                        help="log lines on stderr as text (default) or JSON")
+    common.add_argument("-v", "--verbose", action="store_true", help="log every feed")
     parser = argparse.ArgumentParser(
         prog="ingestd", description="Feed ingestion daemon with archive normalization."
     )
     parser.add_argument("--version", action="version", version=f"ingestd {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    replay = sub.add_parser(
-        "replay", help="rebuild archived files from their sources and compare bytes"
-    )
-    replay.add_argument("paths", nargs="+", type=Path, metavar="PATH")
-    replay.add_argument("--json", action="store_true", help="print one JSON object")
-    replay.set_defaults(handler=cmd_replay)
+    _add_fetch(sub, common)
+    _add_status(sub, common)
+    _add_feeds(sub, common)
+    _add_extract(sub, common)
+    _add_replay(sub, common)
     return parser
+
+
+def _add_fetch(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    cmd = sub.add_parser("fetch", parents=[common], help="poll every (or the named) feed once",
+                         description="Poll every configured feed, or the named ones, once.")
+    cmd.add_argument("names", nargs="*", metavar="NAME")
+    cmd.add_argument("--json", action="store_true", help="print one JSON object")
+    cmd.set_defaults(handler=cmd_fetch)
+
+
+def _add_status(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    cmd = sub.add_parser("status", parents=[common], help="show every feed's health",
+                         description="Show every feed: state, last fetch, errors, next check.")
+    cmd.add_argument("--json", action="store_true", help="print one JSON object")
+    cmd.set_defaults(handler=cmd_status)
+
+
+def _add_feeds(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    cmd = sub.add_parser("feeds", parents=[common], help="list, add, remove, enable feeds",
+                         description="Manage the feeds of the configuration file.")
+    actions = cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
+    listing = actions.add_parser("list", parents=[common], help="list configured feeds")
+    listing.add_argument("--json", action="store_true")
+    add = actions.add_parser("add", parents=[common], help="append a feed to the config file")
+    add.add_argument("name")
+    add.add_argument("url")
+    add.add_argument("--format", choices=("feed", "repost"), default="feed")
+    add.add_argument("--interval", default=None, help='e.g. "30m"')
+    add.add_argument("--source", default=None, help="format B: the backtick text")
+    add.add_argument("--site", default=None, help="format B: the label's {site}")
+    remove = actions.add_parser("remove", parents=[common], help="remove a feed from the file")
+    remove.add_argument("name")
+    enable = actions.add_parser("enable", parents=[common], help="re-enable a disabled feed")
+    enable.add_argument("name")
+    disable = actions.add_parser("disable", parents=[common], help="stop polling a feed")
+    disable.add_argument("name")
+    disable.add_argument("--reason", default="disabled by command")
+    cmd.set_defaults(handler=cmd_feeds)
+
+
+def _add_extract(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    cmd = sub.add_parser("extract", parents=[common], help="show what a page would become",
+                         description="Read an HTML page on stdin; print its archive file.")
+    cmd.add_argument("--format", choices=("feed", "repost"), default="repost")
+    cmd.add_argument("--url", default="https://example.invalid/", help="the page's URL")
+    cmd.add_argument("--source", default="ingestd extract", help="format B backtick text")
+    cmd.add_argument("--label", default="轉載自{site}", help="format B label template")
+    cmd.add_argument("--site", default="", help="format B {site}")
+    cmd.set_defaults(handler=cmd_extract)
+
+
+def _add_replay(sub: Subparsers, common: argparse.ArgumentParser) -> None:
+    cmd = sub.add_parser(
+        "replay", parents=[common],
+        help="rebuild archived files from their sources and compare bytes",
+        description="Rebuild each file's feed or page, run it through the pipeline, compare.",
+    )
+    cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH")
+    cmd.add_argument("--json", action="store_true", help="print one JSON object")
+    cmd.set_defaults(handler=cmd_replay)
+
+
+# --- commands --------------------------------------------------------------------------
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    """``ingestd fetch [NAME...]``: poll feeds once, archive what is new."""
+    settings = _settings(args)
+    unknown = [n for n in args.names if n not in {f.spec.name for f in settings.feeds}]
+    if unknown:
+        raise ConfigError(f"no feed named {', '.join(map(repr, unknown))} in {settings.path}")
+    started = time.monotonic()
+    with _runtime(settings) as runtime:
+        results = asyncio.run(runtime.poll_once(args.names, progress=_progress_wanted(args)))
+    summary = fetch_summary(results, time.monotonic() - started)
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        print_fetch(results, summary)
+    return EXIT_FAILED if summary["failed"] else EXIT_OK
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``ingestd status``: every feed's state, errors and next check."""
+    settings = _settings(args)
+    with _runtime(settings, migrate_only=True) as runtime:
+        rows = status_rows(runtime.store, datetime.now(UTC))
+    if args.json:
+        print(json.dumps({"feeds": rows}, ensure_ascii=False, default=str))
+    else:
+        print_status(rows)
+    return EXIT_OK
+
+
+def cmd_feeds(args: argparse.Namespace) -> int:
+    """``ingestd feeds list|add|remove|enable|disable``."""
+    path = config.find_config(args.config)
+    if args.action == "list":
+        settings = config.load(path)
+        rows = [{"name": f.spec.name, "url": f.spec.url, "format": f.spec.format.value,
+                 "interval_seconds": f.interval_seconds} for f in settings.feeds]
+        if args.json:
+            print(json.dumps({"feeds": rows}, ensure_ascii=False))
+        for row in [] if args.json else rows:
+            print(f"{row['name']}\t{row['format']}\t{row['url']}")
+        return EXIT_OK
+    if args.action == "add":
+        feedsfile.add_feed(path, args.name, args.url, fmt=args.format, interval=args.interval,
+                           source=args.source, site=args.site)
+        print(f"added feed {args.name!r} to {path}")
+        return EXIT_OK
+    if args.action == "remove":
+        feedsfile.remove_feed(path, args.name)
+        print(f"removed feed {args.name!r} from {path} (its archive and history are kept)")
+        return EXIT_OK
+    settings = config.load(path)
+    settings.feed(args.name)  # ConfigError when it is not configured
+    with _runtime(settings, migrate_only=True) as runtime:
+        if args.action == "enable":
+            runtime.store.enable_feed(args.name, now=datetime.now(UTC))
+            print(f"feed {args.name!r} enabled; it will be polled at the next tick")
+        else:
+            runtime.store.disable_feed(args.name, args.reason)
+            print(f"feed {args.name!r} disabled: {args.reason}")
+    return EXIT_OK
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    """``ingestd extract < page.html``: print the archive file a page would become."""
+    raw = sys.stdin.buffer.read()
+    article = extract_article(decode_page(raw, ""), args.url)
+    doc: ArchiveDoc
+    if args.format == "repost":
+        label = args.label.format(site=args.site)
+        doc = format_b.from_article(article, source=args.source, label=label)
+    else:
+        content = sanitize(format_a.content_from_article(article)).html
+        doc = format_a.from_item(article.title, article.url, content,
+                                 article.published or datetime.now(UTC))
+    sys.stdout.write(render_any(doc))
+    return EXIT_OK
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -53,8 +220,44 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return EXIT_OK if report.ok else EXIT_FAILED
 
 
+# --- helpers -------------------------------------------------------------------------
+
+
+def _settings(args: argparse.Namespace) -> config.Settings:
+    return config.load(config.find_config(args.config))
+
+
+@contextmanager
+def _runtime(settings: config.Settings, *, migrate_only: bool = False) -> Iterator[Runtime]:
+    runtime = open_runtime(settings, sync=not migrate_only)
+    try:
+        yield runtime
+    finally:
+        runtime.close()
+
+
+def _progress_wanted(args: argparse.Namespace) -> bool:
+    return not args.json and sys.stderr.isatty()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ingestd`` command."""
-    args = build_parser().parse_args(argv)
-    handler = args.handler
-    return int(handler(args))
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    setup_logging(args.log_format, verbose=args.verbose)
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        print(f"ingestd: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ExtractError as exc:
+        print(f"ingestd: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except StorageError as exc:
+        print(f"ingestd: database error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except IngestdError as exc:
+        print(f"ingestd: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return 130

@@ -14,10 +14,12 @@ from __future__ import annotations
 import calendar
 import re
 from datetime import UTC, datetime
+from email.utils import format_datetime
+from html import escape
 
 from ingestd.errors import FormatError
 from ingestd.formats.text import js_strip, whatwg_href
-from ingestd.types import FeedDoc
+from ingestd.types import Article, FeedDoc
 
 _DATE_LINE = re.compile(r"<!--(\d{1,16}|NaN)-->")
 RULE = "------"
@@ -90,3 +92,29 @@ def from_item(title: str, link: str, content: str, published: datetime | None) -
 
 def _one_line(text: str) -> str:
     return " ".join(text.replace("\r\n", "\n").split("\n"))
+
+
+def content_from_article(article: Article, image_proxy: str = "") -> str:
+    """Item HTML built from an extracted page, in the shape the source feeds used.
+
+    A date block when the page has a date, the lead image (through ``image_proxy``,
+    scheme removed, when one is configured) with its caption, then the article.
+    """
+    parts = []
+    if article.published is not None:
+        stamp = format_datetime(article.published.astimezone(UTC), usegmt=True)
+        parts.append(f"<div><i>{stamp}</i></div>")
+    if article.lead_image:
+        src = escape(_proxied(article.lead_image, image_proxy))
+        parts.append(f'<img src="{src}" width="100%">')
+        if article.caption:
+            caption = escape(article.caption, quote=False)
+            parts.append(f'<div><small style="color: #999;">{caption}</small></div>')
+    parts.append(article.html)
+    return "".join(parts)
+
+
+def _proxied(src: str, proxy: str) -> str:
+    if not proxy:
+        return src
+    return proxy + src.split("://", 1)[-1]

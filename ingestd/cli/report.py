@@ -1,0 +1,101 @@
+"""What commands print: fetch results and feed status, as text, a table or JSON."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime
+from typing import Any
+
+from ingestd.pipeline import FAILED, NOT_MODIFIED, OK, PollResult
+from ingestd.store import FeedRecord, Store
+
+
+def fetch_summary(results: list[PollResult], seconds: float) -> dict[str, Any]:
+    """The JSON summary of one ``ingestd fetch``."""
+    return {
+        "feeds": len(results),
+        "ok": sum(r.outcome == OK for r in results),
+        "not_modified": sum(r.outcome == NOT_MODIFIED for r in results),
+        "failed": sum(r.outcome == FAILED for r in results),
+        "new_entries": sum(r.new_entries for r in results),
+        "archived": sum(r.archived for r in results),
+        "errors": [{"feed": r.feed, "error": r.error} for r in results if r.error],
+        "seconds": round(seconds, 3),
+    }
+
+
+def print_fetch(results: list[PollResult], summary: dict[str, Any]) -> None:
+    """One line per feed, then the summary line."""
+    width = max([len(r.feed) for r in results] + [4])
+    for r in results:
+        line = f"{r.feed:<{width}}  {r.outcome:<12}  {r.new_entries} new, {r.archived} archived"
+        if r.revised:
+            line += f", {r.revised} revised"
+        if r.error:
+            line += f"  ({r.error})"
+        print(line)
+        for warning in r.warnings:
+            print(f"{'':<{width}}  warning: {warning}")
+    print(
+        f"{summary['feeds']} feeds: {summary['ok']} ok, {summary['not_modified']} not modified, "
+        f"{summary['failed']} failed; {summary['archived']} entries archived "
+        f"in {summary['seconds']:.1f} s"
+    )
+
+
+def feed_state(feed: FeedRecord) -> str:
+    """ok, not modified, failing since ..., or disabled (reason)."""
+    if not feed.enabled:
+        return f"disabled ({feed.disabled_reason or 'no reason'})"
+    if feed.consecutive_errors:
+        since = feed.failing_since.isoformat(timespec="seconds") if feed.failing_since else "?"
+        return f"failing since {since}"
+    if feed.last_fetch_at is None:
+        return "never polled"
+    if feed.last_status == 304:
+        return "not modified"
+    return "ok"
+
+
+def status_rows(store: Store, now: datetime) -> list[dict[str, Any]]:
+    """One row per stored feed, for ``ingestd status``."""
+    counts = store.entry_counts()
+    rows = []
+    for feed in store.list_feeds():
+        rows.append({
+            "name": feed.name,
+            "url": feed.url,
+            "moved_from": feed.original_url if feed.original_url != feed.url else None,
+            "state": feed_state(feed),
+            "enabled": feed.enabled,
+            "last_fetch": _iso(feed.last_fetch_at),
+            "last_status": feed.last_status,
+            "consecutive_errors": feed.consecutive_errors,
+            "last_error": feed.last_error,
+            "entries": counts.get(feed.name, 0),
+            "next_check": _iso(feed.next_check_at),
+            "due": feed.enabled and (feed.next_check_at is None or feed.next_check_at <= now),
+        })
+    return rows
+
+
+def print_status(rows: list[dict[str, Any]]) -> None:
+    """A table on a terminal, tab-separated lines otherwise."""
+    columns = ("name", "state", "entries", "last_fetch", "last_status", "next_check",
+               "last_error")
+    if sys.stdout.isatty():
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table(*columns)
+        for row in rows:
+            table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+        Console().print(table)
+        return
+    print("\t".join(columns))
+    for row in rows:
+        print("\t".join("-" if row[c] is None else str(row[c]) for c in columns))
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat(timespec="seconds")

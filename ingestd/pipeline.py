@@ -1,0 +1,452 @@
+"""One feed end to end: fetch -> parse -> decide -> extract -> render -> archive -> store.
+
+The one module that composes side effects. Everything it needs arrives through
+``Pipeline``'s constructor (store, fetcher, archive folder, clock, parse executor),
+so the daemon, ``ingestd fetch`` and the tests run the very same code.
+
+Crash consistency: an entry's file is written (atomically) before its row, and the
+row records the file in the same transaction that creates the entry. A crash in
+between leaves an orphan file and no row; ``reconcile`` at start-up moves such
+files aside and drops rows whose file is gone, so the next poll archives the entry
+again (exactly once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import shutil
+import time
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from urllib.parse import unquote, urlsplit
+
+import ada_url
+
+from ingestd import archive, decide
+from ingestd.errors import (
+    ArchiveError,
+    ExtractError,
+    FetchError,
+    HTTPStatusError,
+    IngestdError,
+    NotModified,
+    ParseError,
+    StorageError,
+    TooLarge,
+)
+from ingestd.extract import extract_article
+from ingestd.fetch import Fetcher
+from ingestd.formats import feed as format_a
+from ingestd.formats import render_any
+from ingestd.formats import repost as format_b
+from ingestd.parse import parse_feed
+from ingestd.sanitize import sanitize
+from ingestd.store import FeedRecord, Store
+from ingestd.types import ArchiveDoc, ArchiveFormat, Article, FeedSpec, ParsedFeed
+
+log = logging.getLogger("ingestd.pipeline")
+
+ACCEPT_HTML = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
+OK, NOT_MODIFIED, FAILED = "ok", "not_modified", "failed"
+
+
+@dataclass(frozen=True)
+class FeedJob:
+    """One feed to poll: its stored state, its configuration, and whether it is trusted."""
+
+    record: FeedRecord
+    spec: FeedSpec
+    interval_seconds: float
+    trusted: bool = False  # the configured URL may be a private address
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """What one poll of one feed did."""
+
+    feed: str
+    outcome: str
+    status: int | None = None
+    new_entries: int = 0
+    archived: int = 0
+    revised: int = 0
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+    bytes: int = 0
+    duration_ms: int = 0
+    retry_after: float | None = None
+    moved_to: str | None = None
+    parsed: ParsedFeed | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What start-up reconciliation repaired."""
+
+    temporaries_removed: int = 0
+    orphans_moved: tuple[str, ...] = ()
+    rows_dropped: tuple[str, ...] = ()
+
+
+@dataclass
+class _Poll:
+    """Mutable bookkeeping of one poll in progress."""
+
+    job: FeedJob
+    started: datetime
+    clock_start: float
+    warnings: list[str] = field(default_factory=list)
+    new_entries: int = 0
+    archived: int = 0
+    revised: int = 0
+
+
+class Pipeline:
+    """Runs polls of feeds against one store, one fetcher and one archive folder."""
+
+    def __init__(
+        self,
+        store: Store,
+        fetcher: Fetcher,
+        archive_root: Path,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        parse_executor: Executor | None = None,
+        max_bytes: int = 15_000_000,
+    ) -> None:
+        self.store = store
+        self.fetcher = fetcher
+        self.archive_root = archive_root
+        self.clock = clock
+        self.parse_executor = parse_executor
+        self.max_bytes = max_bytes
+
+    # --- one poll --------------------------------------------------------------
+
+    async def poll(self, job: FeedJob) -> PollResult:
+        """Poll one feed once and record the outcome; never raises for feed problems."""
+        run = _Poll(job, self.clock(), time.monotonic())
+        try:
+            fetched = await self._fetch_feed(job)
+        except NotModified as signal:
+            return self._finish(run, NOT_MODIFIED, status=304,
+                                moved_to=getattr(signal, "permanent_url", None),
+                                headers=getattr(signal, "headers", {}))
+        except FetchError as exc:
+            retry = exc.retry_after if isinstance(exc, HTTPStatusError) else None
+            return self._finish(run, FAILED, status=exc.status, error=str(exc), retry_after=retry)
+        try:
+            parsed = await self._parse(fetched.content, fetched.headers)
+            await self._archive_new(run, parsed)
+        except (ParseError, ArchiveError, StorageError) as exc:
+            return self._finish(run, FAILED, status=fetched.status, error=str(exc),
+                                size=len(fetched.content))
+        if parsed.bozo:
+            run.warnings.append(f"feed is malformed but readable: {parsed.bozo}")
+        return self._finish(
+            run, OK, status=fetched.status, size=len(fetched.content), parsed=parsed,
+            moved_to=getattr(fetched, "permanent_url", None), headers=fetched.headers,
+            etag=fetched.etag, last_modified=fetched.last_modified,
+        )
+
+    async def _fetch_feed(self, job: FeedJob) -> _Body:
+        record = job.record
+        if record.url.startswith("file:"):
+            return await asyncio.to_thread(_read_local_feed, record.url, self.max_bytes)
+        result = await self.fetcher.fetch(
+            record.url, etag=record.etag, last_modified=record.last_modified, trusted=job.trusted
+        )
+        return _Body(result.url, result.status, result.content, result.headers, result.etag,
+                     result.last_modified, result.permanent_url)
+
+    async def _parse(self, content: bytes, headers: dict[str, str]) -> ParsedFeed:
+        # feedparser is CPU-bound pure Python: a process pool keeps the loop free and
+        # uses every core; without one, a thread at least keeps the loop responsive.
+        loop = asyncio.get_running_loop()
+        if self.parse_executor is not None:
+            return await loop.run_in_executor(self.parse_executor, parse_feed, content, headers)
+        return await asyncio.to_thread(parse_feed, content, headers)
+
+    async def _archive_new(self, run: _Poll, parsed: ParsedFeed) -> None:
+        feed_id = run.job.record.id
+        base = run.job.record.url
+        entries = [
+            replace(e, link=_absolute(base, e.link)) if e.link else e for e in parsed.entries
+        ]
+        keyed = decide.identify(entries)
+        known = self.store.known_entries(
+            feed_id, [k.key for k in keyed], [k.entry.link for k in keyed]
+        )
+        by_key = {k.entry.identity_key: _known(k) for k in known}
+        by_link = {k.entry.link: _known(k) for k in known if k.entry.link}
+        plan = decide.plan(keyed, by_key, by_link)
+        for old, new in plan.revised:
+            if self.store.add_revision(old.entry_id, new.content_hash, run.started):
+                run.revised += 1
+        if plan.revision_cap_hit:
+            run.warnings.append(f"{plan.revision_cap_hit} entries changed too often; ignored")
+        run.new_entries = len(plan.new)
+        # Oldest first: file numbers count down, so the newest entry sorts first.
+        for item in sorted(plan.new, key=lambda k: k.entry.published or run.started):
+            await self._archive_one(run, item)
+
+    async def _archive_one(self, run: _Poll, item: decide.Keyed) -> None:
+        try:
+            doc, published = await self._document(run, item)
+        except (FetchError, ExtractError, ParseError) as exc:
+            # Not stored, so the next poll tries this entry again.
+            run.warnings.append(f"{item.entry.link or item.key}: {exc}")
+            log.warning("feed %s: entry skipped: %s", run.job.spec.name, exc)
+            return
+        self._store_with_file(run, item, doc, published)
+        run.archived += 1
+
+    async def _document(self, run: _Poll, item: decide.Keyed) -> tuple[ArchiveDoc, datetime]:
+        spec, entry = run.job.spec, item.entry
+        published = entry.published or run.started
+        if spec.format is ArchiveFormat.REPOST:
+            article = await self._article(run.job, entry.link)
+            label = spec.label.format(site=spec.site)
+            return format_b.from_article(article, source=spec.source, label=label,
+                                         newlines=spec.newlines), published
+        content = entry.content
+        if spec.fetch_page:
+            article = await self._article(run.job, entry.link)
+            content = format_a.content_from_article(article, spec.image_proxy)
+        if spec.sanitize:
+            content = sanitize(content).html
+        return format_a.from_item(entry.title, entry.link, content, published), published
+
+    async def _article(self, job: FeedJob, link: str) -> Article:
+        if not link:
+            raise ExtractError("the entry has no link to fetch")
+        if link.startswith("file:"):
+            body = await asyncio.to_thread(_read_local_page, link, job.record.url, self.max_bytes)
+        else:
+            result = await self.fetcher.fetch(link, accept=ACCEPT_HTML)
+            body = _Body(result.url, result.status, result.content, result.headers)
+        html = decode_page(body.content, body.headers.get("content-type", ""))
+        return extract_article(html, body.url)
+
+    def _store_with_file(
+        self, run: _Poll, item: decide.Keyed, doc: ArchiveDoc, published: datetime
+    ) -> None:
+        feed = run.job.record
+        file_id = self.store.next_file_id(feed.id)
+        relative = (archive.articles_dir(Path(), run.job.spec.name) / archive.file_name(file_id))
+        path = archive.write_atomic(self.archive_root, relative.as_posix(), render_any(doc))
+        try:
+            entry = self.store.add_entry(
+                feed.id, item.key, content_hash=item.content_hash, first_seen_at=run.started,
+                guid=item.entry.guid, link=item.entry.link or None, title=item.entry.title,
+                published_at=published, published_is_fallback=item.entry.published is None,
+                archive_path=relative.as_posix(), file_id=file_id,
+            )
+        except StorageError:
+            path.unlink(missing_ok=True)  # no row, so no file either
+            raise
+        if entry.archive_path != relative.as_posix():
+            path.unlink(missing_ok=True)  # another writer archived it first
+
+    # --- bookkeeping -------------------------------------------------------------
+
+    def _finish(
+        self,
+        run: _Poll,
+        outcome: str,
+        *,
+        status: int | None = None,
+        error: str | None = None,
+        retry_after: float | None = None,
+        size: int = 0,
+        parsed: ParsedFeed | None = None,
+        moved_to: str | None = None,
+        headers: dict[str, str] | None = None,
+        etag: str | None = None,
+        last_modified: str | None = None,
+    ) -> PollResult:
+        duration_ms = int((time.monotonic() - run.clock_start) * 1000)
+        result = PollResult(
+            feed=run.job.spec.name, outcome=outcome, status=status,
+            new_entries=run.new_entries, archived=run.archived, revised=run.revised,
+            error=error, warnings=tuple(run.warnings), bytes=size, duration_ms=duration_ms,
+            retry_after=retry_after, moved_to=moved_to, parsed=parsed, headers=headers or {},
+        )  # fmt: skip
+        record = run.job.record
+        self.store.record_fetch(
+            record.id, run.started, duration_ms, status, outcome, size, run.archived, error
+        )
+        now = self.clock()
+        state = _next_state(run.job, result, now)
+        if outcome == OK:
+            state.update(etag=etag, last_modified=last_modified)
+        self.store.update_feed_state(record.id, **state)  # type: ignore[arg-type]
+        _log_result(result)
+        return result
+
+    # --- start-up repair -------------------------------------------------------------
+
+    def reconcile(self) -> Reconciled:
+        """Make rows and files agree after a crash: sweep temporaries, move orphans aside."""
+        temporaries = archive.sweep_temporaries(self.archive_root)
+        on_disk = archive.archived_files(self.archive_root)
+        recorded = self.store.all_archive_paths()
+        orphans = sorted(on_disk - recorded.keys())
+        stamp = self.clock().strftime("%Y%m%dT%H%M%SZ")
+        for relative in orphans:
+            target = self.archive_root / "orphans" / stamp / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(self.archive_root / relative), target)
+            log.warning("archive file without a database row moved to %s", target)
+        dropped = []
+        for relative in sorted(recorded.keys() - on_disk):
+            self.store.delete_entry(recorded[relative])
+            dropped.append(relative)
+            log.warning("database row without its file dropped (%s); it will be refetched",
+                        relative)
+        for entry in self.store.entries_without_file():
+            self.store.delete_entry(entry.id)
+            dropped.append(f"entry {entry.id}")
+        return Reconciled(len(temporaries), tuple(orphans), tuple(dropped))
+
+
+@dataclass(frozen=True)
+class _Body:
+    url: str
+    status: int
+    content: bytes
+    headers: dict[str, str]
+    etag: str | None = None
+    last_modified: str | None = None
+    permanent_url: str | None = None
+
+
+def _known(item: object) -> decide.Known:
+    entry = item.entry  # type: ignore[attr-defined]
+    return decide.Known(entry.id, entry.identity_key, entry.link or "",
+                        item.content_hash, entry.current_revision)  # type: ignore[attr-defined]
+
+
+def _absolute(base: str, link: str) -> str:
+    # Relative item links are resolved against the feed's own URL.
+    try:
+        return str(ada_url.join_url(base, link.strip()))
+    except ValueError:
+        return link
+
+
+def _next_state(job: FeedJob, result: PollResult, now: datetime) -> dict[str, object]:
+    record = job.record
+    state: dict[str, object] = {"last_fetch_at": now, "last_status": result.status}
+    if result.outcome == FAILED:
+        errors = record.consecutive_errors + 1
+        wait = _backoff(job.interval_seconds, errors)
+        if result.retry_after is not None:
+            wait = max(wait, result.retry_after)
+        state.update(
+            consecutive_errors=errors, last_error=result.error,
+            failing_since=record.failing_since or now,
+            next_check_at=now + timedelta(seconds=wait),
+        )  # fmt: skip
+        return state
+    state.update(
+        consecutive_errors=0, last_error=None, failing_since=None, last_success_at=now,
+        next_check_at=now + timedelta(seconds=job.interval_seconds),
+    )  # fmt: skip
+    if result.moved_to and result.moved_to != record.url:
+        state["url"] = result.moved_to
+        log.warning("feed %s moved permanently: %s -> %s", job.spec.name, record.url,
+                    result.moved_to)
+    return state
+
+
+def _backoff(interval: float, errors: int, cap: float = 24 * 3600) -> float:
+    """Exponential back-off from the feed's interval, capped; never shorter than it."""
+    return float(min(cap, interval * 2 ** min(errors - 1, 16)))
+
+
+def _log_result(result: PollResult) -> None:
+    if result.outcome == FAILED:
+        log.warning("feed %s failed: %s", result.feed, result.error)
+    else:
+        log.info("feed %s %s: %d new, %d archived, %d revised", result.feed, result.outcome,
+                 result.new_entries, result.archived, result.revised)
+
+
+# --- local files (file: feeds) ----------------------------------------------------------
+
+
+def _local_path(url: str) -> Path:
+    parts = urlsplit(url)
+    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
+        raise FetchError(f"{url}: only local file: URLs can be read", url=url)
+    return Path(unquote(parts.path))
+
+
+def _read_capped(path: Path, url: str, max_bytes: int) -> bytes:
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(max_bytes + 1)
+    except OSError as exc:
+        raise FetchError(f"{url}: cannot read: {exc.strerror or exc}", url=url) from exc
+    if len(data) > max_bytes:
+        raise TooLarge(f"{url}: larger than the {max_bytes}-byte cap", url=url)
+    return data
+
+
+def _read_local_feed(url: str, max_bytes: int) -> _Body:
+    content = _read_capped(_local_path(url), url, max_bytes)
+    return _Body(url, 200, content, {"content-type": "application/xml"})
+
+
+def _read_local_page(link: str, feed_url: str, max_bytes: int) -> _Body:
+    """A page of a local feed: only files beside or below the feed file may be read."""
+    if not feed_url.startswith("file:"):
+        raise FetchError(f"{link}: a file: link is only followed for a local feed", url=link)
+    page = _local_path(link).resolve()
+    folder = _local_path(feed_url).resolve().parent
+    if not page.is_relative_to(folder):
+        raise FetchError(f"{link}: outside the local feed's folder {folder}", url=link)
+    return _Body(link, 200, _read_capped(page, link, max_bytes), {"content-type": "text/html"})
+
+
+# --- page decoding -------------------------------------------------------------------
+
+_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
+_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "big5": "big5hkscs",
+              "iso-8859-1": "cp1252", "latin-1": "cp1252", "ascii": "utf-8"}
+
+
+def decode_page(content: bytes, content_type: str) -> str:
+    """Bytes of an HTML page -> text, trusting whichever declared charset really fits.
+
+    Pages often declare one charset in the header and another in a meta tag (or
+    lie in both). Each candidate is tried strictly; the first that decodes the
+    bytes without error wins, and UTF-8 with replacement is the last resort.
+    """
+    candidates = []
+    header = re.search(r"charset\s*=\s*[\"']?([A-Za-z0-9_\-:.]+)", content_type, re.I)
+    if header:
+        candidates.append(header.group(1))
+    meta = _META_CHARSET.search(content[:4096])
+    if meta:
+        candidates.append(meta.group(1).decode("ascii", "ignore"))
+    candidates += ["utf-8", "gb18030", "big5hkscs"]
+    if content.startswith(b"\xef\xbb\xbf"):
+        candidates.insert(0, "utf-8-sig")
+    for name in candidates:
+        codec = _SUPERSETS.get(name.lower(), name)
+        try:
+            return content.decode(codec)
+        except (LookupError, UnicodeDecodeError):
+            continue
+    return content.decode("utf-8", errors="replace")
+
+
+__all__ = ["FeedJob", "IngestdError", "Pipeline", "PollResult", "Reconciled", "decode_page"]
