@@ -52,7 +52,8 @@ def extract_article(html: str, url: str) -> Article:
         # title() parses the page and marks it with XPaths; summary() then
         # works on a fresh parse, so this tree stays as the page wrote it.
         fallback_title = doc.title()
-        title = _page_title(html) or fallback_title
+        head = lxml.html.document_fromstring(html)
+        title = _page_title(head) or fallback_title
         page = _indexed_page(doc.html)
         summary = doc.summary(html_partial=True)
         body = _article_html(summary, page, url, title)
@@ -60,12 +61,26 @@ def extract_article(html: str, url: str) -> Article:
         raise
     except Exception as exc:  # readability/lxml raise many types; one boundary here
         raise ExtractError(f"could not extract an article from {url}: {exc}") from exc
-    return Article(title=title, html=body, url=url)
+    return Article(title=title, html=body, url=_canonical(head, url) or url)
 
 
-def _page_title(html: str) -> str | None:
+def _canonical(root: HtmlElement, url: str) -> str | None:
+    """The page's own idea of its address (``rel=canonical``, else ``og:url``).
+
+    Pages are often fetched through redirects, mirrors or tracking URLs; the
+    archive records the address the publisher names, when it is absolute http(s).
+    """
+    for found in root.xpath(
+        '//link[@rel="canonical"]/@href | //meta[@property="og:url"]/@content'
+    ):
+        candidate = urljoin(url, str(found).strip())
+        if re.match(r"https?://[^/\s]+", candidate):
+            return candidate
+    return None
+
+
+def _page_title(root: HtmlElement) -> str | None:
     """The page's ``<title>`` exactly as written (readability collapses its spaces)."""
-    root = lxml.html.document_fromstring(html)
     found = root.find(".//title")
     if found is None or not found.text:
         return None

@@ -262,7 +262,8 @@ def build_page(doc: RepostDoc) -> str:
     title = html.escape(doc.title, quote=False)
     return (
         "<!DOCTYPE html>\n<html lang=\"zh\"><head><meta charset=\"utf-8\">"
-        f"<title>{title}</title>{_PAGE_HEAD}</head><body>"
+        f"<title>{title}</title>"
+        f"<link rel=\"canonical\" href=\"{html.escape(doc.url)}\">{_PAGE_HEAD}</head><body>"
         f"{_PAGE_HEADER}<div class=\"wrap\"><main id=\"main\">"
         f"<article class=\"post\"><h1 class=\"entry-title\">{title}</h1>"
         f"{_PAGE_META}<div class=\"entry-content\">{body_html}</div>"

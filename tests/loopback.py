@@ -59,7 +59,8 @@ Route = Handler | Response | tuple[int, dict[str, str], Body]
 class LoopbackServer:
     """A threaded HTTP/1.1 server on 127.0.0.1 with an OS-chosen port."""
 
-    def __init__(self) -> None:
+    def __init__(self, host: str = "127.0.0.1") -> None:
+        self.host = host
         self._routes: dict[str, Handler] = {}
         self._state = threading.Condition()
         self._stopping = threading.Event()
@@ -68,7 +69,7 @@ class LoopbackServer:
         self.errors: list[BaseException] = []
         self.in_flight = 0
         self.max_in_flight = 0
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _make_handler(self))
+        self._httpd = ThreadingHTTPServer((host, 0), _make_handler(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
 
@@ -78,8 +79,8 @@ class LoopbackServer:
         return int(self._httpd.server_address[1])
 
     def url(self, path: str = "/") -> str:
-        """The absolute http://127.0.0.1:port URL of ``path``."""
-        return f"http://127.0.0.1:{self.port}{path}"
+        """The absolute http://host:port URL of ``path``."""
+        return f"http://{self.host}:{self.port}{path}"
 
     def route(self, path: str, route: Route) -> None:
         """Serve ``path`` (exact match, query ignored) with a handler or a static answer."""
