@@ -8,7 +8,7 @@ import pytest
 
 from ingestd.formats import repost
 from ingestd.replay import build_page, replay_doc, replay_file
-from tests.conftest import SEEDS, corpus_files, corpus_root, file_id
+from tests.conftest import SEEDS, corpus_files, corpus_root, file_id, require_corpus
 
 B_FILES = corpus_files("format-b")
 SEED_B = SEEDS / "004_a3e85a139a601f97.txt"
@@ -52,8 +52,7 @@ def test_corpus_b_replays(path: Path) -> None:
 
 
 def test_corpus_b_is_present_or_skipped() -> None:
-    if not B_FILES:
-        pytest.skip(f"format-b corpus not found under {corpus_root()} (set INGESTD_CORPUS)")
+    require_corpus("format-b")  # skips with the reason, or fails under INGESTD_REQUIRE_CORPUS
     assert len(B_FILES) >= 60
 
 
