@@ -175,10 +175,10 @@ def cmd_feeds(args: argparse.Namespace) -> int:
         return EXIT_OK
     settings = config.load(path)
     settings.feed(args.name)  # ConfigError when it is not configured
-    with _runtime(settings, migrate_only=True) as runtime:
+    with _runtime(settings) as runtime:
         if args.action == "enable":
             runtime.store.enable_feed(args.name, now=datetime.now(UTC))
-            print(f"feed {args.name!r} enabled; it will be polled at the next tick")
+            print(f"feed {args.name!r} enabled; it is due now")
         else:
             runtime.store.disable_feed(args.name, args.reason)
             print(f"feed {args.name!r} disabled: {args.reason}")
