@@ -44,6 +44,17 @@ class FetchSettings:
 
 
 @dataclass(frozen=True)
+class ScheduleSettings:
+    """The ``[schedule]`` table: how often the daemon looks for due feeds, and limits."""
+
+    tick: float = 5.0  # seconds between looks at the database for due feeds
+    floor: float = 60.0  # never poll one feed more often than this
+    jitter: float = 0.1  # up to this fraction of the interval is added, to spread polls
+    max_backoff: float = 86400.0  # cap of the exponential back-off after errors
+    lease: float = 300.0  # how long a daemon holds a feed it is polling
+
+
+@dataclass(frozen=True)
 class FeedSettings:
     """One ``[[feeds]]`` entry: the pipeline's FeedSpec plus scheduling."""
 
@@ -60,6 +71,7 @@ class Settings:
     database: str
     archive_dir: Path
     fetch: FetchSettings = field(default_factory=FetchSettings)
+    schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     feeds: tuple[FeedSettings, ...] = ()
     default_interval: float = 1800.0
 
@@ -132,17 +144,34 @@ class _Validator:
         return None
 
     def settings(self, data: dict[str, Any]) -> Settings:
-        self._no_unknown(data, {"database", "archive_dir", "fetch", "feeds", "interval"}, "")
+        known = {"database", "archive_dir", "fetch", "schedule", "feeds", "interval"}
+        self._no_unknown(data, known, "")
         default_interval = self._duration(data, "interval", 1800.0, "")
         fetch = self._fetch(self._table(data, "fetch"))
+        schedule = self._schedule(self._table(data, "schedule"))
         feeds = self._feeds(data.get("feeds", []), default_interval)
         return Settings(
             path=self.path,
             database=self._database(self._str(data, "database", "sqlite:///ingestd.db", "")),
             archive_dir=self.base / self._str(data, "archive_dir", "archive", ""),
             fetch=fetch,
+            schedule=schedule,
             feeds=feeds,
             default_interval=default_interval,
+        )
+
+    def _schedule(self, table: dict[str, Any]) -> ScheduleSettings:
+        self._no_unknown(table, set(ScheduleSettings.__dataclass_fields__), "schedule")
+        jitter = table.get("jitter", 0.1)
+        if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter <= 1:
+            raise self.fail("jitter", f"expected a fraction from 0 to 1, got {jitter!r}",
+                            "schedule")
+        return ScheduleSettings(
+            tick=self._duration(table, "tick", 5.0, "schedule"),
+            floor=self._duration(table, "floor", 60.0, "schedule"),
+            jitter=float(jitter),
+            max_backoff=self._duration(table, "max_backoff", 86400.0, "schedule"),
+            lease=self._duration(table, "lease", 300.0, "schedule"),
         )
 
     def _database(self, url: str) -> str:

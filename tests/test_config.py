@@ -93,3 +93,13 @@ def test_config_location_order(tmp_path: Path) -> None:
 def test_postgresql_url_gets_the_psycopg_driver(tmp_path: Path) -> None:
     settings = config.loads('database = "postgresql://u@db/ingest"\n', tmp_path / "x.toml")
     assert settings.database == "postgresql+psycopg://u@db/ingest"
+
+
+def test_schedule_table(tmp_path: Path) -> None:
+    text = '[schedule]\ntick = "2s"\nfloor = "5m"\njitter = 0.2\nmax_backoff = "6h"\n'
+    schedule = config.loads(text, tmp_path / "x.toml").schedule
+    assert (schedule.tick, schedule.floor, schedule.jitter, schedule.max_backoff) == (
+        2.0, 300.0, 0.2, 21600.0)
+    assert config.loads("", tmp_path / "x.toml").schedule == config.ScheduleSettings()
+    with pytest.raises(ConfigError, match="line 2: schedule.jitter: expected a fraction"):
+        config.loads("[schedule]\njitter = 3\n", tmp_path / "x.toml")
