@@ -14,9 +14,12 @@ never a second file.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 
 from ingestd.types import EntryData
 
@@ -115,3 +118,117 @@ def _by_link(item: Keyed, known_by_link: Mapping[str, Known]) -> Known | None:
     if not item.key.startswith("guid:") or not item.entry.link:
         return None
     return known_by_link.get(item.entry.link)
+
+
+# --- when to poll next ------------------------------------------------------------------
+
+DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_MAX_AGE = re.compile(r"(?:^|[,\s])(?:s-)?max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Rhythm:
+    """A feed's polling rhythm: its interval and the daemon-wide limits."""
+
+    interval: float
+    floor: float = 60.0
+    jitter: float = 0.1
+    max_backoff: float = 86400.0
+
+
+@dataclass(frozen=True)
+class Hints:
+    """What the server and the feed said about when to come back."""
+
+    retry_after: float | None = None
+    max_age: float | None = None
+    expires_in: float | None = None
+    ttl_minutes: int | None = None
+    skip_hours: frozenset[int] = frozenset()
+    skip_days: frozenset[str] = frozenset()
+
+
+def hints_from(
+    headers: Mapping[str, str],
+    now: datetime,
+    *,
+    retry_after: float | None = None,
+    ttl_minutes: int | None = None,
+    skip_hours: frozenset[int] = frozenset(),
+    skip_days: frozenset[str] = frozenset(),
+) -> Hints:
+    """Collect the scheduling hints of one response (headers lower-cased)."""
+    return Hints(
+        retry_after=retry_after,
+        max_age=_max_age(headers.get("cache-control", "")),
+        expires_in=_expires_in(headers, now),
+        ttl_minutes=ttl_minutes,
+        skip_hours=skip_hours,
+        skip_days=skip_days,
+    )
+
+
+def _max_age(cache_control: str) -> float | None:
+    if "no-cache" in cache_control.lower() or "no-store" in cache_control.lower():
+        return None
+    found = _MAX_AGE.search(cache_control)
+    return float(found.group(1)) if found else None
+
+
+def _expires_in(headers: Mapping[str, str], now: datetime) -> float | None:
+    expires = _http_date(headers.get("expires"))
+    if expires is None:
+        return None
+    # Relative to the server's own clock when it sent one, so clock skew cancels out.
+    sent = _http_date(headers.get("date")) or now
+    return max(0.0, (expires - sent).total_seconds())
+
+
+def _http_date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        moment = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def next_check(
+    now: datetime, rhythm: Rhythm, hints: Hints, *, errors: int = 0, rand: float = 0.0
+) -> datetime:
+    """When to poll a feed next.
+
+    After a success: the largest of the interval, ``<ttl>``, ``max-age`` and
+    ``Expires``. After ``errors`` consecutive failures: the interval doubled per
+    failure, capped at ``max_backoff``. ``Retry-After`` pushes either further out.
+    Then up to ``jitter`` of that delay is added (``rand`` in [0, 1), injected so
+    tests are exact) so feeds spread out, the floor applies, and a time inside the
+    feed's ``skipHours``/``skipDays`` (UTC) moves to the next allowed hour.
+    """
+    if errors:
+        delay = min(rhythm.max_backoff, rhythm.interval * 2 ** min(errors - 1, 32))
+    else:
+        delay = max(
+            rhythm.interval,
+            (hints.ttl_minutes or 0) * 60.0,
+            hints.max_age or 0.0,
+            hints.expires_in or 0.0,
+        )
+    if hints.retry_after is not None:
+        delay = max(delay, hints.retry_after)
+    delay += delay * rhythm.jitter * min(max(rand, 0.0), 1.0)
+    delay = max(delay, rhythm.floor)
+    return _outside_skips(now + timedelta(seconds=delay), hints)
+
+
+def _outside_skips(moment: datetime, hints: Hints) -> datetime:
+    if not hints.skip_hours and not hints.skip_days:
+        return moment
+    candidate = moment.astimezone(UTC)
+    for _ in range(8 * 24):  # a week and a day of hours: every combination is covered
+        day = DAYS[candidate.weekday()]
+        if candidate.hour not in hints.skip_hours and day not in hints.skip_days:
+            return candidate
+        candidate = (candidate + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
+    return moment  # everything skipped: a broken feed hint, ignore it

@@ -8,6 +8,7 @@ step (nh3). Anything feedparser raises becomes ParseError here.
 from __future__ import annotations
 
 import calendar
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -41,8 +42,8 @@ def parse_feed(content: bytes, headers: Mapping[str, str] | None = None) -> Pars
         entries=tuple(_entry(e) for e in result.entries),
         bozo=bozo,
         ttl_minutes=_int_or_none(feed.get("ttl")),
-        skip_hours=frozenset(_skip_hours(content)),
-        skip_days=frozenset(),
+        skip_hours=_skip_hours(content),
+        skip_days=_skip_days(content),
     )
 
 
@@ -97,5 +98,22 @@ def _int_or_none(value: Any) -> int | None:
         return None
 
 
-def _skip_hours(content: bytes) -> list[int]:
-    return []
+def _skip_values(content: bytes, block: bytes, item: bytes) -> list[str]:
+    # feedparser does not expose RSS skipHours/skipDays; they are simple enough
+    # to read with a bounded regular expression (no XML parser, no entities).
+    found = re.search(rb"<" + block + rb">(.{0,2000}?)</" + block + rb">", content, re.S)
+    if found is None:
+        return []
+    pattern = rb"<" + item + rb">\s*([^<]{1,20}?)\s*</" + item + rb">"
+    return [v.decode("ascii", "ignore") for v in re.findall(pattern, found.group(1))]
+
+
+def _skip_hours(content: bytes) -> frozenset[int]:
+    # RSS 2.0 says 0-23 in GMT; some feeds write 24 for midnight.
+    values = _skip_values(content, b"skipHours", b"hour")
+    return frozenset(int(v) % 24 for v in values if v.isdigit() and int(v) <= 24)
+
+
+def _skip_days(content: bytes) -> frozenset[str]:
+    values = _skip_values(content, b"skipDays", b"day")
+    return frozenset(v.capitalize() for v in values if v.capitalize() in _DAYS)

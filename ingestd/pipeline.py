@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import re
 import shutil
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
@@ -53,6 +54,7 @@ log = logging.getLogger("ingestd.pipeline")
 
 ACCEPT_HTML = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 OK, NOT_MODIFIED, FAILED = "ok", "not_modified", "failed"
+GONE_REASON = "410 Gone: the server says the feed is gone for good (ingestd feeds enable NAME)"
 
 
 @dataclass(frozen=True)
@@ -63,6 +65,11 @@ class FeedJob:
     spec: FeedSpec
     interval_seconds: float
     trusted: bool = False  # the configured URL may be a private address
+    rhythm: decide.Rhythm | None = None  # floor, jitter, back-off cap; defaults if None
+
+    def schedule(self) -> decide.Rhythm:
+        """The feed's rhythm: the configured one, or the interval with default limits."""
+        return self.rhythm or decide.Rhythm(interval=self.interval_seconds)
 
 
 @dataclass(frozen=True)
@@ -119,7 +126,9 @@ class Pipeline:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         parse_executor: Executor | None = None,
         max_bytes: int = 15_000_000,
+        rand: Callable[[], float] = random.random,
     ) -> None:
+        self.rand = rand
         self.store = store
         self.fetcher = fetcher
         self.archive_root = archive_root
@@ -283,7 +292,7 @@ class Pipeline:
             record.id, run.started, duration_ms, status, outcome, size, run.archived, error
         )
         now = self.clock()
-        state = _next_state(run.job, result, now)
+        state = _next_state(run.job, result, now, self.rand())
         if outcome == OK:
             state.update(etag=etag, last_modified=last_modified)
         self.store.update_feed_state(record.id, **state)  # type: ignore[arg-type]
@@ -341,34 +350,40 @@ def _absolute(base: str, link: str) -> str:
         return link
 
 
-def _next_state(job: FeedJob, result: PollResult, now: datetime) -> dict[str, object]:
+def _next_state(
+    job: FeedJob, result: PollResult, now: datetime, rand: float
+) -> dict[str, object]:
     record = job.record
     state: dict[str, object] = {"last_fetch_at": now, "last_status": result.status}
+    parsed = result.parsed
+    hints = decide.hints_from(
+        result.headers, now, retry_after=result.retry_after,
+        ttl_minutes=parsed.ttl_minutes if parsed else None,
+        skip_hours=parsed.skip_hours if parsed else frozenset(),
+        skip_days=parsed.skip_days if parsed else frozenset(),
+    )  # fmt: skip
     if result.outcome == FAILED:
         errors = record.consecutive_errors + 1
-        wait = _backoff(job.interval_seconds, errors)
-        if result.retry_after is not None:
-            wait = max(wait, result.retry_after)
         state.update(
             consecutive_errors=errors, last_error=result.error,
             failing_since=record.failing_since or now,
-            next_check_at=now + timedelta(seconds=wait),
+            next_check_at=decide.next_check(now, job.schedule(), hints, errors=errors,
+                                            rand=rand),
         )  # fmt: skip
+        if result.status == 410:
+            # Gone for good, says the server: stop polling until someone re-enables it.
+            state.update(enabled=False, disabled_reason=GONE_REASON)
+            log.warning("feed %s disabled: %s", job.spec.name, GONE_REASON)
         return state
     state.update(
         consecutive_errors=0, last_error=None, failing_since=None, last_success_at=now,
-        next_check_at=now + timedelta(seconds=job.interval_seconds),
+        next_check_at=decide.next_check(now, job.schedule(), hints, rand=rand),
     )  # fmt: skip
     if result.moved_to and result.moved_to != record.url:
         state["url"] = result.moved_to
         log.warning("feed %s moved permanently: %s -> %s", job.spec.name, record.url,
                     result.moved_to)
     return state
-
-
-def _backoff(interval: float, errors: int, cap: float = 24 * 3600) -> float:
-    """Exponential back-off from the feed's interval, capped; never shorter than it."""
-    return float(min(cap, interval * 2 ** min(errors - 1, 16)))
 
 
 def _log_result(result: PollResult) -> None:

@@ -10,10 +10,11 @@ from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ingestd.config import FeedSettings, Settings
+from ingestd.config import FeedSettings, ScheduleSettings, Settings
+from ingestd.decide import Rhythm
 from ingestd.fetch import Fetcher, FetchLimits, NetworkGuard
 from ingestd.pipeline import FeedJob, Pipeline, PollResult
-from ingestd.store import FeedConfig, Store, open_store
+from ingestd.store import FeedConfig, FeedRecord, Store, open_store
 
 #: With fewer feeds than this in one run, parsing in threads beats starting processes.
 POOL_THRESHOLD = 4
@@ -71,7 +72,7 @@ class Runtime:
             if not record.enabled:
                 self.skipped.append(_disabled(feed, record.disabled_reason))
                 continue
-            jobs.append(job_for(feed, record))
+            jobs.append(job_for(feed, record, self.settings.schedule))
         return jobs
 
     async def poll_once(
@@ -99,10 +100,15 @@ class Runtime:
         self.store.close()
 
 
-def job_for(feed: FeedSettings, record: object) -> FeedJob:
+def job_for(
+    feed: FeedSettings, record: FeedRecord, schedule: ScheduleSettings | None = None
+) -> FeedJob:
     """The pipeline's job for a configured feed and its stored record."""
-    return FeedJob(record=record, spec=feed.spec,  # type: ignore[arg-type]
-                   interval_seconds=feed.interval_seconds, trusted=feed.allow_private)
+    limits = schedule or ScheduleSettings()
+    rhythm = Rhythm(interval=feed.interval_seconds, floor=limits.floor, jitter=limits.jitter,
+                    max_backoff=limits.max_backoff)
+    return FeedJob(record=record, spec=feed.spec, interval_seconds=feed.interval_seconds,
+                   trusted=feed.allow_private, rhythm=rhythm)
 
 
 def parse_pool() -> Executor:
