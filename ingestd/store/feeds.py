@@ -107,6 +107,21 @@ class FeedQueries:
         with self._db.write() as session:
             return session.execute(query).first() is not None
 
+    def renew_lease(self, feed_id: int, owner: str, now: datetime, lease_seconds: float) -> bool:
+        """Extend ``owner``'s lease on a feed to ``now + lease_seconds``; False if it was lost.
+
+        A lease that already ran out and was taken by someone else is not taken back.
+        """
+        until = now + timedelta(seconds=lease_seconds)
+        query = (
+            update(Feed)
+            .where(Feed.id == feed_id, Feed.lease_owner == owner)
+            .values(lease_expires_at=until)
+            .returning(Feed.id)
+        )
+        with self._db.write() as session:
+            return session.execute(query).first() is not None
+
     def update_feed_state(self, feed_id: int, **fields: Unpack[FeedState]) -> FeedRecord:
         """Set polling state (validators, next check, error counters, URL) of one feed."""
         unknown = set(fields) - set(FeedState.__optional_keys__)
