@@ -55,6 +55,17 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True)
+class MetricsSettings:
+    """The ``[metrics]`` table: Prometheus ``/metrics`` and ``/healthz`` over HTTP."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"  # an IP address; loopback unless allow_remote
+    port: int = 9464
+    allow_remote: bool = False
+    stale_after: float = 60.0  # /healthz answers 503 when the last tick is older
+
+
+@dataclass(frozen=True)
 class FeedSettings:
     """One ``[[feeds]]`` entry: the pipeline's FeedSpec plus scheduling."""
 
@@ -72,6 +83,7 @@ class Settings:
     archive_dir: Path
     fetch: FetchSettings = field(default_factory=FetchSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
+    metrics: MetricsSettings = field(default_factory=MetricsSettings)
     feeds: tuple[FeedSettings, ...] = ()
     default_interval: float = 1800.0
 
@@ -81,6 +93,11 @@ class Settings:
             if item.spec.name == name:
                 return item
         raise ConfigError(f"no feed named {name!r} in {self.path}")
+
+
+def is_safe_feed_name(name: str) -> bool:
+    """Whether ``name`` may name a feed (and so its archive folder)."""
+    return bool(_NAME.fullmatch(name)) and name not in {".", ".."}
 
 
 def find_config(explicit: str | None, environ: Mapping[str, str] = os.environ) -> Path:
@@ -144,11 +161,12 @@ class _Validator:
         return None
 
     def settings(self, data: dict[str, Any]) -> Settings:
-        known = {"database", "archive_dir", "fetch", "schedule", "feeds", "interval"}
+        known = {"database", "archive_dir", "fetch", "schedule", "metrics", "feeds", "interval"}
         self._no_unknown(data, known, "")
         default_interval = self._duration(data, "interval", 1800.0, "")
         fetch = self._fetch(self._table(data, "fetch"))
         schedule = self._schedule(self._table(data, "schedule"))
+        metrics = self._metrics(self._table(data, "metrics"), schedule.tick)
         feeds = self._feeds(data.get("feeds", []), default_interval)
         return Settings(
             path=self.path,
@@ -156,6 +174,7 @@ class _Validator:
             archive_dir=self.base / self._str(data, "archive_dir", "archive", ""),
             fetch=fetch,
             schedule=schedule,
+            metrics=metrics,
             feeds=feeds,
             default_interval=default_interval,
         )
@@ -173,6 +192,38 @@ class _Validator:
             max_backoff=self._duration(table, "max_backoff", 86400.0, "schedule"),
             lease=self._duration(table, "lease", 300.0, "schedule"),
         )
+
+    def _metrics(self, table: dict[str, Any], tick: float) -> MetricsSettings:
+        self._no_unknown(table, {"enabled", "listen", "allow_remote", "stale_after"}, "metrics")
+        flags = {}
+        for key in ("enabled", "allow_remote"):
+            flags[key] = table.get(key, False)
+            if not isinstance(flags[key], bool):
+                raise self.fail(key, f"expected true or false, got {flags[key]!r}", "metrics")
+        host, port = self._listen(self._str(table, "listen", "127.0.0.1:9464", "metrics"))
+        if not flags["allow_remote"] and not ipaddress.ip_address(host).is_loopback:
+            # Metrics name feeds and their health: not for the network unless asked.
+            problem = (f"{host} is not a loopback address; set allow_remote = true to "
+                       "serve metrics beyond this machine")
+            raise self.fail("listen", problem, "metrics")
+        # Three ticks, but never so short that one slow poll makes the daemon look dead.
+        stale = self._duration(table, "stale_after", max(3 * tick, 60.0), "metrics")
+        return MetricsSettings(enabled=flags["enabled"], host=host, port=port,
+                               allow_remote=flags["allow_remote"], stale_after=stale)
+
+    def _listen(self, value: str) -> tuple[str, int]:
+        match = re.fullmatch(r"(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})",
+                             value.strip())
+        problem = f'expected "HOST:PORT" or "[IPv6]:PORT" with an IP address, got {value!r}'
+        if not match or int(match["port"]) > 65535:
+            raise self.fail("listen", problem, "metrics")
+        host = match["v6"] or match["host"]
+        host = "127.0.0.1" if host == "localhost" else host
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise self.fail("listen", problem, "metrics") from None
+        return host, int(match["port"])
 
     def _database(self, url: str) -> str:
         if url.startswith("postgresql://"):
@@ -231,7 +282,7 @@ class _Validator:
                  "image_proxy", "sanitize", "newlines", "allow_private"}
         self._no_unknown(item, known, "feeds", index)
         name = self._required_str(item, "name", index)
-        if not _NAME.fullmatch(name) or name in {".", ".."}:
+        if not is_safe_feed_name(name):
             raise self.fail("name", f"{name!r} is not a safe folder name (letters, digits, "
                             "'-', '_', '.', spaces; at most 64)", "feeds", index)
         fmt = self._choice(item, "format", {f.value for f in ArchiveFormat}, "feed", index)
