@@ -47,7 +47,7 @@ from ingestd.formats import render_any
 from ingestd.formats import repost as format_b
 from ingestd.parse import parse_feed
 from ingestd.sanitize import sanitize
-from ingestd.store import FeedRecord, Store
+from ingestd.store import FeedRecord, KnownEntry, Store
 from ingestd.types import ArchiveDoc, ArchiveFormat, Article, FeedSpec, ParsedFeed
 
 log = logging.getLogger("ingestd.pipeline")
@@ -336,10 +336,10 @@ class _Body:
     permanent_url: str | None = None
 
 
-def _known(item: object) -> decide.Known:
-    entry = item.entry  # type: ignore[attr-defined]
-    return decide.Known(entry.id, entry.identity_key, entry.link or "",
-                        item.content_hash, entry.current_revision)  # type: ignore[attr-defined]
+def _known(item: KnownEntry) -> decide.Known:
+    entry = item.entry
+    return decide.Known(entry.id, entry.identity_key, entry.link or "", item.content_hash,
+                        entry.current_revision)
 
 
 def _absolute(base: str, link: str) -> str:
