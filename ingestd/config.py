@@ -55,6 +55,13 @@ class ScheduleSettings:
 
 
 @dataclass(frozen=True)
+class ServiceSettings:
+    """The ``[service]`` table: how ``ingestd run`` behaves as a service."""
+
+    grace: float = 20.0  # seconds polls in flight get to finish after SIGTERM
+
+
+@dataclass(frozen=True)
 class MetricsSettings:
     """The ``[metrics]`` table: Prometheus ``/metrics`` and ``/healthz`` over HTTP."""
 
@@ -84,6 +91,7 @@ class Settings:
     fetch: FetchSettings = field(default_factory=FetchSettings)
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
+    service: ServiceSettings = field(default_factory=ServiceSettings)
     feeds: tuple[FeedSettings, ...] = ()
     default_interval: float = 1800.0
 
@@ -161,12 +169,14 @@ class _Validator:
         return None
 
     def settings(self, data: dict[str, Any]) -> Settings:
-        known = {"database", "archive_dir", "fetch", "schedule", "metrics", "feeds", "interval"}
+        known = {"database", "archive_dir", "fetch", "schedule", "metrics", "service", "feeds",
+                 "interval"}
         self._no_unknown(data, known, "")
         default_interval = self._duration(data, "interval", 1800.0, "")
         fetch = self._fetch(self._table(data, "fetch"))
         schedule = self._schedule(self._table(data, "schedule"))
         metrics = self._metrics(self._table(data, "metrics"), schedule.tick)
+        service = self._service(self._table(data, "service"))
         feeds = self._feeds(data.get("feeds", []), default_interval)
         return Settings(
             path=self.path,
@@ -175,6 +185,7 @@ class _Validator:
             fetch=fetch,
             schedule=schedule,
             metrics=metrics,
+            service=service,
             feeds=feeds,
             default_interval=default_interval,
         )
@@ -192,6 +203,10 @@ class _Validator:
             max_backoff=self._duration(table, "max_backoff", 86400.0, "schedule"),
             lease=self._duration(table, "lease", 300.0, "schedule"),
         )
+
+    def _service(self, table: dict[str, Any]) -> ServiceSettings:
+        self._no_unknown(table, set(ServiceSettings.__dataclass_fields__), "service")
+        return ServiceSettings(grace=self._duration(table, "grace", 20.0, "service"))
 
     def _metrics(self, table: dict[str, Any], tick: float) -> MetricsSettings:
         self._no_unknown(table, {"enabled", "listen", "allow_remote", "stale_after"}, "metrics")

@@ -103,3 +103,12 @@ def test_schedule_table(tmp_path: Path) -> None:
     assert config.loads("", tmp_path / "x.toml").schedule == config.ScheduleSettings()
     with pytest.raises(ConfigError, match="line 2: schedule.jitter: expected a fraction"):
         config.loads("[schedule]\njitter = 3\n", tmp_path / "x.toml")
+
+
+def test_service_table(tmp_path: Path) -> None:
+    assert config.loads('[service]\ngrace = "45s"\n', tmp_path / "x.toml").service.grace == 45.0
+    assert config.loads("", tmp_path / "x.toml").service == config.ServiceSettings()
+    with pytest.raises(ConfigError, match="line 3: service.grace: expected a duration"):
+        config.loads('[service]\n# how long\ngrace = "soon"\n', tmp_path / "x.toml")
+    with pytest.raises(ConfigError, match="line 2: service.linger: unknown key"):
+        config.loads("[service]\nlinger = 1\n", tmp_path / "x.toml")
