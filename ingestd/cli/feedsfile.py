@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from ingestd import config
@@ -17,19 +19,51 @@ from ingestd.errors import ConfigError
 _HEADER = re.compile(r"^\s*\[")
 
 
+@dataclass(frozen=True)
+class NewFeed:
+    """A feed to append: the keys ``ingestd feeds add`` and OPML import can set."""
+
+    name: str
+    url: str
+    fmt: str = "feed"
+    interval: str | None = None
+    source: str | None = None
+    site: str | None = None
+
+    def table(self) -> list[str]:
+        """The ``[[feeds]]`` table's lines, preceded by a blank line."""
+        lines = ["", "[[feeds]]", f"name = {_toml(self.name)}", f"url = {_toml(self.url)}",
+                 f"format = {_toml(self.fmt)}"]
+        for key, value in (("interval", self.interval), ("source", self.source),
+                           ("site", self.site)):
+            if value is not None:
+                lines.append(f"{key} = {_toml(value)}")
+        return lines
+
+
 def add_feed(
     path: Path, name: str, url: str, *, fmt: str = "feed", interval: str | None = None,
     source: str | None = None, site: str | None = None,
 ) -> None:
     """Append a ``[[feeds]]`` table; refuse a duplicate name or an invalid result."""
+    add_feeds(path, [NewFeed(name, url, fmt, interval, source, site)])
+
+
+def add_feeds(path: Path, feeds: Sequence[NewFeed], *, dry_run: bool = False) -> None:
+    """Append several ``[[feeds]]`` tables in one validated, atomic write.
+
+    Either every feed is added or, when the result would not validate (a
+    duplicate name, a bad URL), none is and ConfigError says why. ``dry_run``
+    validates the result and leaves the file as it was.
+    """
     text = _read(path)
-    lines = ["", "[[feeds]]", f"name = {_toml(name)}", f"url = {_toml(url)}",
-             f"format = {_toml(fmt)}"]
-    for key, value in (("interval", interval), ("source", source), ("site", site)):
-        if value is not None:
-            lines.append(f"{key} = {_toml(value)}")
-    new = text.rstrip("\n") + "\n" + "\n".join(lines) + "\n"
-    _replace(path, new)
+    lines = [line for feed in feeds for line in feed.table()]
+    head = text.rstrip("\n") + "\n" if text.strip() else ""
+    new = (head + "\n".join(lines) + "\n").lstrip("\n")
+    if dry_run:
+        config.loads(new, path)
+    else:
+        _replace(path, new)
 
 
 def remove_feed(path: Path, name: str) -> None:
@@ -60,7 +94,8 @@ def _find_table(lines: list[str], name: str) -> int | None:
 
 
 def _toml(value: str) -> str:
-    return json.dumps(value, ensure_ascii=False)  # a JSON string is a valid TOML basic string
+    # A JSON string is a valid TOML basic string, except that TOML also wants DEL escaped.
+    return json.dumps(value, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _read(path: Path) -> str:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from ingestd import __version__, config
-from ingestd.cli import feedsfile
+from ingestd.cli import feedsfile, opml
 from ingestd.cli.logsetup import setup_logging
 from ingestd.cli.report import fetch_summary, print_fetch, print_status, status_rows
 from ingestd.cli.runtime import Runtime, open_runtime
@@ -95,6 +95,7 @@ def _add_feeds(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     disable = actions.add_parser("disable", parents=[common], help="stop polling a feed")
     disable.add_argument("name")
     disable.add_argument("--reason", default="disabled by command")
+    opml.add_arguments(actions, common)
     cmd.set_defaults(handler=cmd_feeds)
 
 
@@ -153,8 +154,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_feeds(args: argparse.Namespace) -> int:
-    """``ingestd feeds list|add|remove|enable|disable``."""
+    """``ingestd feeds list|add|remove|enable|disable|import-opml|export-opml``."""
     path = config.find_config(args.config)
+    if args.action in ("import-opml", "export-opml"):
+        return opml.command(path, args)
     if args.action == "list":
         settings = config.load(path)
         rows = [{"name": f.spec.name, "url": f.spec.url, "format": f.spec.format.value,
