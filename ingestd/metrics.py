@@ -26,6 +26,8 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make_wsgi_app
 from prometheus_client.exposition import ThreadingWSGIServer
 
+from ingestd.errors import ConfigError
+
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
@@ -187,11 +189,17 @@ def start_metrics_server(
     """Serve ``/metrics`` from ``registry`` and ``/healthz`` from ``health`` in a thread.
 
     ``host`` is an IP address (config validation has already refused what is not
-    loopback unless allowed); ``port`` 0 picks a free port.
+    loopback unless allowed); ``port`` 0 picks a free port. A port that cannot be
+    bound (taken, privileged) is a ConfigError naming the address.
     """
     app = _router(make_wsgi_app(registry), health)
     server_class = _server_class(host)
-    server = make_server(host, port, app, server_class, handler_class=_QuietHandler)
+    try:
+        server = make_server(host, port, app, server_class, handler_class=_QuietHandler)
+    except OSError as exc:
+        shown = f"[{host}]" if ":" in host else host
+        problem = exc.strerror or str(exc)
+        raise ConfigError(f"metrics.listen: cannot listen on {shown}:{port}: {problem}") from None
     # A short poll interval keeps stop() quick, so SIGTERM's grace period goes to the feeds.
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
                               name="ingestd-metrics", daemon=True)

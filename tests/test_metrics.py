@@ -155,6 +155,16 @@ def test_stop_frees_the_port() -> None:
     again.stop()
 
 
+def test_a_taken_port_is_a_clear_error() -> None:
+    metrics = Metrics()
+    server = start_metrics_server("127.0.0.1", 0, metrics.registry, metrics.health)
+    try:
+        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{server.port}"):
+            start_metrics_server("127.0.0.1", server.port, metrics.registry, metrics.health)
+    finally:
+        server.stop()
+
+
 def load(tmp_path: Path, table: str) -> config.MetricsSettings:
     path = tmp_path / "ingestd.toml"
     path.write_text("# metrics\n[metrics]\n" + table, encoding="utf-8")
