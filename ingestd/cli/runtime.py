@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import signal
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor
 from dataclasses import dataclass, field
@@ -114,7 +115,17 @@ def job_for(
 def parse_pool() -> Executor:
     """A process pool for feed parsing: every core, started by a fork server."""
     context = multiprocessing.get_context("forkserver")
-    return ProcessPoolExecutor(max_workers=os.cpu_count() or 2, mp_context=context)
+    return ProcessPoolExecutor(max_workers=os.cpu_count() or 2, mp_context=context,
+                               initializer=_ignore_interrupts)
+
+
+def _ignore_interrupts() -> None:
+    """In a parse worker: leave Ctrl-C to the main process, which shuts the pool down.
+
+    A terminal's Ctrl-C reaches the whole process group; without this every worker
+    would die printing a KeyboardInterrupt traceback.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def open_runtime(settings: Settings, *, sync: bool = True, clock: Clock = _utcnow) -> Runtime:
