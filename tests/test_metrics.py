@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +22,7 @@ from ingestd import config
 from ingestd.errors import ConfigError
 from ingestd.metrics import Metrics, MetricsServer, start_metrics_server
 from ingestd.pipeline import PollResult
+from tests.conftest import REPO, SEEDS
 
 
 class Clock:
@@ -206,3 +213,69 @@ def test_metrics_config_errors_name_key_and_line(
     with pytest.raises(ConfigError) as error:
         load(tmp_path, table)
     assert problem in str(error.value)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def wait_for(probe: Callable[[], bool], timeout: float = 20.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if probe():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def polls_ok(url: str) -> float:
+    try:
+        _, _, body = get(url + "/metrics")
+    except OSError:
+        return 0.0  # not listening yet
+    samples = {(s.name, tuple(s.labels.items())): s.value
+               for family in text_string_to_metric_families(body) for s in family.samples}
+    return samples.get(("ingestd_polls_total", (("outcome", "ok"),)), 0.0)
+
+
+@pytest.mark.timeout(60)
+def test_ingestd_run_serves_metrics_of_its_polls(tmp_path: Path) -> None:
+    port = free_port()
+    config_file = tmp_path / "ingestd.toml"
+    config_file.write_text(f"""database = "sqlite:///state.db"
+[schedule]
+tick = "0.2s"
+[metrics]
+enabled = true
+listen = "127.0.0.1:{port}"
+[[feeds]]
+name = "voa"
+url = "file:{SEEDS / 'demo' / 'voa.xml'}"
+sanitize = false
+""", encoding="utf-8")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ingestd", "run", "--config", str(config_file)],
+        cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(REPO)), stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        assert wait_for(lambda: polls_ok(url) >= 1), "no successful poll in the metrics"
+        status, _, body = get(url + "/metrics")
+        assert "ingestd_feeds_total 1.0" in body and "ingestd_feeds_failing 0.0" in body
+        assert "ingestd_entries_archived_total 1.0" in body
+        status, _, body = get(url + "/healthz")
+        assert status == 200 and json.loads(body)["status"] == "ok"
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    _, err = proc.communicate()
+    assert "Traceback" not in err
+    assert f"metrics at {url}/metrics" in err
+    with pytest.raises(OSError):
+        get(url + "/healthz")  # the server went with the daemon

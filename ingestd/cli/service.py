@@ -27,6 +27,7 @@ import sdnotify
 from ingestd import config
 from ingestd.cli.runtime import Runtime, feed_config, job_for, open_runtime, parse_pool
 from ingestd.errors import ConfigError, StorageError
+from ingestd.metrics import Metrics, MetricsServer, start_metrics_server
 from ingestd.pipeline import FeedJob, Reconciled
 from ingestd.scheduler import JobFor, Scheduler
 from ingestd.store import FeedRecord
@@ -92,12 +93,15 @@ class Service:
     _reloads: set[asyncio.Task[None]] = field(default_factory=set)
     _scheduler: Scheduler | None = None
     _runtime: Runtime | None = None
+    metrics: Metrics | None = None
+    metrics_server: MetricsServer | None = None
 
     async def run(self) -> int:
         """Run until SIGTERM or SIGINT; 0 after a clean stop."""
         self.notifier.status("starting")
         runtime = self._runtime = open_runtime(self.settings)
         try:
+            self._start_metrics(runtime)
             runtime.executor = parse_pool()
             async with runtime.make_fetcher() as fetcher:
                 pipeline = runtime.make_pipeline(fetcher)
@@ -108,12 +112,29 @@ class Service:
                     concurrency=self.settings.fetch.concurrency,
                     lease_seconds=self.settings.schedule.lease,
                     tick_seconds=self.settings.schedule.tick,
+                    on_result=self.metrics.observe if self.metrics else None,
+                    on_tick=self.metrics.mark_tick if self.metrics else None,
                 )  # fmt: skip
                 await self._serve(scheduler)
         finally:
+            if self.metrics_server is not None:
+                self.metrics_server.stop()
             runtime.close()
         log.info("ingestd stopped")
         return 0
+
+    def _start_metrics(self, runtime: Runtime) -> None:
+        """Serve /metrics and /healthz when ``[metrics] enabled = true``."""
+        wanted = self.settings.metrics
+        if not wanted.enabled:
+            return
+        metrics = self.metrics = Metrics(stale_after=wanted.stale_after)
+        # Feeds failing before this start count from the first scrape, not their next poll.
+        failing = [f.name for f in runtime.store.list_feeds() if f.enabled and f.consecutive_errors]
+        metrics.set_feed_gauges([f.spec.name for f in self.settings.feeds], failing)
+        server = self.metrics_server = start_metrics_server(
+            wanted.host, wanted.port, metrics.registry, metrics.health)
+        log.info("metrics at %s/metrics, health at %s/healthz", server.url, server.url)
 
     async def _serve(self, scheduler: Scheduler) -> None:
         loop = asyncio.get_running_loop()
@@ -181,6 +202,8 @@ class Service:
                  len(new.feeds), _names(synced.added + synced.reenabled),
                  _names(synced.updated), _names(synced.disabled))
         self._apply_schedule(new)
+        if self.metrics is not None:
+            self.metrics.set_feed_gauges([f.spec.name for f in new.feeds])
         _warn_restart_only(old, new)
 
     def _apply_schedule(self, new: config.Settings) -> None:
@@ -215,7 +238,7 @@ def _names(names: tuple[str, ...]) -> str:
 
 def _warn_restart_only(old: config.Settings, new: config.Settings) -> None:
     """Say which changed settings wait for a restart (they shape long-lived parts)."""
-    for key in ("database", "archive_dir", "fetch"):
+    for key in ("database", "archive_dir", "fetch", "metrics"):
         if getattr(old, key) != getattr(new, key):
             log.warning("configuration: %s changed; it takes effect after a restart", key)
 
