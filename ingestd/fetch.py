@@ -351,7 +351,8 @@ class _Inflater:
             return self._z.unconsumed_tail
         rest = self._z.unused_data
         self._members += 1
-        if self._wbits & 16 and rest:  # concatenated gzip members
+        if self._wbits & 16:
+            # Another gzip member may follow, in this chunk or the next one.
             self._z = zlib.decompressobj(self._wbits)
         else:
             self._done = True  # trailing bytes after a deflate stream are ignored

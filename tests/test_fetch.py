@@ -478,6 +478,18 @@ def test_concatenated_gzip_members_are_all_decoded() -> None:
     assert result.content == b"one two"
 
 
+def test_gzip_members_split_across_network_chunks_are_all_decoded() -> None:
+    async def body() -> AsyncIterator[bytes]:
+        yield gzip.compress(b"one ")  # a member that ends exactly where a chunk ends
+        yield gzip.compress(b"two ")
+        yield gzip.compress(b"three")
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return reply(200, headers={"Content-Encoding": "gzip"}, body=body())
+
+    assert fetch_with(handler).content == b"one two three"
+
+
 def test_body_exactly_at_the_cap_is_accepted() -> None:
     limits = FetchLimits(max_bytes=1000)
     body = gzip.compress(b"a" * 1000)
