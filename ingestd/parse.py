@@ -19,20 +19,20 @@ from ingestd.errors import ParseError
 from ingestd.types import EntryData, ParsedFeed
 
 _DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_LATIN_FALLBACKS = ("windows-1252", "iso-8859-2")
+_XML_DECLARATION = re.compile(r"\s*<\?xml[^>]*\?>")
+_UTF8_XML = "application/xml; charset=utf-8"
 
 
 def parse_feed(content: bytes, headers: Mapping[str, str] | None = None) -> ParsedFeed:
     """Parse an RSS/Atom document; a bozo feed keeps the entries it yielded."""
-    try:
-        result = feedparser.parse(
-            content,
-            response_headers=dict(headers or {}),
-            sanitize_html=False,
-            resolve_relative_uris=False,
-        )
-    except Exception as exc:  # feedparser is not supposed to raise; wrap if it does
-        raise ParseError(f"feed parser failed: {exc}") from exc
+    result = _feedparser(content, dict(headers or {}))
     bozo = _bozo_message(result)
+    chinese = _chinese_text(content, dict(headers or {}), result)
+    if chinese is not None:
+        codec, text = chinese
+        result = _feedparser(_as_utf8_document(text), {"content-type": _UTF8_XML})
+        bozo = f"the declared encoding does not fit the bytes; parsed as {codec}"
     if not result.get("version") and not result.entries:
         raise ParseError(_not_a_feed(content, headers or {}, bozo))
     feed = result.feed
@@ -47,6 +47,53 @@ def parse_feed(content: bytes, headers: Mapping[str, str] | None = None) -> Pars
     )
 
 
+def _feedparser(content: bytes, headers: dict[str, str]) -> Any:
+    try:
+        return feedparser.parse(
+            content, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+        )
+    except Exception as exc:  # feedparser is not supposed to raise; wrap if it does
+        raise ParseError(f"feed parser failed: {exc}") from exc
+
+
+def _chinese_text(
+    content: bytes, headers: dict[str, str], result: Any
+) -> tuple[str, str] | None:
+    """A GBK or Big5 feed that feedparser fell back to a Latin codec for, decoded.
+
+    When the declared charset lies, feedparser asks chardet, which says GB2312 for
+    GBK text; one character outside GB2312 (traditional forms, many names) then
+    fails it, and everything decodes as windows-1252 mojibake. The supersets
+    decode such bytes strictly, while most Latin text does not fit them. A feed
+    that itself declares the Latin codec is taken at its word.
+    """
+    used = str(result.get("encoding", "")).lower()
+    if used not in _LATIN_FALLBACKS or used in _declared_charsets(content, headers):
+        return None
+    for codec in ("gb18030", "big5hkscs"):
+        try:
+            return codec, content.decode(codec)
+        except UnicodeDecodeError:
+            continue
+    return None
+
+
+def _declared_charsets(content: bytes, headers: dict[str, str]) -> set[str]:
+    ctype = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
+    found = re.findall(r"charset\s*=\s*[\"']?([\w.:-]+)", ctype, re.I)
+    declaration = re.match(rb"\s*<\?xml[^>]*encoding\s*=\s*[\"']([\w.:-]+)", content)
+    if declaration:
+        found.append(declaration.group(1).decode("ascii"))
+    return {name.lower() for name in found}
+
+
+def _as_utf8_document(text: str) -> bytes:
+    declaration = _XML_DECLARATION.match(text)
+    if declaration:
+        text = '<?xml version="1.0" encoding="utf-8"?>' + text[declaration.end():]
+    return text.encode("utf-8")
+
+
 def _not_a_feed(content: bytes, headers: Mapping[str, str], bozo: str | None) -> str:
     head = content[:512].lstrip().lower()
     ctype = {k.lower(): v for k, v in headers.items()}.get("content-type", "")
@@ -58,14 +105,20 @@ def _not_a_feed(content: bytes, headers: Mapping[str, str], bozo: str | None) ->
 
 
 def _entry(entry: Any) -> EntryData:
+    # XML has no NUL; feedparser's lenient parser passes one through, and PostgreSQL
+    # refuses it in text columns (the feed would then fail on every poll).
     return EntryData(
-        title=str(entry.get("title", "")),
-        link=str(entry.get("link", "")),
-        guid=entry.get("id") or None,
-        content=_content(entry),
+        title=_no_nul(str(entry.get("title", ""))),
+        link=_no_nul(str(entry.get("link", ""))),
+        guid=_no_nul(str(entry.get("id") or "")) or None,
+        content=_no_nul(_content(entry)),
         published=_published(entry),
-        summary=str(entry.get("summary", "")),
+        summary=_no_nul(str(entry.get("summary", ""))),
     )
+
+
+def _no_nul(text: str) -> str:
+    return text.replace("\x00", "")
 
 
 def _content(entry: Any) -> str:

@@ -56,3 +56,27 @@ def test_item_html_is_not_sanitized_or_rewritten() -> None:
     data = RSS.format(decl="utf-8").replace("这是一个描述", html).encode()
     (item,) = parse_feed(data).entries
     assert item.content == '<p style="color:red"  x=y>a</p><img src="/rel.jpg">'
+
+
+def test_gbk_beyond_gb2312_with_a_lying_charset_is_not_garbled() -> None:
+    # 體 is in GBK but not in GB2312, the guess feedparser's detector makes.
+    data = RSS.format(decl="utf-8").replace("描述", "描述，繁體字").encode("gbk")
+    parsed = parse_feed(data, {"Content-Type": "application/rss+xml; charset=utf-8"})
+    (item,) = parsed.entries
+    assert item.title == "美国之音新闻标题" and item.content == "这是一个描述，繁體字"
+    assert parsed.bozo is not None and "parsed as gb18030" in parsed.bozo
+
+
+def test_declared_windows_1252_is_taken_at_its_word() -> None:
+    # "é" + "t" would also decode as one GB18030 character; the feed says what it is.
+    data = RSS.format(decl="windows-1252").replace("美国之音新闻标题", "Zoé's été").replace(
+        "这是一个描述", "détail").replace("中文频道", "chaîne").encode("cp1252")
+    (item,) = parse_feed(data).entries
+    assert item.title == "Zoé's été" and item.content == "détail"
+
+
+def test_nul_characters_are_dropped() -> None:
+    # XML has no NUL; the lenient parser lets one through, and PostgreSQL refuses it.
+    data = RSS.format(decl="utf-8").replace("新闻标题", "新闻\x00标题").encode()
+    (item,) = parse_feed(data).entries
+    assert item.title == "美国之音新闻标题"
