@@ -55,6 +55,10 @@ log = logging.getLogger("ingestd.pipeline")
 ACCEPT_HTML = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 OK, NOT_MODIFIED, FAILED = "ok", "not_modified", "failed"
 GONE_REASON = "410 Gone: the server says the feed is gone for good (ingestd feeds enable NAME)"
+#: New entries archived per poll of one feed. Each costs a file, two fsyncs and a commit:
+#: a feed offering 50,000 items would hold one poll for minutes. The rest stay unrecorded,
+#: so the following polls archive them, oldest first, this many at a time.
+MAX_NEW_PER_POLL = 500
 
 
 @dataclass(frozen=True)
@@ -127,8 +131,10 @@ class Pipeline:
         parse_executor: Executor | None = None,
         max_bytes: int = 15_000_000,
         rand: Callable[[], float] = random.random,
+        max_new_per_poll: int = MAX_NEW_PER_POLL,
     ) -> None:
         self.rand = rand
+        self.max_new_per_poll = max_new_per_poll
         self.store = store
         self.fetcher = fetcher
         self.archive_root = archive_root
@@ -202,7 +208,12 @@ class Pipeline:
             run.warnings.append(f"{plan.revision_cap_hit} entries changed too often; ignored")
         run.new_entries = len(plan.new)
         # Oldest first: file numbers count down, so the newest entry sorts first.
-        for item in sorted(plan.new, key=lambda k: k.entry.published or run.started):
+        ordered = sorted(plan.new, key=lambda k: k.entry.published or run.started)
+        cap = self.max_new_per_poll
+        if len(ordered) > cap:
+            run.warnings.append(f"{len(ordered) - cap:,} more new entries than the {cap:,} "
+                                "archived per poll; the next polls archive them")
+        for item in ordered[:cap]:
             await self._archive_one(run, item)
 
     async def _archive_one(self, run: _Poll, item: decide.Keyed) -> None:

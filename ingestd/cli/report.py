@@ -20,6 +20,7 @@ def fetch_summary(results: list[PollResult], seconds: float) -> dict[str, Any]:
         "new_entries": sum(r.new_entries for r in results),
         "archived": sum(r.archived for r in results),
         "errors": [{"feed": r.feed, "error": r.error} for r in results if r.error],
+        "warnings": [{"feed": r.feed, "warning": w} for r in results for w in r.warnings],
         "seconds": round(seconds, 3),
     }
 
