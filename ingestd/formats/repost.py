@@ -129,7 +129,9 @@ def from_article(
 ) -> RepostDoc:
     """Build the format-B document for an extracted article."""
     return RepostDoc(
-        title=article.title,
+        # A line break would end the title line and break the front matter (the file
+        # could not be read back): it becomes a space, as in format A.
+        title=" ".join(article.title.replace("\r\n", "\n").replace("\r", "\n").split("\n")),
         source=source,
         label=label,
         url=article.url,

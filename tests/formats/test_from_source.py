@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from ingestd.formats import feed
+from ingestd.formats import feed, repost
 from ingestd.formats.text import JS_WHITESPACE, js_strip, whatwg_href
+from ingestd.types import Article
 from tests.conftest import corpus_files, file_id
 
 A_FILES = corpus_files("format-a")
@@ -73,3 +74,10 @@ def test_render_from_source_fields(path: Path) -> None:
     assert rebuilt.pubdate_ms == doc.pubdate_ms
     if doc.title == js_strip(doc.title):
         assert feed.render(rebuilt) == feed.render(doc)
+
+
+def test_repost_title_line_break_cannot_break_the_front_matter() -> None:
+    article = Article(title="one\ntwo\r\nthree\rfour", html="<p>x</p>", url="http://a.example/")
+    doc = repost.from_article(article, source="s", label="l")
+    assert doc.title == "one two three four"
+    assert repost.parse(repost.render(doc)) == doc
