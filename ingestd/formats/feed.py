@@ -16,6 +16,7 @@ import re
 from datetime import UTC, datetime
 from email.utils import format_datetime
 from html import escape
+from urllib.parse import quote
 
 from ingestd.errors import FormatError
 from ingestd.formats.text import js_strip, whatwg_href
@@ -85,9 +86,15 @@ def from_item(title: str, link: str, content: str, published: datetime | None) -
         # A line break inside a title would break the five-line layout; it is the
         # one change made to titles beyond the strip.
         title=_one_line(js_strip(title)),
-        link=whatwg_href(link),
+        link=_no_whitespace(whatwg_href(link)),
         content=join_content(content),
     )
+
+
+def _no_whitespace(link: str) -> str:
+    # An unparseable link is kept as written, but the heading's link never holds
+    # whitespace (or the file would not read back): percent-encode it as UTF-8.
+    return "".join(quote(c, safe="") if c.isspace() else c for c in link)
 
 
 def _one_line(text: str) -> str:

@@ -60,6 +60,15 @@ def test_title_line_break_cannot_break_the_layout() -> None:
     assert feed.parse(feed.render(doc)) == doc
 
 
+@pytest.mark.parametrize("link", ["Correct Value", "http://bad host/a b", "x\ny", "a\u3000b"])
+def test_unparseable_link_keeps_the_file_readable(link: str) -> None:
+    """A link that is no URL is kept, with its whitespace percent-encoded (found by the
+    feedparser corpus: an Atom id used as the link was "Correct Value")."""
+    doc = feed.from_item("", link, "", None)
+    assert not any(c.isspace() for c in doc.link)
+    assert feed.parse(feed.render(doc)) == doc
+
+
 @pytest.mark.parametrize("path", A_FILES, ids=[file_id(p) for p in A_FILES])
 def test_render_from_source_fields(path: Path) -> None:
     """Each real file re-rendered from its own fields (as a feed would carry them)."""
