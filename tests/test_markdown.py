@@ -92,3 +92,11 @@ def test_golden(html: str, expected: str) -> None:
 
 def test_empty_input_is_empty() -> None:
     assert html_to_markdown("   \n") == ""
+
+
+def test_hostile_html_converts_without_error() -> None:
+    """Found by tests/test_fuzz.py: control characters, a bare doctype, deep nesting."""
+    assert html_to_markdown("a\x1bb\x00c") == "a\ufffdb\ufffdc"
+    assert html_to_markdown("<!DOCTYPE html>") == ""
+    deep = html_to_markdown("<p>start " + "<b>" * 200 + "deep</p>")
+    assert deep.startswith("start ") and "deep" in deep

@@ -24,10 +24,14 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import lxml.etree
 import lxml.html
 from lxml.html import HtmlElement
 
 NBSP = "\xa0"
+#: Elements nested deeper than this keep their text, not their markup.
+MAX_DEPTH = 64
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 # Whitespace that HTML collapses; at the ends of a line it is source layout.
 # (A non-breaking space is not layout: it is the archive's written space.)
 _LAYOUT = " \t\r\n"
@@ -54,8 +58,29 @@ def html_to_markdown(html: str) -> str:
     """Convert an article's HTML to format-B markdown (no trailing newline)."""
     if not html.strip():
         return ""
-    root = lxml.html.fragment_fromstring(html, create_parent="div")
+    # lxml refuses control characters; extraction writes U+FFFD for them too.
+    html = _NOT_XML.sub("\ufffd", html)
+    try:
+        root = lxml.html.fragment_fromstring(html, create_parent="div")
+    except lxml.etree.ParserError:  # nothing but a doctype or processing instruction
+        return ""
+    _flatten_below(root, MAX_DEPTH)
     return _join_blocks(_blocks_of(root))
+
+
+def _flatten_below(root: HtmlElement, depth: int) -> None:
+    """Keep only the text of elements nested deeper than ``depth``.
+
+    The converter recurses per level; a hostile page of thousands of nested ``<b>``
+    would otherwise end in RecursionError.
+    """
+    level = [root]
+    for _ in range(depth):
+        level = [child for element in level for child in element]
+        if not level:
+            return
+    for element in level:
+        lxml.etree.strip_tags(element, "*")
 
 
 # --- blocks -----------------------------------------------------------------
