@@ -55,7 +55,8 @@ def safe_component(text: str, max_bytes: int = MAX_NAME_BYTES) -> str:
     if not cleaned:
         return "_"
     if _WINDOWS_RESERVED.fullmatch(cleaned):
-        return f"_{cleaned}"
+        # The prefix must not push the name past max_bytes.
+        return _truncate_utf8(f"_{cleaned}", max_bytes).rstrip(". ")
     return cleaned
 
 

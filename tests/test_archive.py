@@ -31,6 +31,13 @@ def test_safe_component(title: str, expected: str) -> None:
     assert archive.safe_component(title) == expected
 
 
+def test_reserved_name_prefix_stays_within_the_byte_bound() -> None:
+    """Found by tests/test_fuzz.py: "_" before a reserved name overran max_bytes."""
+    assert archive.safe_component("CON", max_bytes=3) == "_CO"
+    long = archive.safe_component("CON." + "x" * 300)
+    assert long.startswith("_CON.") and len(long.encode()) == archive.MAX_NAME_BYTES
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=2000))
 def test_safe_component_is_always_one_safe_name(title: str) -> None:
