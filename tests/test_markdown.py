@@ -98,5 +98,6 @@ def test_hostile_html_converts_without_error() -> None:
     """Found by tests/test_fuzz.py: control characters, a bare doctype, deep nesting."""
     assert html_to_markdown("a\x1bb\x00c") == "a\ufffdb\ufffdc"
     assert html_to_markdown("<!DOCTYPE html>") == ""
+    assert html_to_markdown("<!DOCTYPE html><script>") == ""
     deep = html_to_markdown("<p>start " + "<b>" * 200 + "deep</p>")
     assert deep.startswith("start ") and "deep" in deep

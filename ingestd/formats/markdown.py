@@ -62,7 +62,9 @@ def html_to_markdown(html: str) -> str:
     html = _NOT_XML.sub("\ufffd", html)
     try:
         root = lxml.html.fragment_fromstring(html, create_parent="div")
-    except lxml.etree.ParserError:  # nothing but a doctype or processing instruction
+    except (lxml.etree.ParserError, AssertionError, IndexError):
+        # Nothing but a doctype or processing instruction, or a whole document
+        # without a body (lxml asserts there is one): no article text to convert.
         return ""
     _flatten_below(root, MAX_DEPTH)
     return _join_blocks(_blocks_of(root))
