@@ -13,8 +13,8 @@ servers, so a trap counts a TCP connection even when no HTTP request follows.
 Large bodies are generated as they are sent, never built in memory: the 2 GB body is
 one 64 KiB chunk repeated, and the gzip bomb is one 64 MiB-of-zeros gzip member
 (about 64 KB compressed, built once) repeated 160 times, which inflates to 10 GiB.
-``sent`` counts the bytes each generated body actually handed to the socket, so a test
-can show that the client stopped reading early.
+``sent`` counts the bytes each generated body handed to the socket and ``finished``
+names the bodies sent to their end, so a test can show that the client hung up early.
 """
 
 from __future__ import annotations
@@ -113,8 +113,8 @@ def billion_laughs() -> bytes:
 def external_entity(secret_file: Path) -> bytes:
     """A feed whose title and description pull a local file in as an external entity."""
     doctype = f'<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file://{secret_file}">]>\n'
-    entry = (f"<item><title>before &xxe; after</title><link>http://hostile.example/xxe</link>"
-             f"<guid>xxe</guid><description>text &xxe; text</description></item>")
+    entry = ("<item><title>before &xxe; after</title><link>http://hostile.example/xxe</link>"
+             "<guid>xxe</guid><description>text &xxe; text</description></item>")
     return rss(entry, doctype=doctype).encode()
 
 
@@ -258,6 +258,7 @@ class HostileServer:
         self.trap_local = RawServer("127.0.0.1", bait)  # reached as http://localhost:PORT
         self.trap_v6 = _bind_v6_trap(bait)
         self.sent: Counter[str] = Counter()
+        self.finished: set[str] = set()  # generated bodies sent to their very end
         self._add_routes()
 
     @property
@@ -361,6 +362,7 @@ class HostileServer:
         for chunk in chunks:
             self.sent[name] += len(chunk)
             yield chunk
+        self.finished.add(name)
 
     def _huge(self) -> Iterator[bytes]:
         head = rss(item("huge", "http://hostile.example/h", "h")).encode()
@@ -375,11 +377,11 @@ class HostileServer:
         return self._counted("/huge", chunks())
 
     @cached_property
-    def _bomb_member(self) -> bytes:
+    def bomb_member(self) -> bytes:
         return gzip_member(BOMB_MEMBER_ZEROS)
 
     def _bomb(self) -> Iterator[bytes]:
-        member = self._bomb_member
+        member = self.bomb_member
 
         def chunks() -> Iterator[bytes]:
             yield _gzip(b'<?xml version="1.0"?><rss version="2.0"><channel><title>')
