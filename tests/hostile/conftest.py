@@ -3,8 +3,9 @@
 Every attack test calls ``harness.run(*feeds, seconds=..., memory_mb=...)``. It writes a
 configuration holding the hostile feeds plus a healthy control feed, runs
 ``python -m ingestd fetch --config ... --json`` in a child process with its own empty
-working and temporary folders, reaps the child with ``os.wait4`` to read its peak
-resident memory, and then asserts what must hold after every attack:
+working and temporary folders, started through ``measure.py``, which reaps it with
+``os.wait4`` to read its own peak resident memory, and then asserts what must hold
+after every attack:
 
 - the child never tried to connect beyond loopback: ``tripwire/sitecustomize.py``
   refuses such a connection before any packet leaves and marks stderr, so the suite
@@ -59,6 +60,7 @@ from tests.hostile.server import TRAP_MARK, HostileServer
 CONTROL = "control"
 TRIPWIRE = Path(__file__).parent / "tripwire"  # its sitecustomize refuses non-loopback connects
 TRIPWIRE_MARK = "TRIPWIRE: refused a connection to "
+MEASURE = Path(__file__).parent / "measure.py"  # reports the child's own peak RSS
 CONTROL_TITLE = "control entry"
 ARCHIVE_NAME = re.compile(r"(?P<id>\d+)(_[^/]+)?\.md")
 WINDOWS_RESERVED = re.compile(r"(CON|PRN|AUX|NUL|COM\d|LPT\d)(\..*)?", re.I)
@@ -175,34 +177,38 @@ class Harness:
         env = {**os.environ, "TMPDIR": str(self.tempdir), "HOME": str(self.cwd),
                "PYTHONPATH": os.pathsep.join([str(TRIPWIRE), str(REPO)]),
                "INGESTD_TEST_TRIPWIRE": "1"}
-        out, err = self.work.parent / "stdout", self.work.parent / "stderr"
+        jail = self.work.parent
+        out, err, report = jail / "stdout", jail / "stderr", jail / "rusage.json"
+        command = [sys.executable, "-m", "ingestd", "fetch", "--config", str(self.config),
+                   "--json"]
         started = time.monotonic()
         with open(out, "wb") as stdout, open(err, "wb") as stderr:
-            child = subprocess.Popen(
-                [sys.executable, "-m", "ingestd", "fetch", "--config", str(self.config),
-                 "--json"],
+            launcher = subprocess.Popen(
+                [sys.executable, str(MEASURE), str(report), "--", *command],
                 cwd=self.cwd, env=env, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
+                start_new_session=True,
             )
             # A run that overstays its bound is killed a little later so the test fails fast.
-            killer = threading.Timer(seconds + 10, lambda: os.kill(child.pid, signal.SIGKILL))
+            killer = threading.Timer(seconds + 10, os.killpg, (launcher.pid, signal.SIGKILL))
             killer.start()
             try:
-                _pid, status, usage = os.wait4(child.pid, 0)
+                launcher.wait()
             finally:
                 killer.cancel()
-            child.returncode = os.waitstatus_to_exitcode(status)
         elapsed = time.monotonic() - started
         stdout_text = out.read_text(encoding="utf-8", errors="replace")
         stderr_text = err.read_text(encoding="utf-8", errors="replace")
-        out.unlink()
-        err.unlink()
-        assert child.returncode in (0, 1), (
-            f"exit {child.returncode} after {elapsed:.1f} s\n{stderr_text[-3000:]}")
+        measured = json.loads(report.read_text()) if report.exists() else {
+            "exit": launcher.returncode, "maxrss_kib": 0}
+        for path in (out, err, report):
+            path.unlink(missing_ok=True)
+        code = int(measured["exit"])
+        assert code in (0, 1), f"exit {code} after {elapsed:.1f} s\n{stderr_text[-3000:]}"
         assert TRIPWIRE_MARK not in stderr_text, (
             f"ingestd tried to leave loopback (the tripwire stopped it):\n{stderr_text[-3000:]}")
         assert "Traceback" not in stderr_text, stderr_text[-3000:]
-        return Run(child.returncode, json.loads(stdout_text), stdout_text, stderr_text,
-                   elapsed, usage.ru_maxrss / 1024)  # ru_maxrss is in KiB on Linux
+        return Run(code, json.loads(stdout_text), stdout_text, stderr_text, elapsed,
+                   measured["maxrss_kib"] / 1024)  # ru_maxrss is in KiB on Linux
 
     # --- reading the outcome ---
 
