@@ -22,6 +22,7 @@ from ingestd.errors import ArchiveError
 
 FIRST_FILE_ID = 0xFFFFF  # 1048575: the first file of a feed; later ones count down
 TEMP_MARK = ".ingestd-tmp-"
+ARCHIVE_ID_FILE = ".ingestd-archive-id"
 MAX_NAME_BYTES = 200  # well under the 255-byte limit of ext4, APFS and NTFS
 INDEX_LIMIT = 300
 INDEX_ZONE = timezone(timedelta(hours=8))  # the source archive dated its lists in UTC+8
@@ -74,6 +75,22 @@ def inside(root: Path, path: Path) -> bool:
 
 def write_atomic(root: Path, relative: str, text: str) -> Path:
     """Write ``text`` (UTF-8, bytes as given) to ``root/relative`` atomically."""
+    written = _write(root, relative, text, replace=True)
+    assert written is not None  # replacing never finds the name taken
+    return written
+
+
+def write_new(root: Path, relative: str, text: str) -> Path | None:
+    """Like ``write_atomic``, but never replace a file: None when the name is taken.
+
+    The finished temporary file is hard-linked to its name, which fails if the
+    name exists, so two writers (two daemons on a shared volume) cannot clobber
+    each other's files.
+    """
+    return _write(root, relative, text, replace=False)
+
+
+def _write(root: Path, relative: str, text: str, *, replace: bool) -> Path | None:
     target = root / relative
     if not inside(root, target):
         raise ArchiveError(f"refusing to write outside the archive: {relative!r}")
@@ -84,12 +101,39 @@ def write_atomic(root: Path, relative: str, text: str) -> Path:
             handle.write(text.encode("utf-8"))
             handle.flush()
             os.fsync(handle.fileno())
-        os.replace(temp, target)
+        if replace:
+            os.replace(temp, target)
+        else:
+            try:
+                os.link(temp, target)
+            except FileExistsError:
+                return None
+            finally:
+                temp.unlink(missing_ok=True)
         _fsync_dir(target.parent)
     except OSError as exc:
         temp.unlink(missing_ok=True)
         raise ArchiveError(f"cannot write {target}: {exc.strerror or exc}") from exc
     return target
+
+
+def archive_identity(root: Path) -> str:
+    """This archive folder's id, created on first use (``.ingestd-archive-id``).
+
+    Daemons sharing one database may write to separate disks or to one shared
+    volume; the id says which rows' files this folder is expected to hold.
+    """
+    marker = root / ARCHIVE_ID_FILE
+    try:
+        return marker.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        pass
+    except OSError as exc:
+        raise ArchiveError(f"cannot read {marker}: {exc.strerror or exc}") from exc
+    root.mkdir(parents=True, exist_ok=True)
+    # None from write_new means another daemon on the same volume made it first.
+    write_new(root, ARCHIVE_ID_FILE, secrets.token_hex(16) + "\n")
+    return marker.read_text(encoding="ascii").strip()
 
 
 def _fsync_dir(folder: Path) -> None:

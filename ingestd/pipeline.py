@@ -15,9 +15,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import re
+import secrets
 import shutil
+import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
@@ -54,6 +57,7 @@ log = logging.getLogger("ingestd.pipeline")
 
 ACCEPT_HTML = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 OK, NOT_MODIFIED, FAILED = "ok", "not_modified", "failed"
+_ID_ATTEMPTS = 1000  # file names tried below the next id before giving up
 GONE_REASON = "410 Gone: the server says the feed is gone for good (ingestd feeds enable NAME)"
 #: New entries archived per poll of one feed. Each costs a file, two fsyncs and a commit:
 #: a feed offering 50,000 items would hold one poll for minutes. The rest stay unrecorded,
@@ -132,7 +136,10 @@ class Pipeline:
         max_bytes: int = 15_000_000,
         rand: Callable[[], float] = random.random,
         max_new_per_poll: int = MAX_NEW_PER_POLL,
+        owner: str | None = None,
     ) -> None:
+        self.owner = owner or make_owner()
+        self._archive_id: str | None = None
         self.rand = rand
         self.max_new_per_poll = max_new_per_poll
         self.store = store
@@ -141,6 +148,13 @@ class Pipeline:
         self.clock = clock
         self.parse_executor = parse_executor
         self.max_bytes = max_bytes
+
+    @property
+    def archive_id(self) -> str:
+        """The id of this pipeline's archive folder (made on first use)."""
+        if self._archive_id is None:
+            self._archive_id = archive.archive_identity(self.archive_root)
+        return self._archive_id
 
     # --- one poll --------------------------------------------------------------
 
@@ -258,21 +272,32 @@ class Pipeline:
         self, run: _Poll, item: decide.Keyed, doc: ArchiveDoc, published: datetime
     ) -> None:
         feed = run.job.record
-        file_id = self.store.next_file_id(feed.id)
-        relative = (archive.articles_dir(Path(), run.job.spec.name) / archive.file_name(file_id))
-        path = archive.write_atomic(self.archive_root, relative.as_posix(), render_any(doc))
+        relative, path, file_id = self._write_file(run, render_any(doc))
         try:
             entry = self.store.add_entry(
                 feed.id, item.key, content_hash=item.content_hash, first_seen_at=run.started,
                 guid=item.entry.guid, link=item.entry.link or None, title=item.entry.title,
                 published_at=published, published_is_fallback=item.entry.published is None,
-                archive_path=relative.as_posix(), file_id=file_id,
-            )
+                archive_path=relative, file_id=file_id,
+                archive_id=self.archive_id, archived_by=self.owner,
+            )  # fmt: skip
         except StorageError:
             path.unlink(missing_ok=True)  # no row, so no file either
             raise
-        if entry.archive_path != relative.as_posix():
+        if entry.archive_path != relative:
             path.unlink(missing_ok=True)  # another writer archived it first
+
+    def _write_file(self, run: _Poll, text: str) -> tuple[str, Path, int]:
+        """Write a new file under the next free id; never replace an existing file."""
+        file_id = self.store.next_file_id(run.job.record.id)
+        folder = archive.articles_dir(Path(), run.job.spec.name)
+        for candidate in range(file_id, max(file_id - _ID_ATTEMPTS, -1), -1):
+            relative = (folder / archive.file_name(candidate)).as_posix()
+            path = archive.write_new(self.archive_root, relative, text)
+            if path is not None:
+                return relative, path, candidate
+            # Taken: a crash's orphan not yet moved aside, or another daemon's file.
+        raise ArchiveError(f"no free file name below {file_id} in {folder}")
 
     # --- bookkeeping -------------------------------------------------------------
 
@@ -313,12 +338,19 @@ class Pipeline:
     # --- start-up repair -------------------------------------------------------------
 
     def reconcile(self) -> Reconciled:
-        """Make rows and files agree after a crash: sweep temporaries, move orphans aside."""
+        """Make rows and files agree after a crash: sweep temporaries, move orphans aside.
+
+        Only this archive folder's rows are judged (daemons on other machines keep
+        their own folders), and files of feeds another live daemon is polling right
+        now are left alone: their rows may be a moment from being committed.
+        """
+        self._release_dead_local_leases()
         temporaries = archive.sweep_temporaries(self.archive_root)
         on_disk = archive.archived_files(self.archive_root)
-        recorded = self.store.all_archive_paths()
-        orphans = sorted(on_disk - recorded.keys())
-        stamp = self.clock().strftime("%Y%m%dT%H%M%SZ")
+        recorded = self.store.all_archive_paths(self.archive_id)
+        busy = self._busy_folders()
+        orphans = sorted(p for p in on_disk - recorded.keys() if _feed_folder(p) not in busy)
+        stamp = self.clock().strftime("%Y%m%dT%H%M%S%fZ")
         for relative in orphans:
             target = self.archive_root / "orphans" / stamp / relative
             target.parent.mkdir(parents=True, exist_ok=True)
@@ -334,6 +366,48 @@ class Pipeline:
             self.store.delete_entry(entry.id)
             dropped.append(f"entry {entry.id}")
         return Reconciled(len(temporaries), tuple(orphans), tuple(dropped))
+
+    def _busy_folders(self) -> set[str]:
+        leases = self.store.active_leases(self.clock())
+        names = {feed.id: feed.name for feed in self.store.list_feeds()}
+        return {
+            archive.safe_component(names[feed_id])
+            for feed_id, owner in leases.items()
+            if owner != self.owner and feed_id in names
+        }
+
+    def _release_dead_local_leases(self) -> None:
+        # A daemon killed on this host keeps its leases until they run out; its
+        # process is provably gone, so they can be freed at once.
+        dead = [owner for owner in set(self.store.active_leases(self.clock()).values())
+                if owner != self.owner and _dead_local_owner(owner)]
+        if dead and self.store.release_leases_of(dead):
+            log.warning("freed the leases of ended processes: %s", ", ".join(sorted(dead)))
+
+
+def _feed_folder(relative: str) -> str:
+    parts = relative.split("/")
+    return parts[1] if len(parts) > 2 else ""
+
+
+def make_owner() -> str:
+    """A name for this process in leases and archive rows: host, pid, random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def _dead_local_owner(owner: str) -> bool:
+    """True when ``owner`` names a process on this host that no longer runs."""
+    host, _, rest = owner.partition(":")
+    pid = rest.split(":", 1)[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, just someone else's
+    return False
 
 
 @dataclass(frozen=True)

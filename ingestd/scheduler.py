@@ -14,9 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import secrets
-import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,7 +22,7 @@ from typing import Protocol
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ingestd.errors import StorageError
-from ingestd.pipeline import FeedJob, PollResult
+from ingestd.pipeline import FeedJob, PollResult, make_owner
 from ingestd.store import FeedRecord, Store
 
 log = logging.getLogger("ingestd.scheduler")
@@ -44,11 +41,6 @@ class Poller(Protocol):
     async def poll(self, job: FeedJob) -> PollResult:
         """Poll one feed once and record the outcome."""
         ...
-
-
-def make_owner() -> str:
-    """A lease owner name unique to this process: host, pid and a random part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
 
 
 def _utcnow() -> datetime:

@@ -17,6 +17,7 @@ def fetch_summary(results: list[PollResult], seconds: float) -> dict[str, Any]:
         "ok": sum(r.outcome == OK for r in results),
         "not_modified": sum(r.outcome == NOT_MODIFIED for r in results),
         "failed": sum(r.outcome == FAILED for r in results),
+        "busy": sum(r.outcome == "busy" for r in results),
         "new_entries": sum(r.new_entries for r in results),
         "archived": sum(r.archived for r in results),
         "errors": [{"feed": r.feed, "error": r.error} for r in results if r.error],

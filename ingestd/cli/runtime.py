@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from ingestd.config import FeedSettings, ScheduleSettings, Settings
 from ingestd.decide import Rhythm
 from ingestd.fetch import Fetcher, FetchLimits, NetworkGuard
-from ingestd.pipeline import FeedJob, Pipeline, PollResult
+from ingestd.pipeline import FeedJob, Pipeline, PollResult, make_owner
 from ingestd.store import FeedConfig, FeedRecord, Store, open_store
 
 #: With fewer feeds than this in one run, parsing in threads beats starting processes.
@@ -38,6 +38,7 @@ class Runtime:
     clock: Clock = _utcnow
     executor: Executor | None = None
     skipped: list[PollResult] = field(default_factory=list)
+    owner: str = field(default_factory=make_owner)
 
     def fetch_limits(self) -> FetchLimits:
         """The fetcher's limits from ``[fetch]``."""
@@ -63,6 +64,7 @@ class Runtime:
         return Pipeline(
             self.store, fetcher, self.settings.archive_dir, clock=self.clock,
             parse_executor=self.executor, max_bytes=self.settings.fetch.max_bytes,
+            owner=self.owner,
         )  # fmt: skip
 
     def jobs(self, names: Sequence[str] = ()) -> list[FeedJob]:
@@ -83,18 +85,35 @@ class Runtime:
         self, names: Sequence[str] = (), *, progress: bool = False
     ) -> list[PollResult]:
         """Poll the named feeds (or all) once, concurrently within the fetch limits."""
-        jobs = self.jobs(names)
-        if len(jobs) >= POOL_THRESHOLD and self.executor is None:
-            self.executor = parse_pool()
         async with self.make_fetcher() as fetcher:
             pipeline = self.make_pipeline(fetcher)
             pipeline.reconcile()
+            jobs = self._lease(self.jobs(names))
+            if len(jobs) >= POOL_THRESHOLD and self.executor is None:
+                self.executor = pipeline.parse_executor = parse_pool()
             polls = [pipeline.poll(job) for job in jobs]
-            if progress:
-                results = await _with_progress(polls)
-            else:
-                results = list(await asyncio.gather(*polls))
+            try:
+                if progress:
+                    results = await _with_progress(polls)
+                else:
+                    results = list(await asyncio.gather(*polls))
+            finally:
+                for job in jobs:
+                    self.store.release_lease(job.record.id, self.owner)
         return [*self.skipped, *results]
+
+    def _lease(self, jobs: list[FeedJob]) -> list[FeedJob]:
+        """Lease the feeds to poll, like a daemon would; feeds a daemon is polling wait."""
+        lease = self.settings.schedule.lease
+        ids = [job.record.id for job in jobs]
+        leased = {r.id for r in self.store.lease_feeds(self.owner, ids, self.clock(), lease)}
+        for job in jobs:
+            if job.record.id not in leased:
+                self.skipped.append(PollResult(
+                    feed=job.spec.name, outcome="busy",
+                    error="another ingestd is polling this feed right now; not polled",
+                ))  # fmt: skip
+        return [job for job in jobs if job.record.id in leased]
 
     def close(self) -> None:
         """Release the parse pool and the database."""

@@ -108,7 +108,7 @@ class Service:
                 _log_reconciled(await asyncio.to_thread(pipeline.reconcile))
                 scheduler = self._scheduler = Scheduler(
                     runtime.store, pipeline, job_lookup(lambda: self.settings),
-                    clock=runtime.clock,
+                    clock=runtime.clock, owner=pipeline.owner,
                     concurrency=self.settings.fetch.concurrency,
                     lease_seconds=self.settings.schedule.lease,
                     tick_seconds=self.settings.schedule.tick,

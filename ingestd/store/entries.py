@@ -10,7 +10,7 @@ import hashlib
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -72,6 +72,8 @@ class EntryQueries:
         published_is_fallback: bool = False,
         archive_path: str | None = None,
         file_id: int | None = None,
+        archive_id: str | None = None,
+        archived_by: str | None = None,
     ) -> EntryRecord:
         """Store a new entry with revision 1; an existing identity is returned unchanged.
 
@@ -85,6 +87,7 @@ class EntryQueries:
             published_is_fallback=published_is_fallback, first_seen_at=first_seen_at,
             current_revision=1, created_at=first_seen_at,
             archive_path=archive_path, file_id=file_id,
+            archive_id=archive_id, archived_by=archived_by,
         )  # fmt: skip
         with self._db.write() as session:
             # ON CONFLICT DO NOTHING: a concurrent duplicate neither fails nor doubles.
@@ -151,9 +154,15 @@ class EntryQueries:
             rows = session.scalars(query.order_by(Entry.feed_id, Entry.id))
             return [to_record(EntryRecord, row) for row in rows]
 
-    def all_archive_paths(self) -> dict[str, int]:
-        """Every recorded archive path, mapped to its entry id (for reconciliation)."""
+    def all_archive_paths(self, archive_id: str | None = None) -> dict[str, int]:
+        """Recorded archive paths mapped to entry ids (for reconciliation).
+
+        With ``archive_id``, only the files of that archive folder, plus rows from
+        before archive ids were recorded.
+        """
         query = select(Entry.archive_path, Entry.id).where(Entry.archive_path.is_not(None))
+        if archive_id is not None:
+            query = query.where(or_(Entry.archive_id == archive_id, Entry.archive_id.is_(None)))
         with self._db.read() as session:
             return {path: entry_id for path, entry_id in session.execute(query) if path}
 
@@ -193,6 +202,19 @@ class EntryQueries:
         )
         with self._db.read() as session:
             return [to_record(EntryRecord, row) for row in session.scalars(query)]
+
+    def archived_by_counts(self) -> dict[str, dict[str, int]]:
+        """Per feed name: how many entries each daemon archived."""
+        query = (
+            select(Feed.name, Entry.archived_by, func.count(Entry.id))
+            .join(Entry, Entry.feed_id == Feed.id)
+            .group_by(Feed.name, Entry.archived_by)
+        )
+        counts: dict[str, dict[str, int]] = {}
+        with self._db.read() as session:
+            for name, who, count in session.execute(query):
+                counts.setdefault(name, {})[who or "unknown"] = count
+        return counts
 
     def entry_counts(self) -> dict[str, int]:
         """Number of entries per feed name, zero included."""

@@ -96,6 +96,43 @@ class FeedQueries:
             records = [feed_record(f) for f in feeds]
         return sorted(records, key=_record_due_order)
 
+    def lease_feeds(
+        self, owner: str, feed_ids: Sequence[int], now: datetime, lease_seconds: float
+    ) -> list[FeedRecord]:
+        """Lease these feeds whether due or not (a one-off fetch); skip ones leased by others."""
+        until = now + timedelta(seconds=lease_seconds)
+        free = or_(Feed.lease_expires_at.is_(None), Feed.lease_expires_at <= now,
+                   Feed.lease_owner == owner)
+        query = (
+            update(Feed)
+            .where(Feed.id.in_(list(feed_ids)), Feed.enabled.is_(True), free)
+            .values(lease_owner=owner, lease_expires_at=until)
+            .returning(Feed)
+        )
+        with self._db.write() as session:
+            feeds = session.scalars(query, execution_options={"synchronize_session": False})
+            return sorted((feed_record(f) for f in feeds), key=lambda r: r.name)
+
+    def active_leases(self, now: datetime) -> dict[int, str]:
+        """Feed id -> owner of every lease that has not run out."""
+        query = select(Feed.id, Feed.lease_owner).where(
+            Feed.lease_owner.is_not(None), Feed.lease_expires_at > now
+        )
+        with self._db.read() as session:
+            return {feed_id: owner for feed_id, owner in session.execute(query) if owner}
+
+    def release_leases_of(self, owners: Sequence[str]) -> int:
+        """Free every lease held by these owners (processes known to be dead)."""
+        if not owners:
+            return 0
+        query = (
+            update(Feed)
+            .where(Feed.lease_owner.in_(list(owners)))
+            .values(lease_owner=None, lease_expires_at=None)
+        )
+        with self._db.write() as session:
+            return len(session.execute(query.returning(Feed.id)).all())
+
     def release_lease(self, feed_id: int, owner: str) -> bool:
         """Give a feed's lease back; False if ``owner`` no longer held it."""
         query = (

@@ -73,6 +73,8 @@ class EntryRecord:
     file_id: int | None
     current_revision: int
     created_at: datetime
+    archive_id: str | None = None
+    archived_by: str | None = None
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,10 @@ class Entry(Base):
     first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
     archive_path: Mapped[str | None] = mapped_column(Text, unique=True)
     file_id: Mapped[int | None] = mapped_column(Integer)
+    # The archive folder holding the file (its .ingestd-archive-id) and the daemon
+    # that wrote it: daemons on several machines may each have their own folder.
+    archive_id: Mapped[str | None] = mapped_column(String(64))
+    archived_by: Mapped[str | None] = mapped_column(String(200))
     current_revision: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

@@ -16,7 +16,8 @@ after every attack:
 - the child's peak RSS stayed under ``memory_mb``;
 - the control feed archived its entry and recorded no error;
 - every archived file is UTF-8 and reads back as its format (``parse_any``);
-- no file exists under the test's folder except the configuration, the database and
+- no file exists under the test's folder except the configuration, the database (on
+  SQLite; the suite's ``database_url``, PostgreSQL with ``--db=postgresql``) and
   well-formed archive files (``articles/<feed>/<id>.md``, safe names, no temporaries);
   the working and temporary folders stay empty;
 - no archived file of a sanitizing feed holds active content (an independent check,
@@ -24,7 +25,8 @@ after every attack:
 - no connection reached a trap (127.0.0.2, ::1, and a 127.0.0.1 port reached as
   ``localhost``);
 - the secret of the local secret file, ``/etc/passwd``'s first line and the traps'
-  bait appear nowhere: not in the archive, the database files, stdout or stderr.
+  bait appear nowhere: not in the archive, the database (its files, or its rows on
+  PostgreSQL), stdout or stderr.
 
 The attack-specific outcome (the error a person reads, counts, what the server saw)
 is asserted by each test.
@@ -55,6 +57,7 @@ from ingestd.cli.report import status_rows
 from ingestd.formats import parse_any, render_any
 from ingestd.store import FeedRecord, open_store
 from tests.conftest import REPO
+from tests.db import dump, is_sqlite, sqlite_path
 from tests.hostile.server import TRAP_MARK, HostileServer
 
 CONTROL = "control"
@@ -134,7 +137,7 @@ class Run:
 class Harness:
     """Runs ingestd against the hostile server inside one test's folder."""
 
-    def __init__(self, tmp_path: Path, hostile: HostileServer) -> None:
+    def __init__(self, tmp_path: Path, hostile: HostileServer, database_url: str) -> None:
         self.tmp = tmp_path
         self.hostile = hostile
         self.work = tmp_path / "jail" / "work"
@@ -144,7 +147,13 @@ class Harness:
             folder.mkdir(parents=True)
         self.config = self.work / "ingestd.toml"
         self.archive = self.work / "archive"
-        self.database = self.work / "state.db"
+        self.database_url = database_url
+        #: The SQLite files ingestd may create (none on PostgreSQL).
+        self.database_files: set[Path] = set()
+        if is_sqlite(database_url):
+            path = sqlite_path(database_url)
+            self.database_files = {path, *(path.with_name(path.name + suffix)
+                                           for suffix in ("-wal", "-shm", "-journal"))}
         self.feeds: list[Feed] = []
 
     # --- running ---
@@ -155,7 +164,7 @@ class Harness:
         assert len(self.feeds) < 4, "keep runs under 4 feeds: parsing then stays in-process"
         allow = json.dumps(list(allow_private))
         self.config.write_text(
-            'database = "sqlite:///state.db"\narchive_dir = "archive"\n'
+            f'database = "{self.database_url}"\narchive_dir = "archive"\n'
             f"[fetch]\ntimeout = 3\nconnect_timeout = 2\nallow_private = {allow}\n"
             + "".join(f.toml() for f in self.feeds),
             encoding="utf-8",
@@ -214,12 +223,12 @@ class Harness:
 
     def status(self, name: str) -> dict[str, Any]:
         """The feed's row exactly as ``ingestd status --json`` prints it."""
-        with open_store(f"sqlite:///{self.database}") as store:
+        with open_store(self.database_url) as store:
             rows = {row["name"]: row for row in status_rows(store, datetime.now(UTC))}
         return rows[name]
 
     def record(self, name: str) -> FeedRecord:
-        with open_store(f"sqlite:///{self.database}") as store:
+        with open_store(self.database_url) as store:
             feed = store.get_feed(name)
         assert feed is not None
         return feed
@@ -261,8 +270,8 @@ class Harness:
         assert (row["last_error"], row["entries"], row["last_status"]) == (None, 1, 200)
 
     def _check_containment(self) -> None:
-        allowed = {self.config, self.database, *(self.work / f"state.db{suffix}"
-                                                for suffix in ("-wal", "-shm", "-journal"))}
+        allowed = {self.config, self.work / "archive" / ".ingestd-archive-id",
+                   *self.database_files}
         secret = self.hostile.secret_file
         names = {f.name for f in self.feeds}
         for path in self.tmp.rglob("*"):
@@ -297,7 +306,8 @@ class Harness:
         marker = passwd_marker()
         if marker:
             needles.append(marker)
-        blobs: dict[str, bytes] = {"stdout": run.stdout.encode(), "stderr": run.stderr.encode()}
+        blobs: dict[str, bytes] = {"stdout": run.stdout.encode(), "stderr": run.stderr.encode(),
+                                   "the database": dump(self.database_url)}
         for path in self.work.rglob("*"):
             if path.is_file() and path != self.config:
                 blobs[str(path)] = path.read_bytes()
@@ -349,5 +359,5 @@ def hostile(tmp_path: Path) -> Iterator[HostileServer]:
 
 
 @pytest.fixture
-def harness(tmp_path: Path, hostile: HostileServer) -> Harness:
-    return Harness(tmp_path, hostile)
+def harness(tmp_path: Path, hostile: HostileServer, database_url: str) -> Harness:
+    return Harness(tmp_path, hostile, database_url)

@@ -13,7 +13,7 @@ from sqlalchemy import inspect, text
 from ingestd.errors import StorageError
 from ingestd.store import head_revision, open_store, upgrade
 from ingestd.store.engine import open_database
-from ingestd.store.migrate import alembic_config, current_revision
+from ingestd.store.migrate import alembic_config, current_revision, upgrade_database
 from ingestd.store.schema import Base
 from tests.store.conftest import NOW
 
@@ -24,7 +24,7 @@ def test_upgrade_creates_every_table_at_head(db_url: str) -> None:
     upgrade(db_url)
     db = open_database(db_url)
     try:
-        assert current_revision(db) == head_revision() == "0001"
+        assert current_revision(db) == head_revision() == "0002"
         with db.engine.connect() as connection:
             assert set(inspect(connection).get_table_names()) >= TABLES
     finally:
@@ -92,3 +92,31 @@ def test_migrations_need_no_alembic_ini() -> None:
     script_location = Path(config.get_main_option("script_location") or "")
     assert (script_location / "env.py").is_file()
     assert script_location.parent.name == "store"
+
+
+def test_0001_database_upgrades_to_head_keeping_rows(tmp_path: Path) -> None:
+    """An archive made before 0002 keeps its entries; they get no archive id."""
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = open_database(url)
+    try:
+        upgrade_database(db, "0001")
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO feeds (id, name, url, original_url, format, enabled, "
+                "interval_seconds, consecutive_errors, created_at) "
+                "VALUES (1, 'a', 'https://a/', 'https://a/', 'feed', 1, 60, 0, "
+                "'2026-01-01 00:00:00.000000')"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO entries (id, feed_id, identity_key, published_is_fallback, "
+                "first_seen_at, archive_path, file_id, current_revision, created_at) VALUES "
+                "(1, 1, 'guid:x', 0, '2026-01-01 00:00:00.000000', 'articles/a/1048575.md', "
+                "1048575, 1, '2026-01-01 00:00:00.000000')"
+            )
+        upgrade_database(db)
+        assert current_revision(db) == "0002"
+    finally:
+        db.close()
+    with open_store(url) as store:
+        assert store.all_archive_paths("some-archive") == {"articles/a/1048575.md": 1}
+        assert store.archived_by_counts() == {"a": {"unknown": 1}}
