@@ -120,6 +120,7 @@ class _Poll:
     new_entries: int = 0
     archived: int = 0
     revised: int = 0
+    incomplete: bool = False  # entries left for the next poll (backlog or failures)
 
 
 class Pipeline:
@@ -225,6 +226,7 @@ class Pipeline:
         ordered = sorted(plan.new, key=lambda k: k.entry.published or run.started)
         cap = self.max_new_per_poll
         if len(ordered) > cap:
+            run.incomplete = True
             run.warnings.append(f"{len(ordered) - cap:,} more new entries than the {cap:,} "
                                 "archived per poll; the next polls archive them")
         for item in ordered[:cap]:
@@ -235,6 +237,7 @@ class Pipeline:
             doc, published = await self._document(run, item)
         except (FetchError, ExtractError, ParseError) as exc:
             # Not stored, so the next poll tries this entry again.
+            run.incomplete = True
             run.warnings.append(f"{item.entry.link or item.key}: {exc}")
             log.warning("feed %s: entry skipped: %s", run.job.spec.name, exc)
             return
@@ -330,7 +333,10 @@ class Pipeline:
         now = self.clock()
         state = _next_state(run.job, result, now, self.rand())
         if outcome == OK:
-            state.update(etag=etag, last_modified=last_modified)
+            # With entries left over, the next poll must get the whole feed again, not
+            # a 304 that would strand them until the feed happens to change.
+            state.update(etag=None if run.incomplete else etag,
+                         last_modified=None if run.incomplete else last_modified)
         self.store.update_feed_state(record.id, **state)  # type: ignore[arg-type]
         _log_result(result)
         return result
