@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,7 +15,7 @@ from ingestd.decide import Hints, Rhythm
 from ingestd.fetch import Fetcher, NetworkGuard
 from ingestd.pipeline import GONE_REASON, FeedJob, Pipeline, PollResult
 from ingestd.store import FeedConfig, Store, open_store
-from ingestd.types import FeedSpec
+from ingestd.types import ArchiveFormat, FeedSpec
 from tests.loopback import LoopbackServer, Request, Response
 from tests.loopback import loopback_fixture as loopback_fixture  # noqa: F401
 from tests.test_fetch_e2e import item, rss
@@ -34,8 +35,8 @@ class Clock:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[Store]:
-    with open_store(f"sqlite:///{tmp_path / 'state.db'}") as opened:
+def store(database_url: str) -> Iterator[Store]:
+    with open_store(database_url) as opened:
         yield opened
 
 
@@ -211,3 +212,47 @@ def test_expires_is_read_against_the_servers_date() -> None:
     hints = decide.hints_from(headers, T0)
     assert hints.expires_in == 3 * 3600
     assert decide.hints_from({"cache-control": "no-cache, max-age=999"}, T0).max_age is None
+
+
+def test_a_skipped_entry_is_retried_despite_validators(harness: Harness) -> None:
+    """An entry whose page failed is not stranded behind a 304 on the next poll."""
+    state = {"page": 500}
+    body = rss(item("a", harness.server.url("/page.html"), "a"))
+
+    def feed(request: Request) -> Response:
+        if request.headers.get("if-none-match") == '"v1"':
+            return Response(304, {"ETag": '"v1"'})
+        return Response(200, {"ETag": '"v1"'}, body)
+
+    text = "A paragraph of real article text that is long enough to count. " * 8
+    page = f"<html><head><title>T</title></head><body><article><p>{text}</p></article></body>"
+
+    def article(_request: Request) -> Response:
+        return Response(state["page"], {"Content-Type": "text/html"}, page.encode())
+
+    harness.server.route("/f.xml", feed)
+    harness.server.route("/page.html", article)
+    harness.store.sync_feeds([FeedConfig("f", harness.server.url("/f.xml"), "repost", 600)], T0)
+    record = harness.store.get_feed("f")
+    assert record is not None
+    job = FeedJob(record, FeedSpec("f", record.url, format=ArchiveFormat.REPOST, source="s"),
+                  600, trusted=True)
+
+    def poll() -> PollResult:
+        async def go() -> PollResult:
+            fresh = harness.store.get_feed("f")
+            assert fresh is not None
+            async with Fetcher(guard=NetworkGuard(["127.0.0.1"])) as fetcher:
+                pipeline = Pipeline(harness.store, fetcher, harness.root, clock=harness.clock)
+                return await pipeline.poll(replace(job, record=fresh))
+        return asyncio.run(go())
+
+    first = poll()
+    assert first.outcome == "ok" and first.archived == 0 and first.warnings
+    stored = harness.store.get_feed("f")
+    assert stored is not None and stored.etag is None
+    state["page"] = 200
+    second = poll()
+    assert second.archived == 1
+    assert [r.headers.get("if-none-match") for r in harness.server.requests
+            if r.path == "/f.xml"] == [None, None]
