@@ -343,19 +343,24 @@ class Pipeline:
 
     # --- start-up repair -------------------------------------------------------------
 
-    def reconcile(self) -> Reconciled:
+    def reconcile(self, settle_seconds: float = 300.0) -> Reconciled:
         """Make rows and files agree after a crash: sweep temporaries, move orphans aside.
 
         Only this archive folder's rows are judged (daemons on other machines keep
-        their own folders), and files of feeds another live daemon is polling right
-        now are left alone: their rows may be a moment from being committed.
+        their own folders). A file without a row in a feed another live daemon is
+        polling right now is left alone while younger than ``settle_seconds`` (the
+        lease time): its row may be a moment from being committed.
         """
         self._release_dead_local_leases()
         temporaries = archive.sweep_temporaries(self.archive_root)
         on_disk = archive.archived_files(self.archive_root)
         recorded = self.store.all_archive_paths(self.archive_id)
         busy = self._busy_folders()
-        orphans = sorted(p for p in on_disk - recorded.keys() if _feed_folder(p) not in busy)
+        settled = time.time() - settle_seconds
+        orphans = sorted(
+            p for p in on_disk - recorded.keys()
+            if _feed_folder(p) not in busy or _mtime(self.archive_root / p) < settled
+        )
         stamp = self.clock().strftime("%Y%m%dT%H%M%S%fZ")
         for relative in orphans:
             target = self.archive_root / "orphans" / stamp / relative
@@ -389,6 +394,13 @@ class Pipeline:
                 if owner != self.owner and _dead_local_owner(owner)]
         if dead and self.store.release_leases_of(dead):
             log.warning("freed the leases of ended processes: %s", ", ".join(sorted(dead)))
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return time.time()
 
 
 def _feed_folder(relative: str) -> str:

@@ -26,6 +26,20 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(payload, ensure_ascii=False, default=str)
 
 
+class _BusyTickFilter(logging.Filter):
+    """Drop APScheduler's note that a tick was skipped because the last one still runs.
+
+    Under load a tick can outlast the tick period; the next one simply comes, so
+    the note is noise that would flood the journal.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "maximum number of running instances reached" not in record.getMessage()
+
+
+busy_tick_filter = _BusyTickFilter()
+
+
 def setup_logging(fmt: str = "text", *, verbose: bool = False) -> None:
     """Send ingestd's logs to stderr; warnings only unless ``verbose``."""
     handler = logging.StreamHandler(sys.stderr)

@@ -87,7 +87,7 @@ class Runtime:
         """Poll the named feeds (or all) once, concurrently within the fetch limits."""
         async with self.make_fetcher() as fetcher:
             pipeline = self.make_pipeline(fetcher)
-            pipeline.reconcile()
+            pipeline.reconcile(self.settings.schedule.lease)
             jobs = self._lease(self.jobs(names))
             if len(jobs) >= POOL_THRESHOLD and self.executor is None:
                 self.executor = pipeline.parse_executor = parse_pool()

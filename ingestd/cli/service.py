@@ -25,6 +25,7 @@ from pathlib import Path
 import sdnotify
 
 from ingestd import config
+from ingestd.cli.logsetup import busy_tick_filter
 from ingestd.cli.runtime import Runtime, feed_config, job_for, open_runtime, parse_pool
 from ingestd.errors import ConfigError, StorageError
 from ingestd.metrics import Metrics, MetricsServer, start_metrics_server
@@ -105,7 +106,8 @@ class Service:
             runtime.executor = parse_pool()
             async with runtime.make_fetcher() as fetcher:
                 pipeline = runtime.make_pipeline(fetcher)
-                _log_reconciled(await asyncio.to_thread(pipeline.reconcile))
+                _log_reconciled(await asyncio.to_thread(
+                    pipeline.reconcile, self.settings.schedule.lease))
                 scheduler = self._scheduler = Scheduler(
                     runtime.store, pipeline, job_lookup(lambda: self.settings),
                     clock=runtime.clock, owner=pipeline.owner,
@@ -264,6 +266,8 @@ def _route_apscheduler_logs() -> None:
     aps.handlers[:] = list(ours.handlers)
     aps.setLevel(logging.WARNING)
     aps.propagate = False
+    # A logger's filters see only records made by that very logger.
+    logging.getLogger("apscheduler.scheduler").addFilter(busy_tick_filter)
 
 
 __all__ = ["Notifier", "Service", "job_lookup", "run_service", "watchdog_interval"]

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Unpack
 
-from sqlalchemy import ColumnElement, UnaryExpression, and_, or_, select, update
+from sqlalchemy import ColumnElement, UnaryExpression, and_, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from ingestd.errors import StorageError
@@ -26,6 +26,9 @@ from ingestd.store.records import (
 from ingestd.store.schema import FETCH_OUTCOMES, Feed, Fetch
 from ingestd.types import ArchiveFormat
 
+#: PostgreSQL advisory lock key serializing configuration syncs ("ingestd" + 1).
+_SYNC_LOCK = 0x696E6765737464 + 1
+
 FeedSpecs = Iterable[FeedConfig | tuple[str, str, ArchiveFormat | str, int]]
 
 
@@ -39,6 +42,9 @@ class FeedQueries:
         wanted = {spec[0]: FeedConfig(*spec) for spec in specs}
         added, updated, reenabled, disabled = [], [], [], []
         with self._db.write() as session:
+            if self._db.dialect == "postgresql":
+                # Daemons starting together would both insert a new feed: one waits.
+                session.execute(text(f"SELECT pg_advisory_xact_lock({_SYNC_LOCK})"))
             existing = {feed.name: feed for feed in session.scalars(select(Feed))}
             for name, spec in wanted.items():
                 feed = existing.get(name)
