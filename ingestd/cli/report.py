@@ -62,6 +62,7 @@ def feed_state(feed: FeedRecord) -> str:
 def status_rows(store: Store, now: datetime) -> list[dict[str, Any]]:
     """One row per stored feed, for ``ingestd status``."""
     counts = store.entry_counts()
+    by_daemon = store.archived_by_counts()
     rows = []
     for feed in store.list_feeds():
         rows.append({
@@ -75,6 +76,9 @@ def status_rows(store: Store, now: datetime) -> list[dict[str, Any]]:
             "consecutive_errors": feed.consecutive_errors,
             "last_error": feed.last_error,
             "entries": counts.get(feed.name, 0),
+            "archived_by": by_daemon.get(feed.name, {}),
+            "polled_by": feed.lease_owner if feed.lease_expires_at and feed.lease_expires_at > now
+            else None,
             "next_check": _iso(feed.next_check_at),
             "due": feed.enabled and (feed.next_check_at is None or feed.next_check_at <= now),
         })

@@ -1,0 +1,120 @@
+"""Several daemons on one database and one archive: files, reconciliation, leases."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ingestd import archive
+from ingestd.fetch import Fetcher, NetworkGuard
+from ingestd.pipeline import FeedJob, Pipeline
+from ingestd.store import FeedConfig, Store, open_store
+from ingestd.types import FeedSpec
+from tests.loopback import LoopbackServer
+from tests.test_fetch_e2e import item, rss
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+
+
+def test_write_new_never_replaces(tmp_path: Path) -> None:
+    first = archive.write_new(tmp_path, "articles/a/1.md", "first")
+    assert first is not None and first.read_text() == "first"
+    assert archive.write_new(tmp_path, "articles/a/1.md", "second") is None
+    assert first.read_text() == "first"
+    assert [p.name for p in first.parent.iterdir()] == ["1.md"]  # no temporary left
+
+
+def test_archive_identity_is_made_once_and_shared(tmp_path: Path) -> None:
+    one = archive.archive_identity(tmp_path / "archive")
+    assert len(one) == 32 and archive.archive_identity(tmp_path / "archive") == one
+    assert archive.archive_identity(tmp_path / "other") != one
+
+
+@pytest.fixture
+def store(database_url: str) -> Store:
+    opened = open_store(database_url)
+    opened.sync_feeds([FeedConfig("a", "https://a.example/", "feed", 60)], NOW)
+    return opened
+
+
+def pipeline(store: Store, root: Path, owner: str = "me:1:x") -> Pipeline:
+    return Pipeline(store, Fetcher(), root, clock=lambda: NOW, owner=owner)
+
+
+def dead_pid() -> int:
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def test_reconcile_frees_leases_of_dead_local_processes(store: Store, tmp_path: Path) -> None:
+    host = socket.gethostname()
+    dead = f"{host}:{dead_pid()}:abcd"
+    alive = f"{host}:{os.getpid()}:efgh"
+    remote = f"elsewhere.example:{dead_pid()}:ijkl"
+    for owner in (dead, alive, remote):
+        store.sync_feeds([FeedConfig(n, f"https://{n}.example/", "feed", 60)
+                          for n in ("a", "b", "c")], NOW)
+        store.lease_due_feeds(owner, NOW, 300, limit=1)
+    pipeline(store, tmp_path / "archive").reconcile()
+    assert set(store.active_leases(NOW).values()) == {alive, remote}
+
+
+def test_reconcile_leaves_fresh_files_of_busy_feeds(store: Store, tmp_path: Path) -> None:
+    root = tmp_path / "archive"
+    fresh = archive.write_atomic(root, "articles/a/1048575.md", "being committed")
+    host = socket.gethostname()
+    store.lease_due_feeds(f"{host}:{os.getpid()}:other", NOW, 300, limit=1)
+    mine = pipeline(store, root)
+    assert mine.reconcile(settle_seconds=60).orphans_moved == ()
+    assert fresh.exists()
+    old = time.time() - 120
+    os.utime(fresh, (old, old))
+    assert mine.reconcile(settle_seconds=60).orphans_moved == ("articles/a/1048575.md",)
+    assert not fresh.exists()
+
+
+def test_reconcile_keeps_rows_of_other_archives(store: Store, tmp_path: Path) -> None:
+    feed = store.get_feed("a")
+    assert feed is not None
+    digest = hashlib.sha256(b"x").hexdigest()
+    store.add_entry(feed.id, "guid:far", content_hash=digest, first_seen_at=NOW,
+                    archive_path="articles/a/1048575.md", file_id=1048575,
+                    archive_id="another-machine", archived_by="far:1:x")
+    result = pipeline(store, tmp_path / "archive").reconcile()
+    assert result.rows_dropped == ()
+    assert store.find_entry(feed.id, "guid:far") is not None
+
+
+def test_pipeline_skips_taken_file_names(store: Store, tmp_path: Path) -> None:
+    """A name already on disk (another daemon's, or a crash's) is never overwritten."""
+    root = tmp_path / "archive"
+    squatter = archive.write_atomic(root, "articles/a/1048575.md", "someone else's")
+    with LoopbackServer() as server:
+        server.route("/f.xml", (200, {}, rss(item("t", "http://x.example/1", "1"))))
+        feed = store.get_feed("a")
+        assert feed is not None
+        record = store.update_feed_state(feed.id, url=server.url("/f.xml"))
+
+        async def go() -> None:
+            async with Fetcher(guard=NetworkGuard(["127.0.0.1"])) as fetcher:
+                line = Pipeline(store, fetcher, root, clock=lambda: NOW, owner="me:1:x")
+                result = await line.poll(FeedJob(record, FeedSpec("a", record.url), 60,
+                                                 trusted=True))
+                assert result.archived == 1
+
+        asyncio.run(go())
+    assert squatter.read_text() == "someone else's"
+    entry = store.find_entry(record.id, "guid:1")
+    assert entry is not None and entry.archive_path == "articles/a/1048574.md"
+    assert entry.archived_by == "me:1:x"
+    assert entry.archive_id == archive.archive_identity(root)
