@@ -1,11 +1,14 @@
-"""Shared fixtures: where the corpus is, and the seeds."""
+"""Shared fixtures: where the corpus is, the seeds, and the test database of each test."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.db import BACKENDS, fresh_schema, pg_url
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -43,3 +46,42 @@ def file_id(path: Path) -> str:
 @pytest.fixture
 def seeds() -> Path:
     return SEEDS
+
+
+# --- the database of each test: SQLite, or PostgreSQL with --db=postgresql ------------------
+
+#: Fixtures that give a test a database; a test using one is marked ``db``.
+DB_FIXTURES = frozenset({"database_url", "db_url", "pg_schema"})
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--db", choices=BACKENDS, default=os.environ.get("INGESTD_TEST_DB") or "sqlite",
+        help="the backend of the database_url fixture: sqlite (default, or $INGESTD_TEST_DB) "
+             "or postgresql (a fresh schema per test on $INGESTD_TEST_POSTGRES)",
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"ingestd test database: {config.getoption('db')}"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that opens a database ``db``: ``--db=postgresql -m db`` runs them all."""
+    for item in items:
+        if DB_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.db)
+
+
+@pytest.fixture
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of an empty database of the chosen backend, only this test's.
+
+    SQLite: ``tmp_path/state.db``. PostgreSQL: a new schema on the test server, dropped
+    after the test.
+    """
+    if request.config.getoption("db") == "sqlite":
+        yield f"sqlite:///{tmp_path / 'state.db'}"
+        return
+    with fresh_schema() as schema:
+        yield pg_url(schema)

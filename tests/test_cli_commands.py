@@ -18,8 +18,8 @@ from tests.test_fetch_e2e import Setup, feed_toml, item, rss
 
 
 @pytest.fixture
-def setup(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Setup:
-    return Setup(tmp_path, capsys)
+def setup(tmp_path: Path, capsys: pytest.CaptureFixture[str], database_url: str) -> Setup:
+    return Setup(tmp_path, capsys, database_url)
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -6,9 +6,10 @@ fault-injection hook in product code. Kill points are chosen by observing it fro
 - *held request*: the loopback server holds a feed or article request until the test lets
   it through, so the process is paused at a known point (every earlier entry of that feed
   is committed, the next one not yet written);
-- *file without row*: the test holds SQLite's write lock, lets one article through and
-  waits until its file appears: ingestd has renamed the file into place and is waiting
-  for the lock to insert the row, which is exactly where it is killed;
+- *file without row*: the test holds the database's write lock (SQLite's, or on
+  PostgreSQL a SHARE lock on the entries table), lets one article through and waits
+  until its file appears: ingestd has renamed the file into place and is waiting for
+  the lock to insert the row, which is exactly where it is killed;
 - *temporary file*: the test watches the feed's folder, stops the process (SIGSTOP) the
   moment a temporary file shows up, and records whether the temporary is still there
   when the process is frozen (mid-write) or already renamed;
@@ -26,6 +27,10 @@ Run ``pytest tests/test_crash.py -rA`` (or ``-s``) to see the counts checked.
 
 Also here: a killed ingestd leaves no parse-pool processes behind; a full disk (a real
 tmpfs); a database locked by another process.
+
+The SIGKILL tests use the suite's ``database_url`` (SQLite, or PostgreSQL under
+``--db=postgresql``). The full-disk and locked-database tests are about SQLite's own
+file and lock, so they are marked ``sqlite_only`` and always run on SQLite.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ from ingestd.archive import TEMP_MARK
 from ingestd.formats import feed as format_a
 from ingestd.formats import repost as format_b
 from ingestd.store.engine import DEFAULT_BUSY_TIMEOUT_MS
+from tests.db import is_sqlite, pg_connect, query, sqlite_path, table_names
 from tests.loopback import LoopbackServer, Request, Response
 from tests.test_fetch_e2e import feed_toml, item, rss
 
@@ -222,11 +228,11 @@ class Tally:
 class Workspace:
     """The config, archive and database of the crash test, and ways to look at them."""
 
-    def __init__(self, root: Path, farm: FeedFarm) -> None:
+    def __init__(self, root: Path, farm: FeedFarm, database_url: str) -> None:
         self.root = root
         self.farm = farm
         self.archive = root / "archive"
-        self.db = root / "state.db"
+        self.database = database_url
         self.config = root / "ingestd.toml"
         feeds = "".join(
             f'[[feeds]]\nname = "{f.name}"\nurl = "{farm.server.url(f"/{f.name}.xml")}"\n'
@@ -235,7 +241,7 @@ class Workspace:
             for f in FEEDS
         )
         self.config.write_text(
-            'database = "sqlite:///state.db"\narchive_dir = "archive"\n'
+            f'database = "{database_url}"\narchive_dir = "archive"\n'
             '[fetch]\ntimeout = 20\nper_host = 8\nallow_private = ["127.0.0.1"]\n' + feeds,
             encoding="utf-8",
         )
@@ -255,16 +261,10 @@ class Workspace:
 
     def rows(self) -> dict[str, tuple[str, str]]:
         """archive_path -> (feed, link) of every entry row."""
-        if not self.db.exists():
-            return {}
-        with sqlite3.connect(self.db, timeout=10) as db:
-            tables = {n for (n,) in db.execute("SELECT name FROM sqlite_master")}
-            if "entries" not in tables:
-                return {}  # killed before the first migration committed
-            found = db.execute(
-                "SELECT e.archive_path, f.name, e.link FROM entries e "
-                "JOIN feeds f ON f.id = e.feed_id"
-            ).fetchall()
+        if "entries" not in table_names(self.database):
+            return {}  # killed before the first migration committed
+        found = query(self.database, "SELECT e.archive_path, f.name, e.link FROM entries e "
+                                     "JOIN feeds f ON f.id = e.feed_id")
         return {path: (name, link) for path, name, link in found if path}
 
     def files(self) -> dict[str, bytes]:
@@ -405,6 +405,27 @@ def _stopped(pid: int) -> bool:
         return False
 
 
+@contextmanager
+def write_lock(database_url: str) -> Iterator[None]:
+    """Hold what an insert into ``entries`` waits for, from another connection."""
+    if is_sqlite(database_url):
+        lock = sqlite3.connect(sqlite_path(database_url), timeout=10, isolation_level=None)
+        try:
+            lock.execute("BEGIN IMMEDIATE")
+            yield
+        finally:
+            lock.rollback()
+            lock.close()
+        return
+    with pg_connect(database_url) as conn:
+        # SHARE mode stops inserts (ROW EXCLUSIVE) and lets reads through.
+        conn.execute("LOCK TABLE entries IN SHARE MODE")
+        try:
+            yield
+        finally:
+            conn.rollback()
+
+
 class Crasher:
     """Runs ingestd against the workspace and kills it at the chosen points."""
 
@@ -474,17 +495,12 @@ class Crasher:
         process, key = self._paused_at(feed, committed)
         folder = self.ws.folder(feed)
         before = set(os.listdir(folder)) if folder.is_dir() else set()
-        lock = sqlite3.connect(self.ws.db, timeout=10, isolation_level=None)
-        try:
-            lock.execute("BEGIN IMMEDIATE")
+        with write_lock(self.ws.database):
             self.gates.release(key)
             wait_for(lambda: any(not n.startswith(TEMP_MARK) for n in
                                  (set(os.listdir(folder)) if folder.is_dir() else set()) - before),
                      what=f"a new file of feed {feed}")
             orphans = self._kill(process, "file written, row not committed")
-        finally:
-            lock.rollback()
-            lock.close()
         assert [r for r in orphans if r.split("/")[1] == feed], "the new file should lack its row"
 
     def temporary_file(self, feed: str, committed: int = 0) -> None:
@@ -531,13 +547,13 @@ class Crasher:
 
 
 def test_sigkill_at_many_points_then_restart_loses_and_doubles_nothing(
-    tmp_path: Path, record_property: Callable[[str, object], None]
+    tmp_path: Path, database_url: str, record_property: Callable[[str, object], None]
 ) -> None:
     started = time.monotonic()
     tally = Tally()
     with LoopbackServer() as server:
         farm = FeedFarm(server)
-        ws = Workspace(tmp_path, farm)
+        ws = Workspace(tmp_path, farm, database_url)
         crash = Crasher(ws, tally, random.Random(20240305))
         archived: dict[str, bytes] = {}
 
@@ -589,7 +605,7 @@ def test_sigkill_at_many_points_then_restart_loses_and_doubles_nothing(
 # --- the parse pool after a kill ---------------------------------------------------------
 
 
-def test_killed_ingestd_leaves_no_processes(tmp_path: Path) -> None:
+def test_killed_ingestd_leaves_no_processes(tmp_path: Path, database_url: str) -> None:
     """With enough feeds for the parse pool, SIGKILL of ingestd takes its workers along."""
     release = threading.Event()
     names = [f"p{i}" for i in range(4)]  # at least runtime.POOL_THRESHOLD feeds
@@ -604,7 +620,7 @@ def test_killed_ingestd_leaves_no_processes(tmp_path: Path) -> None:
                 item(name, server.url(f"/{name}/page"), guid=name))))
         config = tmp_path / "ingestd.toml"
         config.write_text(
-            'database = "sqlite:///state.db"\narchive_dir = "archive"\n[fetch]\n'
+            f'database = "{database_url}"\narchive_dir = "archive"\n[fetch]\n'
             'allow_private = ["127.0.0.1"]\n'
             + "".join(feed_toml(n, server.url(f"/{n}.xml")) + "fetch_page = true\n"
                       for n in names),
@@ -663,6 +679,7 @@ def table(db: Path, query: str) -> list[tuple[Any, ...]]:
         return conn.execute(query).fetchall()
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("on_disk", ["archive", "archive+database"])
 def test_disk_full_fails_clearly_corrupts_nothing_and_recovers(
     tmp_path: Path, on_disk: str
@@ -737,6 +754,7 @@ def assert_archive_consistent(archive: Path, db: Path) -> set[str]:
 # --- a locked database -------------------------------------------------------------------
 
 
+@pytest.mark.sqlite_only
 def test_database_locked_by_another_process_waits_then_fails_clearly(tmp_path: Path) -> None:
     """Another process holds SQLite's exclusive lock: ingestd waits, then says so."""
     with LoopbackServer() as server:

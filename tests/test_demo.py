@@ -51,9 +51,13 @@ def test_demo_files_are_current() -> None:
 
 
 def test_example_config_archives_both_seeds_offline(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    shutil.copy(REPO / "config.example.toml", tmp_path / "ingestd.toml")
+    example = (REPO / "config.example.toml").read_text(encoding="utf-8")
+    line = 'database = "sqlite:///ingestd.db"\n'
+    assert example.count(line) == 1, "the example's database line moved"
+    (tmp_path / "ingestd.toml").write_text(
+        example.replace(line, f'database = "{database_url}"\n'), encoding="utf-8")
     shutil.copytree(DEMO, tmp_path / "seeds" / "demo")
     code = main(["fetch", "--config", str(tmp_path / "ingestd.toml"), "--json",
                  "demo-voa", "demo-gnews"])

@@ -15,6 +15,7 @@ from ingestd.formats import repost as format_b
 from ingestd.replay import build_feed, build_page
 from ingestd.store import Store, open_store
 from tests.conftest import SEEDS
+from tests.db import table_names
 from tests.loopback import LoopbackServer, Request, Response
 from tests.loopback import loopback_fixture as loopback_fixture  # noqa: F401
 
@@ -49,10 +50,11 @@ def conditional(body: bytes, etag: str = '"v1"', ctype: str = "application/rss+x
 
 @dataclass
 class Setup:
-    """A config file in tmp_path and a way to run ingestd against it."""
+    """A config file in tmp_path, its database (``database_url``), and ways to run ingestd."""
 
     root: Path
     capsys: pytest.CaptureFixture[str]
+    database: str
 
     @property
     def config(self) -> Path:
@@ -60,7 +62,7 @@ class Setup:
 
     def write(self, feeds: str, allow: str = '["127.0.0.1"]') -> None:
         self.config.write_text(
-            f'database = "sqlite:///state.db"\narchive_dir = "archive"\n'
+            f'database = "{self.database}"\narchive_dir = "archive"\n'
             f"[fetch]\ntimeout = 10\nallow_private = {allow}\n{feeds}",
             encoding="utf-8",
         )
@@ -71,15 +73,15 @@ class Setup:
         return code, json.loads(self.capsys.readouterr().out)
 
     def store(self) -> Store:
-        return open_store(f"sqlite:///{self.root / 'state.db'}")
+        return open_store(self.database)
 
     def file(self, feed: str, file_id: int = 1048575) -> Path:
         return self.root / "archive" / "articles" / feed / f"{file_id}.md"
 
 
 @pytest.fixture
-def setup(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Setup:
-    return Setup(tmp_path, capsys)
+def setup(tmp_path: Path, capsys: pytest.CaptureFixture[str], database_url: str) -> Setup:
+    return Setup(tmp_path, capsys, database_url)
 
 
 def feed_toml(name: str, url: str, **extra: str) -> str:
@@ -250,7 +252,7 @@ def test_bad_config_exits_2_without_touching_the_database(
     assert code == 2
     err = capsys.readouterr().err
     assert "line 8: feeds[0].url: expected an http(s)://" in err
-    assert not (setup.root / "state.db").exists()
+    assert table_names(setup.database) == set()
 
 
 def test_unknown_feed_name_is_a_usage_error(setup: Setup, loopback: LoopbackServer) -> None:

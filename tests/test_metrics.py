@@ -241,10 +241,10 @@ def polls_ok(url: str) -> float:
 
 
 @pytest.mark.timeout(60)
-def test_ingestd_run_serves_metrics_of_its_polls(tmp_path: Path) -> None:
+def test_ingestd_run_serves_metrics_of_its_polls(tmp_path: Path, database_url: str) -> None:
     port = free_port()
     config_file = tmp_path / "ingestd.toml"
-    config_file.write_text(f"""database = "sqlite:///state.db"
+    config_file.write_text(f"""database = "{database_url}"
 [schedule]
 tick = "0.2s"
 [metrics]

@@ -41,10 +41,10 @@ class Clock:
         self.now += timedelta(**delta)
 
 
-def write_config(root: Path, feeds: str) -> config.Settings:
+def write_config(root: Path, database_url: str, feeds: str) -> config.Settings:
     path = root / "ingestd.toml"
     path.write_text(
-        'database = "sqlite:///state.db"\narchive_dir = "archive"\n'
+        f'database = "{database_url}"\narchive_dir = "archive"\n'
         '[fetch]\ntimeout = 10\nallow_private = ["127.0.0.1"]\n'
         f"[schedule]\njitter = 0.1\n{feeds}",
         encoding="utf-8",
@@ -58,11 +58,13 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-def runtime_for(tmp_path: Path, clock: Clock) -> Iterator[Callable[[str], Runtime]]:
+def runtime_for(
+    tmp_path: Path, database_url: str, clock: Clock
+) -> Iterator[Callable[[str], Runtime]]:
     opened: list[Runtime] = []
 
     def make(feeds: str) -> Runtime:
-        runtime = open_runtime(write_config(tmp_path, feeds), clock=clock)
+        runtime = open_runtime(write_config(tmp_path, database_url, feeds), clock=clock)
         opened.append(runtime)
         return runtime
 

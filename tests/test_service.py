@@ -132,9 +132,9 @@ def notify() -> Iterator[NotifySocket]:
     sock.close()
 
 
-def write_config(path: Path, feeds: str) -> None:
+def write_config(path: Path, database_url: str, feeds: str) -> None:
     path.write_text(
-        'database = "sqlite:///state.db"\narchive_dir = "archive"\ninterval = "1s"\n'
+        f'database = "{database_url}"\narchive_dir = "archive"\ninterval = "1s"\n'
         '[fetch]\ntimeout = 30\nallow_private = ["127.0.0.1"]\n'
         '[schedule]\ntick = "0.2s"\nfloor = "1s"\njitter = 0\n'
         f'[service]\ngrace = "{GRACE}s"\n{feeds}',
@@ -173,11 +173,11 @@ def is_error(words: str) -> Callable[[dict[str, Any]], bool]:
 
 
 def test_run_polls_reloads_and_stops_without_partial_files(
-    tmp_path: Path, loopback: LoopbackServer, notify: NotifySocket
+    tmp_path: Path, database_url: str, loopback: LoopbackServer, notify: NotifySocket
 ) -> None:
     feeds = serve(loopback)
     config = tmp_path / "ingestd.toml"
-    write_config(config, feeds["a"])
+    write_config(config, database_url, feeds["a"])
     daemon = Daemon(config, notify)
     try:
         notify.messages.wait_for(lambda m: m == "READY=1")
@@ -186,12 +186,12 @@ def test_run_polls_reloads_and_stops_without_partial_files(
         notify.messages.wait_for(lambda m: m.startswith("STATUS=1 feeds;"))
 
         # SIGHUP after adding a feed: the new feed is polled.
-        write_config(config, feeds["a"] + feeds["b"])
+        write_config(config, database_url, feeds["a"] + feeds["b"])
         daemon.signal(signal.SIGHUP)
         assert loopback.wait_until(lambda s: s.hits["/b.xml"] >= 1, timeout=WAIT)
 
         # A broken file is reported with its key and line; the running configuration stays.
-        write_config(config, feeds["a"] + feeds["b"] + '[[feeds]]\nname = "c"\nurl = "ftp://x"\n')
+        write_config(config, database_url, feeds["a"] + feeds["b"] + '[[feeds]]\nname = "c"\nurl = "ftp://x"\n')
         daemon.signal(signal.SIGHUP)
         error = daemon.logs.wait_for(is_error("configuration not reloaded"))
         line = config.read_text().splitlines().index('url = "ftp://x"') + 1
@@ -202,7 +202,7 @@ def test_run_polls_reloads_and_stops_without_partial_files(
         )
 
         # SIGTERM while a slow page is in flight: out within the grace period, exit 0.
-        write_config(config, feeds["a"] + feeds["b"] + feeds["slow"])
+        write_config(config, database_url, feeds["a"] + feeds["b"] + feeds["slow"])
         daemon.signal(signal.SIGHUP)
         assert loopback.wait_until(lambda s: s.hits["/slow/3.html"] >= 1, timeout=WAIT)
         started = time.monotonic()
@@ -217,16 +217,16 @@ def test_run_polls_reloads_and_stops_without_partial_files(
     assert elapsed < GRACE + 3, f"took {elapsed:.1f}s to stop"
     assert raw == []  # no tracebacks, nothing but JSON lines
     daemon.logs.wait_for(lambda r: "polls cancelled after the" in r.get("message", ""))
-    assert_archive_matches_rows(tmp_path)
+    assert_archive_matches_rows(tmp_path, database_url)
 
 
-def assert_archive_matches_rows(root: Path) -> None:
+def assert_archive_matches_rows(root: Path, database_url: str) -> None:
     """Every archive_path row has its file, every file its row, and no temporaries remain."""
     folder = root / "archive"
     temporaries = [p for p in folder.rglob("*") if archive.TEMP_MARK in p.name]
     assert temporaries == []
     on_disk = archive.archived_files(folder)
-    with open_store(f"sqlite:///{root / 'state.db'}", migrate=False) as store:
+    with open_store(database_url, migrate=False) as store:
         recorded = store.all_archive_paths()
         assert store.entries_without_file() == []
         assert all(f.lease_owner is None for f in store.list_feeds())

@@ -32,7 +32,9 @@ def _poll(store: Store, server: LoopbackServer, root: Path, cap: int) -> PollRes
     return asyncio.run(go())
 
 
-def test_backlog_is_archived_over_several_polls_exactly_once(tmp_path: Path) -> None:
+def test_backlog_is_archived_over_several_polls_exactly_once(
+    tmp_path: Path, database_url: str
+) -> None:
     start = datetime(2022, 2, 1, tzinfo=UTC)
     items = "".join(
         item(f"n{i}", f"http://x.example/{i}", f"g{i}",
@@ -40,7 +42,7 @@ def test_backlog_is_archived_over_several_polls_exactly_once(tmp_path: Path) -> 
         for i in reversed(range(7))  # newest first, as feeds list them
     )
     archive = tmp_path / "archive"
-    with LoopbackServer() as server, open_store(f"sqlite:///{tmp_path / 'db'}") as store:
+    with LoopbackServer() as server, open_store(database_url) as store:
         server.route("/f.xml", (200, RSS_TYPE, rss(items).encode()))
         store.sync_feeds([FeedConfig("f", server.url("/f.xml"), "feed", 600)],
                          datetime.now(UTC))

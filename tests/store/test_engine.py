@@ -21,6 +21,7 @@ def _pragma(store: Store, name: str) -> object:
         return connection.execute(text(f"PRAGMA {name}")).scalar()
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{tmp_path / 'x.db'}", busy_timeout_ms=1234) as store:
         assert _pragma(store, "journal_mode") == "wal"
@@ -44,6 +45,7 @@ def test_plain_postgresql_url_gets_the_psycopg_driver() -> None:
         db.close()
 
 
+@pytest.mark.sqlite_only
 def test_locked_sqlite_database_names_the_lock_and_the_file(tmp_path: Path) -> None:
     path = tmp_path / "locked.db"
     with open_store(f"sqlite:///{path}", busy_timeout_ms=100) as store:
@@ -63,6 +65,7 @@ def test_locked_sqlite_database_names_the_lock_and_the_file(tmp_path: Path) -> N
     assert feed is not None and feed.enabled
 
 
+@pytest.mark.sqlite_only
 def test_missing_sqlite_folder_gives_a_readable_error(tmp_path: Path) -> None:
     path = tmp_path / "no" / "such" / "folder" / "x.db"
     with pytest.raises(StorageError, match="cannot open the SQLite database .*folder/x.db"):
