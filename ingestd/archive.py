@@ -80,17 +80,20 @@ def write_atomic(root: Path, relative: str, text: str) -> Path:
     return written
 
 
-def write_new(root: Path, relative: str, text: str) -> Path | None:
+def write_new(root: Path, relative: str, text: str, *, sync_dir: bool = True) -> Path | None:
     """Like ``write_atomic``, but never replace a file: None when the name is taken.
 
     The finished temporary file is hard-linked to its name, which fails if the
     name exists, so two writers (two daemons on a shared volume) cannot clobber
-    each other's files.
+    each other's files. With ``sync_dir`` false the caller syncs the folder once
+    for a whole batch (``fsync_dir``) before relying on the names.
     """
-    return _write(root, relative, text, replace=False)
+    return _write(root, relative, text, replace=False, sync_dir=sync_dir)
 
 
-def _write(root: Path, relative: str, text: str, *, replace: bool) -> Path | None:
+def _write(
+    root: Path, relative: str, text: str, *, replace: bool, sync_dir: bool = True
+) -> Path | None:
     target = root / relative
     if not inside(root, target):
         raise ArchiveError(f"refusing to write outside the archive: {relative!r}")
@@ -110,7 +113,8 @@ def _write(root: Path, relative: str, text: str, *, replace: bool) -> Path | Non
                 return None
             finally:
                 temp.unlink(missing_ok=True)
-        _fsync_dir(target.parent)
+        if sync_dir:
+            fsync_dir(target.parent)
     except OSError as exc:
         temp.unlink(missing_ok=True)
         raise ArchiveError(f"cannot write {target}: {exc.strerror or exc}") from exc
@@ -136,8 +140,8 @@ def archive_identity(root: Path) -> str:
     return marker.read_text(encoding="ascii").strip()
 
 
-def _fsync_dir(folder: Path) -> None:
-    # The rename is durable only once the directory entry is on disk.
+def fsync_dir(folder: Path) -> None:
+    """Make new names in ``folder`` durable (a rename or link is on disk only then)."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)

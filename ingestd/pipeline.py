@@ -1,37 +1,33 @@
 """One feed end to end: fetch -> parse -> decide -> extract -> render -> archive -> store.
 
 The one module that composes side effects. Everything it needs arrives through
-``Pipeline``'s constructor (store, fetcher, archive folder, clock, parse executor),
-so the daemon, ``ingestd fetch`` and the tests run the very same code.
+``Pipeline``'s constructor (store, fetcher, archive folder, clock, executor), so the
+daemon, ``ingestd fetch`` and the tests run the very same code.
 
-Crash consistency: an entry's file is written (atomically) before its row, and the
-row records the file in the same transaction that creates the entry. A crash in
-between leaves an orphan file and no row; ``reconcile`` at start-up moves such
-files aside and drops rows whose file is gone, so the next poll archives the entry
-again (exactly once).
+The event loop only waits: parsing and extraction run in the executor (a process
+pool in production), and database and file work runs in threads, so a slow disk or
+a busy database never stalls the responses other polls are reading. New entries of
+a feed are archived in batches (files, then their rows in one transaction; see
+``ingestd.persist``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import random
-import re
-import secrets
-import shutil
-import socket
 import time
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
-from urllib.parse import unquote, urlsplit
+from typing import Any, TypeVar
 
 import ada_url
 
-from ingestd import archive, decide
+from ingestd import decide, fetchfile
 from ingestd.errors import (
     ArchiveError,
     ExtractError,
@@ -41,28 +37,32 @@ from ingestd.errors import (
     NotModified,
     ParseError,
     StorageError,
-    TooLarge,
 )
-from ingestd.extract import extract_article
+from ingestd.extract import decode_page, extract_article
 from ingestd.fetch import Fetcher
 from ingestd.formats import feed as format_a
 from ingestd.formats import render_any
 from ingestd.formats import repost as format_b
 from ingestd.parse import parse_feed
+from ingestd.persist import Pending, Persister, Reconciled, make_owner
 from ingestd.sanitize import sanitize
-from ingestd.store import FeedRecord, KnownEntry, Store
+from ingestd.store import FeedRecord, FetchAttempt, KnownEntry, Store
 from ingestd.types import ArchiveDoc, ArchiveFormat, Article, FeedSpec, ParsedFeed
 
 log = logging.getLogger("ingestd.pipeline")
 
 ACCEPT_HTML = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 OK, NOT_MODIFIED, FAILED = "ok", "not_modified", "failed"
-_ID_ATTEMPTS = 1000  # file names tried below the next id before giving up
 GONE_REASON = "410 Gone: the server says the feed is gone for good (ingestd feeds enable NAME)"
-#: New entries archived per poll of one feed. Each costs a file, two fsyncs and a commit:
-#: a feed offering 50,000 items would hold one poll for minutes. The rest stay unrecorded,
-#: so the following polls archive them, oldest first, this many at a time.
+
+#: New entries archived per poll of one feed. A feed offering 50,000 items would hold
+#: one poll for minutes. The rest stay unrecorded, so the following polls archive
+#: them, oldest first, this many at a time.
 MAX_NEW_PER_POLL = 500
+#: Entries from the feed alone whose files and rows are written together in one batch.
+BATCH = 100
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -82,7 +82,7 @@ class FeedJob:
 
 @dataclass(frozen=True)
 class PollResult:
-    """What one poll of one feed did."""
+    """What one poll of one feed did (``parsed`` keeps the feed's hints, not its entries)."""
 
     feed: str
     outcome: str
@@ -100,15 +100,6 @@ class PollResult:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-@dataclass(frozen=True)
-class Reconciled:
-    """What start-up reconciliation repaired."""
-
-    temporaries_removed: int = 0
-    orphans_moved: tuple[str, ...] = ()
-    rows_dropped: tuple[str, ...] = ()
-
-
 @dataclass
 class _Poll:
     """Mutable bookkeeping of one poll in progress."""
@@ -121,6 +112,7 @@ class _Poll:
     archived: int = 0
     revised: int = 0
     incomplete: bool = False  # entries left for the next poll (backlog or failures)
+    pending: list[Pending] = field(default_factory=list)
 
 
 class Pipeline:
@@ -139,23 +131,25 @@ class Pipeline:
         max_new_per_poll: int = MAX_NEW_PER_POLL,
         owner: str | None = None,
     ) -> None:
-        self.owner = owner or make_owner()
-        self._archive_id: str | None = None
-        self.rand = rand
-        self.max_new_per_poll = max_new_per_poll
         self.store = store
         self.fetcher = fetcher
         self.archive_root = archive_root
         self.clock = clock
         self.parse_executor = parse_executor
         self.max_bytes = max_bytes
+        self.rand = rand
+        self.max_new_per_poll = max_new_per_poll
+        self.owner = owner or make_owner()
+        self.persister = Persister(store, archive_root, self.owner, clock)
 
     @property
     def archive_id(self) -> str:
         """The id of this pipeline's archive folder (made on first use)."""
-        if self._archive_id is None:
-            self._archive_id = archive.archive_identity(self.archive_root)
-        return self._archive_id
+        return self.persister.archive_id
+
+    def reconcile(self, settle_seconds: float = 300.0) -> Reconciled:
+        """Start-up repair of rows and files (see ``Persister.reconcile``)."""
+        return self.persister.reconcile(settle_seconds)
 
     # --- one poll --------------------------------------------------------------
 
@@ -165,45 +159,69 @@ class Pipeline:
         try:
             fetched = await self._fetch_feed(job)
         except NotModified as signal:
-            return self._finish(run, NOT_MODIFIED, status=304,
-                                moved_to=getattr(signal, "permanent_url", None),
-                                headers=getattr(signal, "headers", {}))
+            return await self._finish(run, NOT_MODIFIED, status=304,
+                                      moved_to=getattr(signal, "permanent_url", None),
+                                      headers=getattr(signal, "headers", {}))
         except FetchError as exc:
             retry = exc.retry_after if isinstance(exc, HTTPStatusError) else None
-            return self._finish(run, FAILED, status=exc.status, error=str(exc), retry_after=retry)
+            return await self._finish(run, FAILED, status=exc.status, error=str(exc),
+                                      retry_after=retry)
+        size = len(fetched.content)
         try:
-            parsed = await self._parse(fetched.content, fetched.headers)
+            parsed = await self._cpu(parse_feed, fetched.content, fetched.headers)
             await self._archive_new(run, parsed)
         except (ParseError, ArchiveError, StorageError) as exc:
-            return self._finish(run, FAILED, status=fetched.status, error=str(exc),
-                                size=len(fetched.content))
+            return await self._finish(run, FAILED, status=fetched.status, error=str(exc),
+                                      size=size)
         if parsed.bozo:
             run.warnings.append(f"feed is malformed but readable: {parsed.bozo}")
-        return self._finish(
-            run, OK, status=fetched.status, size=len(fetched.content), parsed=parsed,
-            moved_to=getattr(fetched, "permanent_url", None), headers=fetched.headers,
+        return await self._finish(
+            run, OK, status=fetched.status, size=size, parsed=replace(parsed, entries=()),
+            moved_to=fetched.permanent_url, headers=fetched.headers,
             etag=fetched.etag, last_modified=fetched.last_modified,
         )
 
-    async def _fetch_feed(self, job: FeedJob) -> _Body:
+    async def _fetch_feed(self, job: FeedJob) -> fetchfile.Body:
         record = job.record
         if record.url.startswith("file:"):
-            return await asyncio.to_thread(_read_local_feed, record.url, self.max_bytes)
+            return await asyncio.to_thread(fetchfile.read_feed, record.url, self.max_bytes)
         result = await self.fetcher.fetch(
             record.url, etag=record.etag, last_modified=record.last_modified, trusted=job.trusted
         )
-        return _Body(result.url, result.status, result.content, result.headers, result.etag,
-                     result.last_modified, result.permanent_url)
+        return fetchfile.Body(result.url, result.status, result.content, result.headers,
+                              result.etag, result.last_modified, result.permanent_url)
 
-    async def _parse(self, content: bytes, headers: dict[str, str]) -> ParsedFeed:
-        # feedparser is CPU-bound pure Python: a process pool keeps the loop free and
-        # uses every core; without one, a thread at least keeps the loop responsive.
-        loop = asyncio.get_running_loop()
+    async def _cpu(self, func: Callable[..., T], *args: Any) -> T:
+        # CPU-bound pure work (feedparser, readability): a process pool keeps the loop
+        # free and uses every core; without one, a thread keeps the loop responsive.
         if self.parse_executor is not None:
-            return await loop.run_in_executor(self.parse_executor, parse_feed, content, headers)
-        return await asyncio.to_thread(parse_feed, content, headers)
+            loop = asyncio.get_running_loop()
+            return await loop.run_in_executor(self.parse_executor, partial(func, *args))
+        return await asyncio.to_thread(func, *args)
 
     async def _archive_new(self, run: _Poll, parsed: ParsedFeed) -> None:
+        plan = await asyncio.to_thread(self._plan, run, parsed)
+        run.new_entries = len(plan.new)
+        # Oldest first: file numbers count down, so the newest entry sorts first.
+        ordered = sorted(plan.new, key=lambda k: k.entry.published or run.started)
+        cap = self.max_new_per_poll
+        if len(ordered) > cap:
+            run.incomplete = True
+            run.warnings.append(f"{len(ordered) - cap:,} more new entries than the {cap:,} "
+                                "archived per poll; the next polls archive them")
+        # Entries built from fetched pages are slow to make: each is stored at once, so
+        # a stop loses none of that work. Entries from the feed alone are cheap and
+        # are stored in batches.
+        spec = run.job.spec
+        batch = 1 if spec.fetch_page or spec.format is ArchiveFormat.REPOST else BATCH
+        for item in ordered[:cap]:
+            await self._prepare(run, item)
+            if len(run.pending) >= batch:
+                await self._flush(run)
+        await self._flush(run)
+
+    def _plan(self, run: _Poll, parsed: ParsedFeed) -> decide.Plan:
+        """Identify the entries, look them up, record revisions (blocking: in a thread)."""
         feed_id = run.job.record.id
         base = run.job.record.url
         entries = [
@@ -216,23 +234,13 @@ class Pipeline:
         by_key = {k.entry.identity_key: _known(k) for k in known}
         by_link = {k.entry.link: _known(k) for k in known if k.entry.link}
         plan = decide.plan(keyed, by_key, by_link)
-        for old, new in plan.revised:
-            if self.store.add_revision(old.entry_id, new.content_hash, run.started):
-                run.revised += 1
+        changes = [(old.entry_id, new.content_hash) for old, new in plan.revised]
+        run.revised = self.store.add_revisions(changes, run.started)
         if plan.revision_cap_hit:
             run.warnings.append(f"{plan.revision_cap_hit} entries changed too often; ignored")
-        run.new_entries = len(plan.new)
-        # Oldest first: file numbers count down, so the newest entry sorts first.
-        ordered = sorted(plan.new, key=lambda k: k.entry.published or run.started)
-        cap = self.max_new_per_poll
-        if len(ordered) > cap:
-            run.incomplete = True
-            run.warnings.append(f"{len(ordered) - cap:,} more new entries than the {cap:,} "
-                                "archived per poll; the next polls archive them")
-        for item in ordered[:cap]:
-            await self._archive_one(run, item)
+        return plan
 
-    async def _archive_one(self, run: _Poll, item: decide.Keyed) -> None:
+    async def _prepare(self, run: _Poll, item: decide.Keyed) -> None:
         try:
             doc, published = await self._document(run, item)
         except (FetchError, ExtractError, ParseError) as exc:
@@ -241,8 +249,19 @@ class Pipeline:
             run.warnings.append(f"{item.entry.link or item.key}: {exc}")
             log.warning("feed %s: entry skipped: %s", run.job.spec.name, exc)
             return
-        self._store_with_file(run, item, doc, published)
-        run.archived += 1
+        entry = item.entry
+        run.pending.append(Pending(
+            identity_key=item.key, content_hash=item.content_hash, text=render_any(doc),
+            guid=entry.guid, link=entry.link or None, title=entry.title, published=published,
+            published_is_fallback=entry.published is None,
+        ))  # fmt: skip
+
+    async def _flush(self, run: _Poll) -> None:
+        batch, run.pending = run.pending, []
+        if batch:
+            run.archived += await asyncio.to_thread(
+                self.persister.save, run.job.record, run.job.spec.name, batch, run.started
+            )
 
     async def _document(self, run: _Poll, item: decide.Keyed) -> tuple[ArchiveDoc, datetime]:
         spec, entry = run.job.spec, item.entry
@@ -264,47 +283,17 @@ class Pipeline:
         if not link:
             raise ExtractError("the entry has no link to fetch")
         if link.startswith("file:"):
-            body = await asyncio.to_thread(_read_local_page, link, job.record.url, self.max_bytes)
+            body = await asyncio.to_thread(fetchfile.read_page, link, job.record.url,
+                                           self.max_bytes)
         else:
             result = await self.fetcher.fetch(link, accept=ACCEPT_HTML)
-            body = _Body(result.url, result.status, result.content, result.headers)
-        html = decode_page(body.content, body.headers.get("content-type", ""))
-        return extract_article(html, body.url)
-
-    def _store_with_file(
-        self, run: _Poll, item: decide.Keyed, doc: ArchiveDoc, published: datetime
-    ) -> None:
-        feed = run.job.record
-        relative, path, file_id = self._write_file(run, render_any(doc))
-        try:
-            entry = self.store.add_entry(
-                feed.id, item.key, content_hash=item.content_hash, first_seen_at=run.started,
-                guid=item.entry.guid, link=item.entry.link or None, title=item.entry.title,
-                published_at=published, published_is_fallback=item.entry.published is None,
-                archive_path=relative, file_id=file_id,
-                archive_id=self.archive_id, archived_by=self.owner,
-            )  # fmt: skip
-        except StorageError:
-            path.unlink(missing_ok=True)  # no row, so no file either
-            raise
-        if entry.archive_path != relative:
-            path.unlink(missing_ok=True)  # another writer archived it first
-
-    def _write_file(self, run: _Poll, text: str) -> tuple[str, Path, int]:
-        """Write a new file under the next free id; never replace an existing file."""
-        file_id = self.store.next_file_id(run.job.record.id)
-        folder = archive.articles_dir(Path(), run.job.spec.name)
-        for candidate in range(file_id, max(file_id - _ID_ATTEMPTS, -1), -1):
-            relative = (folder / archive.file_name(candidate)).as_posix()
-            path = archive.write_new(self.archive_root, relative, text)
-            if path is not None:
-                return relative, path, candidate
-            # Taken: a crash's orphan not yet moved aside, or another daemon's file.
-        raise ArchiveError(f"no free file name below {file_id} in {folder}")
+            body = fetchfile.Body(result.url, result.status, result.content, result.headers)
+        return await self._cpu(_page_article, body.content,
+                               body.headers.get("content-type", ""), body.url)
 
     # --- bookkeeping -------------------------------------------------------------
 
-    def _finish(
+    async def _finish(
         self,
         run: _Poll,
         outcome: str,
@@ -326,117 +315,24 @@ class Pipeline:
             error=error, warnings=tuple(run.warnings), bytes=size, duration_ms=duration_ms,
             retry_after=retry_after, moved_to=moved_to, parsed=parsed, headers=headers or {},
         )  # fmt: skip
-        record = run.job.record
-        self.store.record_fetch(
-            record.id, run.started, duration_ms, status, outcome, size, run.archived, error
-        )
-        now = self.clock()
-        state = _next_state(run.job, result, now, self.rand())
+        state = _next_state(run.job, result, self.clock(), self.rand())
         if outcome == OK:
             # With entries left over, the next poll must get the whole feed again, not
             # a 304 that would strand them until the feed happens to change.
             state.update(etag=None if run.incomplete else etag,
                          last_modified=None if run.incomplete else last_modified)
-        self.store.update_feed_state(record.id, **state)  # type: ignore[arg-type]
+        attempt = FetchAttempt(run.started, duration_ms, status, outcome, size, run.archived,
+                               error)
+        await asyncio.to_thread(
+            self.store.record_poll, run.job.record.id, attempt, state  # type: ignore[arg-type]
+        )
         _log_result(result)
         return result
 
-    # --- start-up repair -------------------------------------------------------------
 
-    def reconcile(self, settle_seconds: float = 300.0) -> Reconciled:
-        """Make rows and files agree after a crash: sweep temporaries, move orphans aside.
-
-        Only this archive folder's rows are judged (daemons on other machines keep
-        their own folders). A file without a row in a feed another live daemon is
-        polling right now is left alone while younger than ``settle_seconds`` (the
-        lease time): its row may be a moment from being committed.
-        """
-        self._release_dead_local_leases()
-        temporaries = archive.sweep_temporaries(self.archive_root)
-        on_disk = archive.archived_files(self.archive_root)
-        recorded = self.store.all_archive_paths(self.archive_id)
-        busy = self._busy_folders()
-        settled = time.time() - settle_seconds
-        orphans = sorted(
-            p for p in on_disk - recorded.keys()
-            if _feed_folder(p) not in busy or _mtime(self.archive_root / p) < settled
-        )
-        stamp = self.clock().strftime("%Y%m%dT%H%M%S%fZ")
-        for relative in orphans:
-            target = self.archive_root / "orphans" / stamp / relative
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.move(str(self.archive_root / relative), target)
-            log.warning("archive file without a database row moved to %s", target)
-        dropped = []
-        for relative in sorted(recorded.keys() - on_disk):
-            self.store.delete_entry(recorded[relative])
-            dropped.append(relative)
-            log.warning("database row without its file dropped (%s); it will be refetched",
-                        relative)
-        for entry in self.store.entries_without_file():
-            self.store.delete_entry(entry.id)
-            dropped.append(f"entry {entry.id}")
-        return Reconciled(len(temporaries), tuple(orphans), tuple(dropped))
-
-    def _busy_folders(self) -> set[str]:
-        leases = self.store.active_leases(self.clock())
-        names = {feed.id: feed.name for feed in self.store.list_feeds()}
-        return {
-            archive.safe_component(names[feed_id])
-            for feed_id, owner in leases.items()
-            if owner != self.owner and feed_id in names
-        }
-
-    def _release_dead_local_leases(self) -> None:
-        # A daemon killed on this host keeps its leases until they run out; its
-        # process is provably gone, so they can be freed at once.
-        dead = [owner for owner in set(self.store.active_leases(self.clock()).values())
-                if owner != self.owner and _dead_local_owner(owner)]
-        if dead and self.store.release_leases_of(dead):
-            log.warning("freed the leases of ended processes: %s", ", ".join(sorted(dead)))
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return time.time()
-
-
-def _feed_folder(relative: str) -> str:
-    parts = relative.split("/")
-    return parts[1] if len(parts) > 2 else ""
-
-
-def make_owner() -> str:
-    """A name for this process in leases and archive rows: host, pid, random part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-
-
-def _dead_local_owner(owner: str) -> bool:
-    """True when ``owner`` names a process on this host that no longer runs."""
-    host, _, rest = owner.partition(":")
-    pid = rest.split(":", 1)[0]
-    if host != socket.gethostname() or not pid.isdigit():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False  # alive, just someone else's
-    return False
-
-
-@dataclass(frozen=True)
-class _Body:
-    url: str
-    status: int
-    content: bytes
-    headers: dict[str, str]
-    etag: str | None = None
-    last_modified: str | None = None
-    permanent_url: str | None = None
+def _page_article(content: bytes, content_type: str, url: str) -> Article:
+    """Decode and extract one page (module level, so a process pool can run it)."""
+    return extract_article(decode_page(content, content_type), url)
 
 
 def _known(item: KnownEntry) -> decide.Known:
@@ -497,74 +393,7 @@ def _log_result(result: PollResult) -> None:
                  result.new_entries, result.archived, result.revised)
 
 
-# --- local files (file: feeds) ----------------------------------------------------------
-
-
-def _local_path(url: str) -> Path:
-    parts = urlsplit(url)
-    if parts.scheme != "file" or parts.netloc not in ("", "localhost"):
-        raise FetchError(f"{url}: only local file: URLs can be read", url=url)
-    return Path(unquote(parts.path))
-
-
-def _read_capped(path: Path, url: str, max_bytes: int) -> bytes:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read(max_bytes + 1)
-    except OSError as exc:
-        raise FetchError(f"{url}: cannot read: {exc.strerror or exc}", url=url) from exc
-    if len(data) > max_bytes:
-        raise TooLarge(f"{url}: larger than the {max_bytes}-byte cap", url=url)
-    return data
-
-
-def _read_local_feed(url: str, max_bytes: int) -> _Body:
-    content = _read_capped(_local_path(url), url, max_bytes)
-    return _Body(url, 200, content, {"content-type": "application/xml"})
-
-
-def _read_local_page(link: str, feed_url: str, max_bytes: int) -> _Body:
-    """A page of a local feed: only files beside or below the feed file may be read."""
-    if not feed_url.startswith("file:"):
-        raise FetchError(f"{link}: a file: link is only followed for a local feed", url=link)
-    page = _local_path(link).resolve()
-    folder = _local_path(feed_url).resolve().parent
-    if not page.is_relative_to(folder):
-        raise FetchError(f"{link}: outside the local feed's folder {folder}", url=link)
-    return _Body(link, 200, _read_capped(page, link, max_bytes), {"content-type": "text/html"})
-
-
-# --- page decoding -------------------------------------------------------------------
-
-_META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
-_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "big5": "big5hkscs",
-              "iso-8859-1": "cp1252", "latin-1": "cp1252", "ascii": "utf-8"}
-
-
-def decode_page(content: bytes, content_type: str) -> str:
-    """Bytes of an HTML page -> text, trusting whichever declared charset really fits.
-
-    Pages often declare one charset in the header and another in a meta tag (or
-    lie in both). Each candidate is tried strictly; the first that decodes the
-    bytes without error wins, and UTF-8 with replacement is the last resort.
-    """
-    candidates = []
-    header = re.search(r"charset\s*=\s*[\"']?([A-Za-z0-9_\-:.]+)", content_type, re.I)
-    if header:
-        candidates.append(header.group(1))
-    meta = _META_CHARSET.search(content[:4096])
-    if meta:
-        candidates.append(meta.group(1).decode("ascii", "ignore"))
-    candidates += ["utf-8", "gb18030", "big5hkscs"]
-    if content.startswith(b"\xef\xbb\xbf"):
-        candidates.insert(0, "utf-8-sig")
-    for name in candidates:
-        codec = _SUPERSETS.get(name.lower(), name)
-        try:
-            return content.decode(codec)
-        except (LookupError, UnicodeDecodeError):
-            continue
-    return content.decode("utf-8", errors="replace")
-
-
-__all__ = ["FeedJob", "IngestdError", "Pipeline", "PollResult", "Reconciled", "decode_page"]
+__all__ = [
+    "FeedJob", "IngestdError", "Pipeline", "PollResult", "Reconciled", "decode_page",
+    "make_owner",
+]

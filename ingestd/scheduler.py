@@ -126,14 +126,30 @@ class Scheduler:
             free = self.concurrency - len(self._running)
             if free <= 0:
                 return []
-            records = await asyncio.to_thread(
-                self.store.lease_due_feeds, self.owner, self.clock(), self.lease_seconds, free
-            )
+            records = await self._lease(free)
         except StorageError as exc:
             # The database may come back; the next tick tries again.
             log.error("tick skipped: %s", exc)
             return []
+        except asyncio.CancelledError:
+            # stop() cancels a tick in progress; nothing was started, so nothing to undo
+            # beyond what _lease hands back. Ending quietly keeps the journal clean.
+            return []
         return [task for r in records if (task := await self._start(r)) is not None]
+
+    async def _lease(self, free: int) -> list[FeedRecord]:
+        """Lease up to ``free`` due feeds; if cancelled meanwhile, give them back."""
+        taking = asyncio.ensure_future(asyncio.to_thread(
+            self.store.lease_due_feeds, self.owner, self.clock(), self.lease_seconds, free
+        ))
+        try:
+            return await asyncio.shield(taking)
+        except asyncio.CancelledError:
+            # The database call runs on in its thread; what it leased must not wait
+            # for the leases to run out.
+            for record in await taking:
+                await self._release(record)
+            raise
 
     async def _start(self, record: FeedRecord) -> asyncio.Task[PollResult | None] | None:
         job = self.job_for(record)

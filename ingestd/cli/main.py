@@ -25,11 +25,10 @@ from ingestd.cli.logsetup import setup_logging
 from ingestd.cli.report import fetch_summary, print_fetch, print_status, status_rows
 from ingestd.cli.runtime import Runtime, open_runtime
 from ingestd.errors import ConfigError, ExtractError, IngestdError, StorageError
-from ingestd.extract import extract_article
+from ingestd.extract import decode_page, extract_article
 from ingestd.formats import feed as format_a
 from ingestd.formats import render_any
 from ingestd.formats import repost as format_b
-from ingestd.pipeline import decode_page
 from ingestd.replay import replay_paths
 from ingestd.sanitize import sanitize
 from ingestd.types import ArchiveDoc

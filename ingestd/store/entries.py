@@ -7,8 +7,9 @@ entry, and each entry owns at most one archive file.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import delete, func, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
@@ -20,6 +21,7 @@ from ingestd.store.records import (
     FIRST_FILE_ID,
     EntryRecord,
     KnownEntry,
+    NewEntry,
     RevisionRecord,
     to_record,
 )
@@ -99,6 +101,51 @@ class EntryQueries:
             query = select(Entry).where(Entry.feed_id == feed_id, Entry.identity_key == key)
             entry = session.scalars(query).one()
             return to_record(EntryRecord, entry)
+
+    def add_entries(
+        self,
+        feed_id: int,
+        entries: Sequence[NewEntry],
+        *,
+        first_seen_at: datetime,
+        archive_id: str | None = None,
+        archived_by: str | None = None,
+    ) -> set[str]:
+        """Insert many entries, each with its file, in one transaction.
+
+        Returns the identity keys actually inserted; one that already existed (a
+        concurrent writer won) is skipped and its caller's file must go.
+        """
+        if not entries:
+            return set()
+        rows = [
+            dict(feed_id=feed_id, identity_key=stored_key(e.identity_key), guid=e.guid,
+                 link=e.link, title=e.title, published_at=e.published_at,
+                 published_is_fallback=e.published_is_fallback, first_seen_at=first_seen_at,
+                 current_revision=1, created_at=first_seen_at, archive_path=e.archive_path,
+                 file_id=e.file_id, archive_id=archive_id, archived_by=archived_by)
+            for e in entries
+        ]  # fmt: skip
+        hashes = {stored_key(e.identity_key): e.content_hash for e in entries}
+        with self._db.write() as session:
+            insert = self._insert().on_conflict_do_nothing(
+                index_elements=["feed_id", "identity_key"]
+            ).returning(Entry.id, Entry.identity_key)
+            inserted = [
+                row for chunk in _row_chunks(rows)
+                for row in session.execute(insert.values(chunk)).all()
+            ]
+            session.add_all(
+                _revision(entry_id, 1, hashes[key], first_seen_at) for entry_id, key in inserted
+            )
+        stored = {key for _id, key in inserted}
+        return {e.identity_key for e in entries if stored_key(e.identity_key) in stored}
+
+    def add_revisions(self, changes: Sequence[tuple[int, str]], seen_at: datetime) -> int:
+        """Record new content for several entries; returns how many were new."""
+        return sum(
+            1 for entry_id, digest in changes if self.add_revision(entry_id, digest, seen_at)
+        )
 
     def add_revision(self, entry_id: int, content_hash: str, seen_at: datetime) -> int | None:
         """Record new content; return its revision number, or None if unchanged from the latest."""
@@ -244,6 +291,12 @@ def _revision(entry_id: int, number: int, content_hash: str, seen_at: datetime) 
     return EntryRevision(
         entry_id=entry_id, revision=number, content_hash=content_hash, seen_at=seen_at
     )
+
+
+def _row_chunks(rows: list[dict[str, Any]], size: int = 200) -> Iterator[list[dict[str, Any]]]:
+    # 14 columns a row: 200 rows stay far below SQLite's parameter limit.
+    for start in range(0, len(rows), size):
+        yield rows[start : start + size]
 
 
 def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:

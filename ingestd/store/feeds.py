@@ -19,6 +19,7 @@ from ingestd.store.records import (
     FeedConfig,
     FeedRecord,
     FeedState,
+    FetchAttempt,
     FetchRecord,
     SyncResult,
     to_record,
@@ -199,6 +200,26 @@ class FeedQueries:
             session.add(row)
             session.flush()
             return row.id
+
+    def record_poll(
+        self,
+        feed_id: int,
+        attempt: FetchAttempt,
+        state: FeedState,
+    ) -> FeedRecord:
+        """Log a fetch attempt and set the feed's new state in one transaction."""
+        if attempt.outcome not in FETCH_OUTCOMES:
+            raise ValueError(f"outcome must be one of {FETCH_OUTCOMES}, not {attempt.outcome!r}")
+        unknown = set(state) - set(FeedState.__optional_keys__)
+        if unknown:
+            raise TypeError(f"record_poll got unknown state fields: {sorted(unknown)}")
+        with self._db.write() as session:
+            session.add(Fetch(feed_id=feed_id, **attempt._asdict()))
+            feed = _feed_by_id(session, feed_id, self._db)
+            for key, value in state.items():
+                setattr(feed, key, value)
+            session.flush()
+            return feed_record(feed)
 
     def recent_fetches(self, feed_id: int, limit: int = 10) -> list[FetchRecord]:
         """The latest fetch attempts of a feed, newest first."""

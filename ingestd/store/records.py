@@ -77,6 +77,33 @@ class EntryRecord:
     archived_by: str | None = None
 
 
+class FetchAttempt(NamedTuple):
+    """One row of the fetch log."""
+
+    started_at: datetime
+    duration_ms: int
+    status: int | None
+    outcome: str
+    bytes: int
+    new_entries: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class NewEntry:
+    """An entry to insert together with the file already written for it."""
+
+    identity_key: str
+    content_hash: str
+    guid: str | None
+    link: str | None
+    title: str | None
+    published_at: datetime | None
+    published_is_fallback: bool
+    archive_path: str
+    file_id: int
+
+
 @dataclass(frozen=True)
 class KnownEntry:
     """An entry with the content hash of its latest revision (what ``decide`` needs)."""

@@ -16,7 +16,7 @@ PUBLIC = sorted(
     name for name, _ in inspect.getmembers(Store, inspect.isfunction) if not name.startswith("_")
 )
 # What a Store method may hand back: plain values and the frozen records.
-PLAIN = {int, str, bool, type(None), list, dict, tuple}
+PLAIN = {int, str, bool, type(None), list, dict, tuple, set}
 
 
 def _classes(hint: object) -> set[object]:

@@ -1,0 +1,224 @@
+"""Archive files and their rows, written together; start-up repair when they disagree.
+
+Write order: every file of a batch is written (atomically, under a name no other
+writer holds), the folder is synced once, then all rows are inserted in one
+transaction that records the files. A crash before the commit leaves files without
+rows; ``Persister.reconcile`` moves those aside at the next start, and the feed still
+offers the entries, so they are archived again: exactly once in the end.
+
+Blocking (files, database): callers on an event loop run these in a thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import socket
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from ingestd import archive
+from ingestd.errors import ArchiveError
+from ingestd.store import FeedRecord, NewEntry, Store
+
+log = logging.getLogger("ingestd.persist")
+
+_ID_ATTEMPTS = 1000  # file names tried below the next id before giving up
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A rendered document waiting to be archived, with what its row records."""
+
+    identity_key: str
+    content_hash: str
+    text: str
+    guid: str | None
+    link: str | None
+    title: str | None
+    published: datetime
+    published_is_fallback: bool
+
+
+@dataclass(frozen=True)
+class Reconciled:
+    """What start-up reconciliation repaired."""
+
+    temporaries_removed: int = 0
+    orphans_moved: tuple[str, ...] = ()
+    rows_dropped: tuple[str, ...] = ()
+
+
+def make_owner() -> str:
+    """A name for this process in leases and archive rows: host, pid, random part."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+class Persister:
+    """Writes batches of archive files with their rows for one archive folder."""
+
+    def __init__(
+        self, store: Store, root: Path, owner: str, clock: Callable[[], datetime]
+    ) -> None:
+        self.store = store
+        self.root = root
+        self.owner = owner
+        self.clock = clock
+        self._archive_id: str | None = None
+
+    @property
+    def archive_id(self) -> str:
+        """The id of this archive folder (made on first use)."""
+        if self._archive_id is None:
+            self._archive_id = archive.archive_identity(self.root)
+        return self._archive_id
+
+    def save(self, feed: FeedRecord, folder_name: str, batch: Sequence[Pending],
+             seen_at: datetime) -> int:
+        """Archive a batch of one feed: files first, then all rows in one transaction.
+
+        Returns how many were archived; an entry another writer stored first loses
+        its file again.
+        """
+        if not batch:
+            return 0
+        written = self._write_files(feed, folder_name, batch)
+        try:
+            inserted = self.store.add_entries(
+                feed.id, [entry for entry, _path in written], first_seen_at=seen_at,
+                archive_id=self.archive_id, archived_by=self.owner,
+            )  # fmt: skip
+        except BaseException:
+            for _entry, path in written:
+                path.unlink(missing_ok=True)  # no rows, so no files either
+            raise
+        for entry, path in written:
+            if entry.identity_key not in inserted:
+                path.unlink(missing_ok=True)
+        return len(inserted)
+
+    def _write_files(
+        self, feed: FeedRecord, folder_name: str, batch: Sequence[Pending]
+    ) -> list[tuple[NewEntry, Path]]:
+        folder = archive.articles_dir(Path(), folder_name)
+        next_id = self.store.next_file_id(feed.id)
+        written: list[tuple[NewEntry, Path]] = []
+        try:
+            for item in batch:
+                relative, path, used = self._write_one(folder, next_id, item.text)
+                next_id = used - 1
+                written.append((_new_entry(item, relative, used), path))
+            archive.fsync_dir(self.root / folder)
+        except BaseException:
+            for _entry, path in written:
+                path.unlink(missing_ok=True)
+            raise
+        return written
+
+    def _write_one(self, folder: Path, file_id: int, text: str) -> tuple[str, Path, int]:
+        """Write under the first free id at or below ``file_id``; never replace a file."""
+        for candidate in range(file_id, max(file_id - _ID_ATTEMPTS, -1), -1):
+            relative = (folder / archive.file_name(candidate)).as_posix()
+            path = archive.write_new(self.root, relative, text, sync_dir=False)
+            if path is not None:
+                return relative, path, candidate
+            # Taken: a crash's orphan not yet moved aside, or another daemon's file.
+        raise ArchiveError(f"no free file name below {file_id} in {folder}")
+
+    # --- start-up repair -------------------------------------------------------------
+
+    def reconcile(self, settle_seconds: float = 300.0) -> Reconciled:
+        """Make rows and files agree after a crash: sweep temporaries, move orphans aside.
+
+        Only this archive folder's rows are judged (daemons on other machines keep
+        their own folders). A file without a row in a feed another live daemon is
+        polling right now is left alone while younger than ``settle_seconds`` (the
+        lease time): its row may be a moment from being committed.
+        """
+        self._release_dead_local_leases()
+        temporaries = archive.sweep_temporaries(self.root)
+        on_disk = archive.archived_files(self.root)
+        recorded = self.store.all_archive_paths(self.archive_id)
+        busy = self._busy_folders()
+        settled = time.time() - settle_seconds
+        orphans = sorted(
+            p for p in on_disk - recorded.keys()
+            if _feed_folder(p) not in busy or _mtime(self.root / p) < settled
+        )
+        self._move_aside(orphans)
+        dropped = []
+        for relative in sorted(recorded.keys() - on_disk):
+            self.store.delete_entry(recorded[relative])
+            dropped.append(relative)
+            log.warning("database row without its file dropped (%s); it will be refetched",
+                        relative)
+        for entry in self.store.entries_without_file():
+            self.store.delete_entry(entry.id)
+            dropped.append(f"entry {entry.id}")
+        return Reconciled(len(temporaries), tuple(orphans), tuple(dropped))
+
+    def _move_aside(self, orphans: Sequence[str]) -> None:
+        stamp = self.clock().strftime("%Y%m%dT%H%M%S%fZ")
+        for relative in orphans:
+            target = self.root / "orphans" / stamp / relative
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.move(str(self.root / relative), target)
+            log.warning("archive file without a database row moved to %s", target)
+
+    def _busy_folders(self) -> set[str]:
+        leases = self.store.active_leases(self.clock())
+        names = {feed.id: feed.name for feed in self.store.list_feeds()}
+        return {
+            archive.safe_component(names[feed_id])
+            for feed_id, owner in leases.items()
+            if owner != self.owner and feed_id in names
+        }
+
+    def _release_dead_local_leases(self) -> None:
+        # A daemon killed on this host keeps its leases until they run out; its
+        # process is provably gone, so they can be freed at once.
+        dead = [owner for owner in set(self.store.active_leases(self.clock()).values())
+                if owner != self.owner and _dead_local_owner(owner)]
+        if dead and self.store.release_leases_of(dead):
+            log.warning("freed the leases of ended processes: %s", ", ".join(sorted(dead)))
+
+
+def _new_entry(item: Pending, relative: str, file_id: int) -> NewEntry:
+    return NewEntry(
+        identity_key=item.identity_key, content_hash=item.content_hash, guid=item.guid,
+        link=item.link, title=item.title, published_at=item.published,
+        published_is_fallback=item.published_is_fallback, archive_path=relative,
+        file_id=file_id,
+    )  # fmt: skip
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return time.time()
+
+
+def _feed_folder(relative: str) -> str:
+    parts = relative.split("/")
+    return parts[1] if len(parts) > 2 else ""
+
+
+def _dead_local_owner(owner: str) -> bool:
+    """True when ``owner`` names a process on this host that no longer runs."""
+    host, _, rest = owner.partition(":")
+    pid = rest.split(":", 1)[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False  # alive, just someone else's
+    return False
