@@ -9,6 +9,7 @@ temporary file that ``sweep_temporaries`` removes at start-up; never half a file
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import secrets
@@ -73,6 +74,21 @@ def inside(root: Path, path: Path) -> bool:
     return path.resolve().is_relative_to(root.resolve())
 
 
+@functools.lru_cache(maxsize=1024)
+def _folder_inside(root: Path, folder: Path) -> bool:
+    # Resolved once per folder: a symbolic link planted in the archive cannot lead
+    # writes elsewhere, and thousands of files per folder do not each pay for it.
+    return folder.resolve().is_relative_to(root.resolve())
+
+
+def _plainly_inside(relative: str) -> bool:
+    # The names ingestd makes (safe components, no links of its own) are inside by
+    # construction; resolving each one costs a system call per path element.
+    parts = relative.split("/")
+    return (not relative.startswith("/") and "\\" not in relative
+            and all(p not in ("", ".", "..") for p in parts))
+
+
 def write_atomic(root: Path, relative: str, text: str) -> Path:
     """Write ``text`` (UTF-8, bytes as given) to ``root/relative`` atomically."""
     written = _write(root, relative, text, replace=True)
@@ -95,7 +111,7 @@ def _write(
     root: Path, relative: str, text: str, *, replace: bool, sync_dir: bool = True
 ) -> Path | None:
     target = root / relative
-    if not inside(root, target):
+    if not (_plainly_inside(relative) and _folder_inside(root, target.parent)):
         raise ArchiveError(f"refusing to write outside the archive: {relative!r}")
     target.parent.mkdir(parents=True, exist_ok=True)
     temp = target.with_name(f"{TEMP_MARK}{secrets.token_hex(6)}")

@@ -103,3 +103,14 @@ def test_index_list_newest_first_in_utc8() -> None:
     )
     many = [archive.IndexLine(datetime(2022, 1, 1, tzinfo=UTC), str(i), "x") for i in range(400)]
     assert archive.render_index("s", many).count("\n\n") == 1 + archive.INDEX_LIMIT
+
+
+def test_a_symlink_in_the_archive_cannot_lead_writes_outside(tmp_path: Path) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / "archive"
+    (root / "articles").mkdir(parents=True)
+    (root / "articles" / "planted").symlink_to(outside)
+    with pytest.raises(ArchiveError, match="outside the archive"):
+        archive.write_new(root, "articles/planted/1.md", "x")
+    assert list(outside.iterdir()) == []

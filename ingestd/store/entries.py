@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import delete, func, or_, select
+from sqlalchemy import insert as insert_revisions
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -135,9 +136,13 @@ class EntryQueries:
                 row for chunk in _row_chunks(rows)
                 for row in session.execute(insert.values(chunk)).all()
             ]
-            session.add_all(
-                _revision(entry_id, 1, hashes[key], first_seen_at) for entry_id, key in inserted
-            )
+            if inserted:
+                # A Core bulk insert: no ORM objects for what is never read back here.
+                session.execute(insert_revisions(EntryRevision), [
+                    dict(entry_id=entry_id, revision=1, content_hash=hashes[key],
+                         seen_at=first_seen_at)
+                    for entry_id, key in inserted
+                ])
         stored = {key for _id, key in inserted}
         return {e.identity_key for e in entries if stored_key(e.identity_key) in stored}
 
