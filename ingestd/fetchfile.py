@@ -6,24 +6,11 @@ instead a local feed may only link to files beside or below its own file.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
 from ingestd.errors import FetchError, TooLarge
-
-
-@dataclass(frozen=True)
-class Body:
-    """What a fetch gave: final URL, status, bytes, headers and validators."""
-
-    url: str
-    status: int
-    content: bytes
-    headers: dict[str, str] = field(default_factory=dict)
-    etag: str | None = None
-    last_modified: str | None = None
-    permanent_url: str | None = None
+from ingestd.types import Fetched
 
 
 def local_path(url: str) -> Path:
@@ -45,13 +32,13 @@ def _read_capped(path: Path, url: str, max_bytes: int) -> bytes:
     return data
 
 
-def read_feed(url: str, max_bytes: int) -> Body:
+def read_feed(url: str, max_bytes: int) -> Fetched:
     """A local feed file, at most ``max_bytes``."""
     content = _read_capped(local_path(url), url, max_bytes)
-    return Body(url, 200, content, {"content-type": "application/xml"})
+    return Fetched(url, 200, content, {"content-type": "application/xml"})
 
 
-def read_page(link: str, feed_url: str, max_bytes: int) -> Body:
+def read_page(link: str, feed_url: str, max_bytes: int) -> Fetched:
     """A page of a local feed: only files beside or below the feed file may be read."""
     if not feed_url.startswith("file:"):
         raise FetchError(f"{link}: a file: link is only followed for a local feed", url=link)
@@ -59,4 +46,5 @@ def read_page(link: str, feed_url: str, max_bytes: int) -> Body:
     folder = local_path(feed_url).resolve().parent
     if not page.is_relative_to(folder):
         raise FetchError(f"{link}: outside the local feed's folder {folder}", url=link)
-    return Body(link, 200, _read_capped(page, link, max_bytes), {"content-type": "text/html"})
+    content = _read_capped(page, link, max_bytes)
+    return Fetched(link, 200, content, {"content-type": "text/html"})

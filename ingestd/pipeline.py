@@ -47,7 +47,7 @@ from ingestd.parse import parse_feed
 from ingestd.persist import Pending, Persister, Reconciled, make_owner
 from ingestd.sanitize import sanitize
 from ingestd.store import FeedRecord, FetchAttempt, KnownEntry, Store
-from ingestd.types import ArchiveDoc, ArchiveFormat, Article, FeedSpec, ParsedFeed
+from ingestd.types import ArchiveDoc, ArchiveFormat, Article, FeedSpec, Fetched, ParsedFeed
 
 log = logging.getLogger("ingestd.pipeline")
 
@@ -177,19 +177,17 @@ class Pipeline:
             run.warnings.append(f"feed is malformed but readable: {parsed.bozo}")
         return await self._finish(
             run, OK, status=fetched.status, size=size, parsed=replace(parsed, entries=()),
-            moved_to=fetched.permanent_url, headers=fetched.headers,
+            moved_to=getattr(fetched, "permanent_url", None), headers=fetched.headers,
             etag=fetched.etag, last_modified=fetched.last_modified,
         )
 
-    async def _fetch_feed(self, job: FeedJob) -> fetchfile.Body:
+    async def _fetch_feed(self, job: FeedJob) -> Fetched:
         record = job.record
         if record.url.startswith("file:"):
             return await asyncio.to_thread(fetchfile.read_feed, record.url, self.max_bytes)
-        result = await self.fetcher.fetch(
+        return await self.fetcher.fetch(
             record.url, etag=record.etag, last_modified=record.last_modified, trusted=job.trusted
         )
-        return fetchfile.Body(result.url, result.status, result.content, result.headers,
-                              result.etag, result.last_modified, result.permanent_url)
 
     async def _cpu(self, func: Callable[..., T], *args: Any) -> T:
         # CPU-bound pure work (feedparser, readability): a process pool keeps the loop
@@ -282,12 +280,12 @@ class Pipeline:
     async def _article(self, job: FeedJob, link: str) -> Article:
         if not link:
             raise ExtractError("the entry has no link to fetch")
+        body: Fetched
         if link.startswith("file:"):
             body = await asyncio.to_thread(fetchfile.read_page, link, job.record.url,
                                            self.max_bytes)
         else:
-            result = await self.fetcher.fetch(link, accept=ACCEPT_HTML)
-            body = fetchfile.Body(result.url, result.status, result.content, result.headers)
+            body = await self.fetcher.fetch(link, accept=ACCEPT_HTML)
         return await self._cpu(_page_article, body.content,
                                body.headers.get("content-type", ""), body.url)
 
