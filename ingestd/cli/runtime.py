@@ -70,9 +70,10 @@ class Runtime:
     def jobs(self, names: Sequence[str] = ()) -> list[FeedJob]:
         """Jobs for the named feeds (or all), skipping disabled ones into ``skipped``."""
         wanted = [f for f in self.settings.feeds if not names or f.spec.name in names]
+        stored = {record.name: record for record in self.store.list_feeds()}
         jobs = []
         for feed in wanted:
-            record = self.store.get_feed(feed.spec.name)
+            record = stored.get(feed.spec.name)
             if record is None:
                 continue
             if not record.enabled:
@@ -98,8 +99,7 @@ class Runtime:
                 else:
                     results = list(await asyncio.gather(*polls))
             finally:
-                for job in jobs:
-                    self.store.release_lease(job.record.id, self.owner)
+                self.store.release_leases_of([self.owner])  # one statement for every feed
         return [*self.skipped, *results]
 
     def _lease(self, jobs: list[FeedJob]) -> list[FeedJob]:
