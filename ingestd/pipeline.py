@@ -46,7 +46,7 @@ from ingestd.formats import repost as format_b
 from ingestd.parse import parse_feed
 from ingestd.persist import Pending, Persister, Reconciled, make_owner
 from ingestd.sanitize import sanitize
-from ingestd.store import FeedRecord, FetchAttempt, KnownEntry, Store
+from ingestd.store import FeedRecord, FeedState, FetchAttempt, KnownEntry, Store
 from ingestd.types import ArchiveDoc, ArchiveFormat, Article, FeedSpec, Fetched, ParsedFeed
 
 log = logging.getLogger("ingestd.pipeline")
@@ -141,6 +141,7 @@ class Pipeline:
         self.max_new_per_poll = max_new_per_poll
         self.owner = owner or make_owner()
         self.persister = Persister(store, archive_root, self.owner, clock)
+        self.poll_log = PollLog(store)
 
     @property
     def archive_id(self) -> str:
@@ -321,11 +322,69 @@ class Pipeline:
                          last_modified=None if run.incomplete else last_modified)
         attempt = FetchAttempt(run.started, duration_ms, status, outcome, size, run.archived,
                                error)
-        await asyncio.to_thread(
-            self.store.record_poll, run.job.record.id, attempt, state  # type: ignore[arg-type]
-        )
+        await self.poll_log.record(run.job.record.id, attempt, state)  # type: ignore[arg-type]
         _log_result(result)
         return result
+
+
+class PollLog:
+    """Group commit of poll outcomes: polls finishing together share one transaction.
+
+    Each ``record`` returns once its row is committed, so a feed's state is stored
+    before its lease is given back; but a thousand polls ending within the same
+    moment take the database's write lock a handful of times, not a thousand.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._waiting: list[tuple[int, FetchAttempt, FeedState, asyncio.Future[None]]] = []
+        self._writer: asyncio.Task[None] | None = None
+
+    async def record(self, feed_id: int, attempt: FetchAttempt, state: FeedState) -> None:
+        """Store one poll's outcome; returns when it is committed."""
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((feed_id, attempt, state, done))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._write())
+        await asyncio.shield(done)  # a cancelled poll still has its outcome stored
+
+    async def _write(self) -> None:
+        while self._waiting:
+            group, self._waiting = self._waiting, []
+            try:
+                await asyncio.to_thread(self.store.record_polls, [g[:3] for g in group])
+            except Exception as exc:
+                if len(group) == 1:
+                    _settle(group, exc)
+                else:
+                    # One bad row must not fail its neighbours: store them one by one.
+                    self._waiting = group[1:] + self._waiting
+                    await self._write_one(group[0])
+                continue
+            _settle(group, None)
+
+    async def _write_one(
+        self, item: tuple[int, FetchAttempt, FeedState, asyncio.Future[None]]
+    ) -> None:
+        try:
+            await asyncio.to_thread(self.store.record_polls, [item[:3]])
+        except Exception as exc:  # StorageError and bugs alike reach the waiter
+            _settle([item], exc)
+        else:
+            _settle([item], None)
+
+
+def _settle(
+    group: list[tuple[int, FetchAttempt, FeedState, asyncio.Future[None]]],
+    error: BaseException | None,
+) -> None:
+    for *_rest, done in group:
+        if done.done():
+            continue
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
 
 
 def _page_article(content: bytes, content_type: str, url: str) -> Article:

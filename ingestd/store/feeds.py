@@ -208,22 +208,35 @@ class FeedQueries:
         state: FeedState,
     ) -> FeedRecord:
         """Log a fetch attempt and set the feed's new state in one transaction."""
-        if attempt.outcome not in FETCH_OUTCOMES:
-            raise ValueError(f"outcome must be one of {FETCH_OUTCOMES}, not {attempt.outcome!r}")
-        unknown = set(state) - set(FeedState.__optional_keys__)
-        if unknown:
-            raise TypeError(f"record_poll got unknown state fields: {sorted(unknown)}")
-        # Core statements, not the ORM unit of work: this runs once per poll, and on a
-        # warm cycle (all 304) it is most of what a poll costs.
+        return self.record_polls([(feed_id, attempt, state)])[0]
+
+    def record_polls(
+        self, polls: Sequence[tuple[int, FetchAttempt, FeedState]]
+    ) -> list[FeedRecord]:
+        """``record_poll`` for several feeds in one transaction (a group commit)."""
+        for _feed_id, attempt, state in polls:
+            if attempt.outcome not in FETCH_OUTCOMES:
+                raise ValueError(
+                    f"outcome must be one of {FETCH_OUTCOMES}, not {attempt.outcome!r}")
+            unknown = set(state) - set(FeedState.__optional_keys__)
+            if unknown:
+                raise TypeError(f"record_poll got unknown state fields: {sorted(unknown)}")
+        # Core statements, not the ORM unit of work, and one write lock for the group:
+        # on a warm cycle (all 304) this is most of what a poll costs.
         with self._db.write() as session:
-            session.execute(insert(Fetch).values(feed_id=feed_id, **attempt._asdict()))
-            query = update(Feed).where(Feed.id == feed_id).values(**state).returning(Feed)
-            feed = session.scalars(
-                query, execution_options={"synchronize_session": False}
-            ).one_or_none()
-            if feed is None:
-                raise StorageError(f"no feed with id {feed_id}: {self._db.target}")
-            return feed_record(feed)
+            session.execute(insert(Fetch), [
+                dict(feed_id=feed_id, **attempt._asdict()) for feed_id, attempt, _ in polls
+            ])
+            return [self._set_state(session, feed_id, state) for feed_id, _, state in polls]
+
+    def _set_state(self, session: Session, feed_id: int, state: FeedState) -> FeedRecord:
+        query = update(Feed).where(Feed.id == feed_id).values(**state).returning(Feed)
+        feed = session.scalars(
+            query, execution_options={"synchronize_session": False}
+        ).one_or_none()
+        if feed is None:
+            raise StorageError(f"no feed with id {feed_id}: {self._db.target}")
+        return feed_record(feed)
 
     def recent_fetches(self, feed_id: int, limit: int = 10) -> list[FetchRecord]:
         """The latest fetch attempts of a feed, newest first."""
