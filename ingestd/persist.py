@@ -113,7 +113,8 @@ class Persister:
                 relative, path, used = self._write_one(folder, next_id, item.text)
                 next_id = used - 1
                 written.append((_new_entry(item, relative, used), path))
-            archive.fsync_dir(self.root / folder)
+            # Durable before any row names them: one sync for the batch.
+            archive.sync_batch(self.root / folder, [path for _entry, path in written])
         except BaseException:
             for _entry, path in written:
                 path.unlink(missing_ok=True)
@@ -124,7 +125,7 @@ class Persister:
         """Write under the first free id at or below ``file_id``; never replace a file."""
         for candidate in range(file_id, max(file_id - _ID_ATTEMPTS, -1), -1):
             relative = (folder / archive.file_name(candidate)).as_posix()
-            path = archive.write_new(self.root, relative, text, sync_dir=False)
+            path = archive.write_new(self.root, relative, text, durable=False)
             if path is not None:
                 return relative, path, candidate
             # Taken: a crash's orphan not yet moved aside, or another daemon's file.
@@ -141,11 +142,14 @@ class Persister:
         lease time): its row may be a moment from being committed.
         """
         self._release_dead_local_leases()
-        temporaries = archive.sweep_temporaries(self.root)
-        on_disk = archive.archived_files(self.root)
-        recorded = self.store.all_archive_paths(self.archive_id)
         busy = self._busy_folders()
         settled = time.time() - settle_seconds
+        # With another daemon at work, a young temporary file may be one of its files
+        # in the making (on a shared volume); alone, every one is a crash's leftover.
+        others_active = bool(busy) or self._others_active()
+        temporaries = archive.sweep_temporaries(self.root, settled if others_active else None)
+        on_disk = archive.archived_files(self.root)
+        recorded = self.store.all_archive_paths(self.archive_id)
         orphans = sorted(
             p for p in on_disk - recorded.keys()
             if _feed_folder(p) not in busy or _mtime(self.root / p) < settled
@@ -178,6 +182,10 @@ class Persister:
             for feed_id, owner in leases.items()
             if owner != self.owner and feed_id in names
         }
+
+    def _others_active(self) -> bool:
+        owners = set(self.store.active_leases(self.clock()).values())
+        return bool(owners - {self.owner})
 
     def _release_dead_local_leases(self) -> None:
         # A daemon killed on this host keeps its leases until they run out; its

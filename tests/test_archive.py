@@ -114,3 +114,22 @@ def test_a_symlink_in_the_archive_cannot_lead_writes_outside(tmp_path: Path) -> 
     with pytest.raises(ArchiveError, match="outside the archive"):
         archive.write_new(root, "articles/planted/1.md", "x")
     assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("with_syncfs", [True, False], ids=["syncfs", "fsync-each"])
+def test_sync_batch_makes_unsynced_files_durable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_syncfs: bool
+) -> None:
+    synced: list[str] = []
+    if not with_syncfs:
+        monkeypatch.setattr(archive, "_libc_syncfs", lambda: None)
+        real = archive.os.fsync
+        monkeypatch.setattr(archive.os, "fsync", lambda fd: synced.append("f") or real(fd))
+    paths = [archive.write_new(tmp_path, f"articles/a/{n}.md", f"text {n}", durable=False)
+             for n in range(3)]
+    assert all(p is not None for p in paths)
+    archive.sync_batch(tmp_path / "articles" / "a", [p for p in paths if p is not None])
+    assert [p.read_text() for p in paths if p is not None] == ["text 0", "text 1", "text 2"]
+    assert synced == ([] if with_syncfs else ["f", "f", "f", "f"])  # three files, one folder
+    if with_syncfs:
+        assert archive._libc_syncfs() is not None  # Linux: the one-call path was taken

@@ -118,3 +118,26 @@ def test_pipeline_skips_taken_file_names(store: Store, tmp_path: Path) -> None:
     assert entry is not None and entry.archive_path == "articles/a/1048574.md"
     assert entry.archived_by == "me:1:x"
     assert entry.archive_id == archive.archive_identity(root)
+
+
+def test_young_temporaries_of_a_live_neighbour_survive_start_up(
+    store: Store, tmp_path: Path
+) -> None:
+    root = tmp_path / "archive"
+    folder = root / "articles" / "b"
+    folder.mkdir(parents=True)
+    young = folder / f"{archive.TEMP_MARK}neighbour"
+    young.write_text("being written")
+    old = folder / f"{archive.TEMP_MARK}crashed"
+    old.write_text("half")
+    os.utime(old, (time.time() - 600, time.time() - 600))
+    beside_id = root / f"{archive.TEMP_MARK}id"
+    beside_id.write_text("an id in the making")
+    store.lease_due_feeds(f"{socket.gethostname()}:{os.getpid()}:other", NOW, 300, limit=1)
+    result = pipeline(store, root).reconcile(settle_seconds=60)
+    assert result.temporaries_removed == 1
+    assert young.exists() and beside_id.exists() and not old.exists()
+    # Alone (no other live daemon), every temporary in the feed folders is a leftover.
+    store.release_leases_of([f"{socket.gethostname()}:{os.getpid()}:other"])
+    assert pipeline(store, root).reconcile(settle_seconds=60).temporaries_removed == 1
+    assert not young.exists() and beside_id.exists()
