@@ -33,7 +33,6 @@ from ingestd.errors import (
     ExtractError,
     FetchError,
     HTTPStatusError,
-    IngestdError,
     NotModified,
     ParseError,
     StorageError,
@@ -451,6 +450,6 @@ def _log_result(result: PollResult) -> None:
 
 
 __all__ = [
-    "FeedJob", "IngestdError", "Pipeline", "PollResult", "Reconciled", "decode_page",
+    "FeedJob", "Pipeline", "PollLog", "PollResult", "Reconciled",
     "make_owner",
 ]

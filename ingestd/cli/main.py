@@ -24,7 +24,7 @@ from ingestd.cli import feedsfile, opml
 from ingestd.cli.logsetup import setup_logging
 from ingestd.cli.report import fetch_summary, print_fetch, print_status, status_rows
 from ingestd.cli.runtime import Runtime, open_runtime
-from ingestd.errors import ConfigError, ExtractError, IngestdError, StorageError
+from ingestd.errors import ConfigError, IngestdError, StorageError
 from ingestd.extract import decode_page, extract_article
 from ingestd.formats import feed as format_a
 from ingestd.formats import render_any
@@ -270,9 +270,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"ingestd: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except ExtractError as exc:
-        print(f"ingestd: {exc}", file=sys.stderr)
-        return EXIT_FAILED
     except StorageError as exc:
         print(f"ingestd: database error: {exc}", file=sys.stderr)
         return EXIT_FAILED
