@@ -636,6 +636,9 @@ class Fetcher:
     async def _finish(self, response: httpx.Response, chain: _Chain) -> FetchResult:
         url, status = chain.url, response.status_code
         if status == 304:
+            # Read the (empty) body to its end: a response closed unread takes its
+            # connection with it, and a warm cycle would connect once per feed.
+            await _drain(response)
             raise NotModifiedFetch(
                 f"{url}: not modified",
                 url=url,

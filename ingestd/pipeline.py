@@ -17,17 +17,15 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Callable
-from concurrent.futures import Executor
-from dataclasses import dataclass, field, replace
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-import ada_url
-
-from ingestd import decide, fetchfile
+from ingestd import decide, fetchfile, prepare
 from ingestd.errors import (
     ArchiveError,
     ExtractError,
@@ -37,16 +35,10 @@ from ingestd.errors import (
     ParseError,
     StorageError,
 )
-from ingestd.extract import decode_page, extract_article
 from ingestd.fetch import Fetcher
-from ingestd.formats import feed as format_a
-from ingestd.formats import render_any
-from ingestd.formats import repost as format_b
-from ingestd.parse import parse_feed
 from ingestd.persist import Pending, Persister, Reconciled, make_owner
-from ingestd.sanitize import sanitize
 from ingestd.store import FeedRecord, FeedState, FetchAttempt, KnownEntry, Store
-from ingestd.types import ArchiveDoc, ArchiveFormat, Article, FeedSpec, Fetched, ParsedFeed
+from ingestd.types import ArchiveFormat, EntryData, FeedSpec, Fetched, ParsedFeed
 
 log = logging.getLogger("ingestd.pipeline")
 
@@ -140,7 +132,11 @@ class Pipeline:
         self.max_new_per_poll = max_new_per_poll
         self.owner = owner or make_owner()
         self.persister = Persister(store, archive_root, self.owner, clock)
-        self.poll_log = PollLog(store)
+        # Database and archive work runs in one thread of its own. Several threads
+        # would only take turns at SQLite's write lock and the interpreter lock, and
+        # the hand-overs cost more than the work (millions of futex calls a cycle).
+        self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="ingestd-store")
+        self.poll_log = PollLog(store, self._blocking)
 
     @property
     def archive_id(self) -> str:
@@ -168,15 +164,17 @@ class Pipeline:
                                       retry_after=retry)
         size = len(fetched.content)
         try:
-            parsed = await self._cpu(parse_feed, fetched.content, fetched.headers)
-            await self._archive_new(run, parsed)
+            read = await self._cpu(prepare.read_feed, fetched.content, fetched.headers,
+                                   job.record.url)
+            await self._archive_new(run, read.keyed)
         except (ParseError, ArchiveError, StorageError) as exc:
             return await self._finish(run, FAILED, status=fetched.status, error=str(exc),
                                       size=size)
+        parsed = read.feed
         if parsed.bozo:
             run.warnings.append(f"feed is malformed but readable: {parsed.bozo}")
         return await self._finish(
-            run, OK, status=fetched.status, size=size, parsed=replace(parsed, entries=()),
+            run, OK, status=fetched.status, size=size, parsed=parsed,
             moved_to=getattr(fetched, "permanent_url", None), headers=fetched.headers,
             etag=fetched.etag, last_modified=fetched.last_modified,
         )
@@ -189,6 +187,11 @@ class Pipeline:
             record.url, etag=record.etag, last_modified=record.last_modified, trusted=job.trusted
         )
 
+    async def _blocking(self, func: Callable[..., T], *args: Any) -> T:
+        # Blocking database and file work, in the store thread: the loop stays free.
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._store_thread, partial(func, *args))
+
     async def _cpu(self, func: Callable[..., T], *args: Any) -> T:
         # CPU-bound pure work (feedparser, readability): a process pool keeps the loop
         # free and uses every core; without one, a thread keeps the loop responsive.
@@ -197,8 +200,8 @@ class Pipeline:
             return await loop.run_in_executor(self.parse_executor, partial(func, *args))
         return await asyncio.to_thread(func, *args)
 
-    async def _archive_new(self, run: _Poll, parsed: ParsedFeed) -> None:
-        plan = await asyncio.to_thread(self._plan, run, parsed)
+    async def _archive_new(self, run: _Poll, keyed: Sequence[decide.Keyed]) -> None:
+        plan = await self._blocking(self._plan, run, keyed)
         run.new_entries = len(plan.new)
         # Oldest first: file numbers count down, so the newest entry sorts first.
         ordered = sorted(plan.new, key=lambda k: k.entry.published or run.started)
@@ -207,25 +210,27 @@ class Pipeline:
             run.incomplete = True
             run.warnings.append(f"{len(ordered) - cap:,} more new entries than the {cap:,} "
                                 "archived per poll; the next polls archive them")
-        # Entries built from fetched pages are slow to make: each is stored at once, so
-        # a stop loses none of that work. Entries from the feed alone are cheap and
-        # are stored in batches.
         spec = run.job.spec
-        batch = 1 if spec.fetch_page or spec.format is ArchiveFormat.REPOST else BATCH
-        for item in ordered[:cap]:
-            await self._prepare(run, item)
-            if len(run.pending) >= batch:
+        if spec.fetch_page or spec.format is ArchiveFormat.REPOST:
+            # Entries built from fetched pages are slow to make: each is stored at
+            # once, so a stop loses none of that work.
+            for item in ordered[:cap]:
+                await self._from_page(run, item)
                 await self._flush(run)
-        await self._flush(run)
+            return
+        # Entries from the feed alone are cheap: rendered in the pool and stored in
+        # batches (files, one sync, one transaction).
+        for start in range(0, min(len(ordered), cap), BATCH):
+            chunk = ordered[start : min(start + BATCH, cap)]
+            texts = await self._cpu(prepare.render_items, spec, [k.entry for k in chunk],
+                                    run.started)
+            pairs = zip(chunk, texts, strict=True)
+            run.pending.extend(_pending(run, item, text) for item, text in pairs)
+            await self._flush(run)
 
-    def _plan(self, run: _Poll, parsed: ParsedFeed) -> decide.Plan:
-        """Identify the entries, look them up, record revisions (blocking: in a thread)."""
+    def _plan(self, run: _Poll, keyed: Sequence[decide.Keyed]) -> decide.Plan:
+        """Look the entries up and record revisions (blocking: in a thread)."""
         feed_id = run.job.record.id
-        base = run.job.record.url
-        entries = [
-            replace(e, link=_absolute(base, e.link)) if e.link else e for e in parsed.entries
-        ]
-        keyed = decide.identify(entries)
         known = self.store.known_entries(
             feed_id, [k.key for k in keyed], [k.entry.link for k in keyed]
         )
@@ -238,46 +243,27 @@ class Pipeline:
             run.warnings.append(f"{plan.revision_cap_hit} entries changed too often; ignored")
         return plan
 
-    async def _prepare(self, run: _Poll, item: decide.Keyed) -> None:
+    async def _from_page(self, run: _Poll, item: decide.Keyed) -> None:
+        entry = item.entry
         try:
-            doc, published = await self._document(run, item)
+            text = await self._page_text(run, entry)
         except (FetchError, ExtractError, ParseError) as exc:
             # Not stored, so the next poll tries this entry again.
             run.incomplete = True
-            run.warnings.append(f"{item.entry.link or item.key}: {exc}")
+            run.warnings.append(f"{entry.link or item.key}: {exc}")
             log.warning("feed %s: entry skipped: %s", run.job.spec.name, exc)
             return
-        entry = item.entry
-        run.pending.append(Pending(
-            identity_key=item.key, content_hash=item.content_hash, text=render_any(doc),
-            guid=entry.guid, link=entry.link or None, title=entry.title, published=published,
-            published_is_fallback=entry.published is None,
-        ))  # fmt: skip
+        run.pending.append(_pending(run, item, text))
 
     async def _flush(self, run: _Poll) -> None:
         batch, run.pending = run.pending, []
         if batch:
-            run.archived += await asyncio.to_thread(
+            run.archived += await self._blocking(
                 self.persister.save, run.job.record, run.job.spec.name, batch, run.started
             )
 
-    async def _document(self, run: _Poll, item: decide.Keyed) -> tuple[ArchiveDoc, datetime]:
-        spec, entry = run.job.spec, item.entry
-        published = entry.published or run.started
-        if spec.format is ArchiveFormat.REPOST:
-            article = await self._article(run.job, entry.link)
-            label = spec.label.format(site=spec.site)
-            return format_b.from_article(article, source=spec.source, label=label,
-                                         newlines=spec.newlines), published
-        content = entry.content
-        if spec.fetch_page:
-            article = await self._article(run.job, entry.link)
-            content = format_a.content_from_article(article, spec.image_proxy)
-        if spec.sanitize:
-            content = sanitize(content).html
-        return format_a.from_item(entry.title, entry.link, content, published), published
-
-    async def _article(self, job: FeedJob, link: str) -> Article:
+    async def _page_text(self, run: _Poll, entry: EntryData) -> str:
+        job, link = run.job, entry.link
         if not link:
             raise ExtractError("the entry has no link to fetch")
         body: Fetched
@@ -286,7 +272,7 @@ class Pipeline:
                                            self.max_bytes)
         else:
             body = await self.fetcher.fetch(link, accept=ACCEPT_HTML)
-        return await self._cpu(_page_article, body.content,
+        return await self._cpu(prepare.render_page, job.spec, entry, run.started, body.content,
                                body.headers.get("content-type", ""), body.url)
 
     # --- bookkeeping -------------------------------------------------------------
@@ -334,8 +320,11 @@ class PollLog:
     moment take the database's write lock a handful of times, not a thousand.
     """
 
-    def __init__(self, store: Store) -> None:
+    def __init__(
+        self, store: Store, blocking: Callable[..., Awaitable[Any]] | None = None
+    ) -> None:
         self.store = store
+        self._run = blocking or asyncio.to_thread
         self._waiting: list[tuple[int, FetchAttempt, FeedState, asyncio.Future[None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
@@ -351,7 +340,7 @@ class PollLog:
         while self._waiting:
             group, self._waiting = self._waiting, []
             try:
-                await asyncio.to_thread(self.store.record_polls, [g[:3] for g in group])
+                await self._run(self.store.record_polls, [g[:3] for g in group])
             except Exception as exc:
                 if len(group) == 1:
                     _settle(group, exc)
@@ -366,7 +355,7 @@ class PollLog:
         self, item: tuple[int, FetchAttempt, FeedState, asyncio.Future[None]]
     ) -> None:
         try:
-            await asyncio.to_thread(self.store.record_polls, [item[:3]])
+            await self._run(self.store.record_polls, [item[:3]])
         except Exception as exc:  # StorageError and bugs alike reach the waiter
             _settle([item], exc)
         else:
@@ -386,23 +375,19 @@ def _settle(
             done.set_exception(error)
 
 
-def _page_article(content: bytes, content_type: str, url: str) -> Article:
-    """Decode and extract one page (module level, so a process pool can run it)."""
-    return extract_article(decode_page(content, content_type), url)
+def _pending(run: _Poll, item: decide.Keyed, text: str) -> Pending:
+    entry = item.entry
+    return Pending(
+        identity_key=item.key, content_hash=item.content_hash, text=text, guid=entry.guid,
+        link=entry.link or None, title=entry.title, published=entry.published or run.started,
+        published_is_fallback=entry.published is None,
+    )  # fmt: skip
 
 
 def _known(item: KnownEntry) -> decide.Known:
     entry = item.entry
     return decide.Known(entry.id, entry.identity_key, entry.link or "", item.content_hash,
                         entry.current_revision)
-
-
-def _absolute(base: str, link: str) -> str:
-    # Relative item links are resolved against the feed's own URL.
-    try:
-        return str(ada_url.join_url(base, link.strip()))
-    except ValueError:
-        return link
 
 
 def _next_state(

@@ -9,10 +9,8 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import delete, func, or_, select
-from sqlalchemy import insert as insert_revisions
+from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -27,6 +25,8 @@ from ingestd.store.records import (
     to_record,
 )
 from ingestd.store.schema import Entry, EntryRevision, Feed
+
+_REVISIONS = insert(EntryRevision)  # Core executemany: no ORM objects for rows never read back
 
 #: Longer identity keys are stored as their hash: PostgreSQL cannot index
 #: arbitrarily long text (a btree row holds at most about 2.7 kB).
@@ -128,17 +128,17 @@ class EntryQueries:
             for e in entries
         ]  # fmt: skip
         hashes = {stored_key(e.identity_key): e.content_hash for e in entries}
+        # One cached statement run as an executemany: SQLAlchemy batches it into
+        # multi-row INSERT ... RETURNING ("insertmanyvalues") without compiling a
+        # new statement for every batch, as .values(rows) would.
+        insert = self._insert().on_conflict_do_nothing(
+            index_elements=["feed_id", "identity_key"]
+        ).returning(Entry.id, Entry.identity_key)
         with self._db.write() as session:
-            insert = self._insert().on_conflict_do_nothing(
-                index_elements=["feed_id", "identity_key"]
-            ).returning(Entry.id, Entry.identity_key)
-            inserted = [
-                row for chunk in _row_chunks(rows)
-                for row in session.execute(insert.values(chunk)).all()
-            ]
+            connection = session.connection()
+            inserted = connection.execute(insert, rows).all()
             if inserted:
-                # A Core bulk insert: no ORM objects for what is never read back here.
-                session.execute(insert_revisions(EntryRevision), [
+                connection.execute(_REVISIONS, [
                     dict(entry_id=entry_id, revision=1, content_hash=hashes[key],
                          seen_at=first_seen_at)
                     for entry_id, key in inserted
@@ -296,12 +296,6 @@ def _revision(entry_id: int, number: int, content_hash: str, seen_at: datetime) 
     return EntryRevision(
         entry_id=entry_id, revision=number, content_hash=content_hash, seen_at=seen_at
     )
-
-
-def _row_chunks(rows: list[dict[str, Any]], size: int = 200) -> Iterator[list[dict[str, Any]]]:
-    # 14 columns a row: 200 rows stay far below SQLite's parameter limit.
-    for start in range(0, len(rows), size):
-        yield rows[start : start + size]
 
 
 def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:

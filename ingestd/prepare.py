@@ -1,0 +1,92 @@
+"""The CPU-bound steps of a poll, as functions a process pool can run.
+
+Parsing a feed, identifying its entries, sanitizing and rendering archive files and
+extracting articles from pages are pure work on bytes and strings. The pipeline
+sends them here through its executor (worker processes in production), so the
+process that talks HTTP and writes the database only waits for the results, and
+both cores are busy during a big poll.
+
+Everything in and out is plain picklable data. This module imports only the pure
+stages: a pool worker never loads the database or HTTP stacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+import ada_url
+
+from ingestd import decide
+from ingestd.extract import decode_page, extract_article
+from ingestd.formats import feed as format_a
+from ingestd.formats import render_any
+from ingestd.formats import repost as format_b
+from ingestd.parse import parse_feed
+from ingestd.sanitize import sanitize
+from ingestd.types import ArchiveFormat, EntryData, FeedSpec, ParsedFeed
+
+
+@dataclass(frozen=True)
+class ReadFeed:
+    """A parsed feed document: its hints (``feed.entries`` is empty) and keyed entries."""
+
+    feed: ParsedFeed
+    keyed: tuple[decide.Keyed, ...]
+
+
+def read_feed(content: bytes, headers: Mapping[str, str], base: str) -> ReadFeed:
+    """Parse a feed document and give every entry its identity key and content hash.
+
+    Relative item links are resolved against ``base`` (the feed's URL) first, so
+    identities and files hold absolute links.
+    """
+    parsed = parse_feed(content, dict(headers))
+    entries = [
+        replace(entry, link=absolute(base, entry.link)) if entry.link else entry
+        for entry in parsed.entries
+    ]
+    return ReadFeed(replace(parsed, entries=()), tuple(decide.identify(entries)))
+
+
+def render_items(spec: FeedSpec, entries: Sequence[EntryData], fallback: datetime) -> list[str]:
+    """Format-A file texts for entries archived from the feed alone, in order.
+
+    ``fallback`` dates an entry without a date of its own (the poll's start).
+    """
+    texts = []
+    for entry in entries:
+        content = sanitize(entry.content).html if spec.sanitize else entry.content
+        doc = format_a.from_item(entry.title, entry.link, content, entry.published or fallback)
+        texts.append(format_a.render(doc))
+    return texts
+
+
+def render_page(
+    spec: FeedSpec, entry: EntryData, fallback: datetime, page: bytes, content_type: str,
+    url: str,
+) -> str:
+    """The file text for an entry built from its fetched page (format A or B).
+
+    Raises ``ExtractError`` when the page holds no article.
+    """
+    article = extract_article(decode_page(page, content_type), url)
+    if spec.format is ArchiveFormat.REPOST:
+        label = spec.label.format(site=spec.site)
+        return render_any(format_b.from_article(article, source=spec.source, label=label,
+                                                newlines=spec.newlines))
+    content = format_a.content_from_article(article, spec.image_proxy)
+    if spec.sanitize:
+        content = sanitize(content).html
+    return format_a.render(
+        format_a.from_item(entry.title, entry.link, content, entry.published or fallback)
+    )
+
+
+def absolute(base: str, link: str) -> str:
+    """``link`` resolved against ``base``; kept as written when it cannot be parsed."""
+    try:
+        return str(ada_url.join_url(base, link.strip()))
+    except ValueError:
+        return link
