@@ -226,9 +226,10 @@ def sweep_temporaries(root: Path, older_than: float | None = None) -> list[Path]
     they may be another live daemon's files in the making.
     """
     removed = []
-    for path in _walk_files(root):
-        if not path.name.startswith(TEMP_MARK):
+    for folder, name in _walk_files(root):
+        if not name.startswith(TEMP_MARK):
             continue
+        path = Path(folder, name)
         # Beside the archive id (the only file ingestd makes in the root) a daemon
         # starting next to us may be making that id right now.
         limit = older_than if path.parent != root else min(older_than or 1e300, _an_hour_ago())
@@ -252,20 +253,20 @@ def _mtime(path: Path) -> float:
 
 def archived_files(root: Path) -> set[str]:
     """Relative paths (POSIX) of every archive file under ``root/articles``."""
-    base = root / "articles"
+    # Plain strings, not Path objects: start-up walks every file of the archive.
+    cut = len(os.path.join(str(root), ""))
     return {
-        path.relative_to(root).as_posix()
-        for path in _walk_files(base)
-        if not path.name.startswith(TEMP_MARK)
+        os.path.join(folder, name)[cut:].replace(os.sep, "/")
+        for folder, name in _walk_files(root / "articles")
+        if not name.startswith(TEMP_MARK)
     }
 
 
-def _walk_files(root: Path) -> Iterator[Path]:
-    if not root.is_dir():
-        return
+def _walk_files(root: Path) -> Iterator[tuple[str, str]]:
+    """(folder, name) of every file under ``root``."""
     for folder, _dirs, files in os.walk(root):
         for name in files:
-            yield Path(folder) / name
+            yield folder, name
 
 
 @dataclass(frozen=True)

@@ -7,24 +7,40 @@ The scripts live in ``ingestd/store/migrations``. To add a revision after changi
 
 from __future__ import annotations
 
+import re
 import sys
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from alembic.util import CommandError
+from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
 from ingestd.errors import StorageError
 from ingestd.store.engine import DEFAULT_BUSY_TIMEOUT_MS, Database, open_database
 
+if TYPE_CHECKING:
+    from alembic.config import Config
+
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")
+_SCRIPT = re.compile(r"(\d{4})_\w+\.py")
+
+
+def packaged_head() -> str | None:
+    """The newest revision id among the packaged scripts, read from their file names.
+
+    Revision ids are sequential (``0001``, ``0002``, ...; see ``new_revision``), so
+    the newest is the largest; alembic itself is only imported when there is work.
+    """
+    ids = [m.group(1) for p in MIGRATIONS.joinpath("versions").iterdir()
+           if (m := _SCRIPT.fullmatch(p.name))]
+    return max(ids, default=None)
 
 
 def alembic_config() -> Config:
     """An alembic Config pointing at the packaged migration scripts."""
+    from alembic.config import Config
+
     config = Config()
     # Config values go through ConfigParser interpolation, so escape '%'.
     config.set_main_option("script_location", str(MIGRATIONS).replace("%", "%%"))
@@ -32,7 +48,9 @@ def alembic_config() -> Config:
 
 
 def head_revision() -> str:
-    """The newest revision this version of ingestd knows."""
+    """The newest revision this version of ingestd knows (as alembic reads the scripts)."""
+    from alembic.script import ScriptDirectory
+
     head = ScriptDirectory.from_config(alembic_config()).get_current_head()
     assert head is not None, "no migration scripts packaged"
     return head
@@ -40,12 +58,19 @@ def head_revision() -> str:
 
 def current_revision(db: Database) -> str | None:
     """The revision the database is at; None for an empty database."""
+    from alembic.runtime.migration import MigrationContext
+
     with db.errors("reading the schema version"), db.engine.connect() as connection:
         return MigrationContext.configure(connection).get_current_revision()
 
 
 def upgrade_database(db: Database, revision: str = "head") -> None:
     """Bring an open database to ``revision`` in one transaction."""
+    if revision == "head" and _stored_revision(db) == packaged_head():
+        return  # the usual start: nothing to do, and no need to load alembic
+    from alembic import command
+    from alembic.util import CommandError
+
     config = alembic_config()
     try:
         with db.errors("upgrading the schema"), db.writer.begin() as connection:
@@ -54,6 +79,16 @@ def upgrade_database(db: Database, revision: str = "head") -> None:
     except CommandError as exc:
         # Typically a database written by a newer ingestd than this one.
         raise StorageError(f"cannot upgrade the schema of {db.target}: {exc}") from exc
+
+
+def _stored_revision(db: Database) -> str | None:
+    """``alembic_version``'s row read with a plain query; None when there is none."""
+    try:
+        with db.engine.connect() as connection:
+            rows = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+    except SQLAlchemyError:
+        return None  # no such table yet (or unreadable): alembic decides
+    return str(rows[0][0]) if len(rows) == 1 else None
 
 
 def upgrade(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None:
@@ -67,6 +102,9 @@ def upgrade(url: str, *, busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS) -> None
 
 def new_revision(message: str) -> None:
     """Autogenerate a revision script from the difference between head and schema.py."""
+    from alembic import command
+    from alembic.script import ScriptDirectory
+
     with tempfile.TemporaryDirectory() as scratch:
         db = open_database(f"sqlite:///{scratch}/scratch.db")
         try:
