@@ -89,6 +89,7 @@ class PollResult:
     moved_to: str | None = None
     parsed: ParsedFeed | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    parse_seconds: float = 0.0  # CPU time spent parsing and identifying the document
 
 
 @dataclass
@@ -103,6 +104,7 @@ class _Poll:
     archived: int = 0
     revised: int = 0
     incomplete: bool = False  # entries left for the next poll (backlog or failures)
+    parse_seconds: float = 0.0
     pending: list[Pending] = field(default_factory=list)
 
 
@@ -166,6 +168,7 @@ class Pipeline:
         try:
             read = await self._cpu(prepare.read_feed, fetched.content, fetched.headers,
                                    job.record.url)
+            run.parse_seconds = read.cpu_seconds
             await self._archive_new(run, read.keyed)
         except (ParseError, ArchiveError, StorageError) as exc:
             return await self._finish(run, FAILED, status=fetched.status, error=str(exc),
@@ -298,6 +301,7 @@ class Pipeline:
             new_entries=run.new_entries, archived=run.archived, revised=run.revised,
             error=error, warnings=tuple(run.warnings), bytes=size, duration_ms=duration_ms,
             retry_after=retry_after, moved_to=moved_to, parsed=parsed, headers=headers or {},
+            parse_seconds=run.parse_seconds,
         )  # fmt: skip
         state = _next_state(run.job, result, self.clock(), self.rand())
         if outcome == OK:

@@ -12,6 +12,7 @@ stages: a pool worker never loads the database or HTTP stacks.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -34,6 +35,7 @@ class ReadFeed:
 
     feed: ParsedFeed
     keyed: tuple[decide.Keyed, ...]
+    cpu_seconds: float = 0.0  # CPU time this took, in the process that did it
 
 
 def read_feed(content: bytes, headers: Mapping[str, str], base: str) -> ReadFeed:
@@ -42,12 +44,14 @@ def read_feed(content: bytes, headers: Mapping[str, str], base: str) -> ReadFeed
     Relative item links are resolved against ``base`` (the feed's URL) first, so
     identities and files hold absolute links.
     """
+    started = time.process_time()
     parsed = parse_feed(content, dict(headers))
     entries = [
         replace(entry, link=absolute(base, entry.link)) if entry.link else entry
         for entry in parsed.entries
     ]
-    return ReadFeed(replace(parsed, entries=()), tuple(decide.identify(entries)))
+    keyed = tuple(decide.identify(entries))
+    return ReadFeed(replace(parsed, entries=()), keyed, time.process_time() - started)
 
 
 def render_items(spec: FeedSpec, entries: Sequence[EntryData], fallback: datetime) -> list[str]:

@@ -27,23 +27,34 @@ def test_runner_at_toy_scale_prints_the_table(tmp_path: Path) -> None:
     run = subprocess.run(
         [sys.executable, "-m", "bench.runner", "--feeds", "3", "--items", "3",
          "--pipeline-feeds", "1", "--rounds", "1", "--reader-workers", "2",
+         "--concurrency", "2,4",
          "--server", "python", "--contenders", contenders, "--dir", str(tmp_path / "b"),
          "--json", str(out)],
         cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "| ingestd cold |" in run.stdout
-    assert "ingestd / reader" in run.stdout or not READER_PYTHON.exists()
     result = json.loads(out.read_text())
     samples = result["samples"]
-    cold, warm = samples["ingestd cold"][0]["output"], samples["ingestd warm"][0]["output"]
-    assert (cold["ok"], cold["new_entries"], cold["failed"]) == (3, 9, 0)
-    assert (warm["not_modified"], warm["new_entries"]) == (3, 0)  # the server's 304s
+    # Both concurrency values were tried, and the table names the best of each phase.
+    best = result["settings"]["concurrency"]
+    assert set(result["ingestd_concurrency_trials_seconds"]["cold"]) == {"2", "4"}
+    assert f"| ingestd cold, concurrency={best['cold']} |" in run.stdout
+    assert "ingestd / reader" in run.stdout or not READER_PYTHON.exists()
+    assert "parse: ingestd's parse CPU s per feed / the floor's" in run.stdout
+    for conc in (2, 4):
+        cold = samples[f"ingestd cold c{conc}"][0]["output"]
+        warm = samples[f"ingestd warm c{conc}"][0]["output"]
+        assert (cold["ok"], cold["new_entries"], cold["failed"]) == (3, 9, 0)
+        assert cold["parse_cpu_seconds"] > 0
+        assert (warm["not_modified"], warm["new_entries"]) == (3, 0)  # the server's 304s
+        assert warm["parse_cpu_seconds"] == 0  # nothing parsed on a 304
+    # Run folders are removed at the end, not between runs.
+    assert not (tmp_path / "b" / "work").exists()
     assert samples["floor feeds"][0]["output"]["entries"] == 9
     pipeline = samples["pipeline ingestd"][0]["output"]
     assert (pipeline["archived"], pipeline["failed"]) == (20, 0)
     assert samples["pipeline floor"][0]["output"]["pages"] == 20
-    assert samples["ingestd cold"][0]["tree_rss_mb"] > 10
+    assert samples[f"ingestd cold c{best['cold']}"][0]["tree_rss_mb"] > 10
     assert result["machine"]["nproc"] >= 1
     if READER_PYTHON.exists():
         assert any(k.startswith("reader cold") for k in samples)
