@@ -52,6 +52,10 @@ GONE_REASON = "410 Gone: the server says the feed is gone for good (ingestd feed
 MAX_NEW_PER_POLL = 500
 #: Entries from the feed alone whose files and rows are written together in one batch.
 BATCH = 100
+#: Polls past their fetch (parsing, rendering, storing) beyond the fetch concurrency.
+#: Fetching outpaces storing on a cold cycle; without a bound, every fetched feed of
+#: the cycle would wait in memory for its turn.
+PROCESSING_BACKLOG = 16
 
 T = TypeVar("T")
 
@@ -139,6 +143,7 @@ class Pipeline:
         # the hand-overs cost more than the work (millions of futex calls a cycle).
         self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="ingestd-store")
         self.poll_log = PollLog(store, self._blocking)
+        self._active = asyncio.Semaphore(fetcher.limits.concurrency + PROCESSING_BACKLOG)
 
     @property
     def archive_id(self) -> str:
@@ -152,7 +157,15 @@ class Pipeline:
     # --- one poll --------------------------------------------------------------
 
     async def poll(self, job: FeedJob) -> PollResult:
-        """Poll one feed once and record the outcome; never raises for feed problems."""
+        """Poll one feed once and record the outcome; never raises for feed problems.
+
+        At most ``concurrency + PROCESSING_BACKLOG`` polls run at once; the rest wait
+        here, before fetching, holding nothing.
+        """
+        async with self._active:
+            return await self._poll(job)
+
+    async def _poll(self, job: FeedJob) -> PollResult:
         run = _Poll(job, self.clock(), time.monotonic())
         try:
             fetched = await self._fetch_feed(job)
