@@ -16,7 +16,7 @@ import re
 import secrets
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -116,7 +116,11 @@ def _write(
     target = root / relative
     if not (_plainly_inside(relative) and _folder_inside(root, target.parent)):
         raise ArchiveError(f"refusing to write outside the archive: {relative!r}")
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArchiveError(f"cannot create folder {target.parent}: {exc.strerror or exc}"
+                           ) from exc
     temp = target.with_name(f"{TEMP_MARK}{secrets.token_hex(6)}")
     try:
         with open(temp, "xb") as handle:
@@ -142,22 +146,31 @@ def _write(
 
 
 def sync_batch(folder: Path, paths: Sequence[Path]) -> None:
-    """Make a batch of new files in ``folder`` durable: contents and names.
+    """Make a batch of new files in ``folder`` durable: contents and names."""
+    sync_batches({folder: paths})
+
+
+def sync_batches(batches: Mapping[Path, Sequence[Path]]) -> None:
+    """Make new files durable, contents and names, given by the folder holding them.
 
     One ``syncfs`` of the archive's filesystem costs about what a single ``fsync``
     does, where a batch of 100 files would need 100 of them (0.4 ms each on the
     disk measured in bench/RESULTS.md). Where ``syncfs`` is missing (not Linux),
-    each file and then the folder are synced.
+    each file and then its folder are synced.
     """
+    if not batches:
+        return
+    current = next(iter(batches))
     try:
-        if _syncfs(folder):
+        if _syncfs(current):
             return
-        for path in paths:
-            with open(path, "rb") as handle:
-                os.fsync(handle.fileno())
-        fsync_dir(folder)
+        for current, paths in batches.items():
+            for path in paths:
+                with open(path, "rb") as handle:
+                    os.fsync(handle.fileno())
+            fsync_dir(current)
     except OSError as exc:
-        raise ArchiveError(f"cannot sync {folder}: {exc.strerror or exc}") from exc
+        raise ArchiveError(f"cannot sync {current}: {exc.strerror or exc}") from exc
 
 
 def _syncfs(folder: Path) -> bool:

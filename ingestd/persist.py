@@ -17,7 +17,7 @@ import secrets
 import shutil
 import socket
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -43,6 +43,16 @@ class Pending:
     title: str | None
     published: datetime
     published_is_fallback: bool
+
+
+@dataclass(frozen=True)
+class Save:
+    """One feed's batch to archive: the feed, its folder name, the documents, when seen."""
+
+    feed: FeedRecord
+    folder_name: str
+    batch: Sequence[Pending]
+    seen_at: datetime
 
 
 @dataclass(frozen=True)
@@ -85,36 +95,56 @@ class Persister:
         Returns how many were archived; an entry another writer stored first loses
         its file again.
         """
-        if not batch:
-            return 0
-        written = self._write_files(feed, folder_name, batch)
+        return self.save_many([Save(feed, folder_name, batch, seen_at)])[0]
+
+    def save_many(self, saves: Sequence[Save]) -> list[int]:
+        """Archive several feeds' batches together: every file, one sync, one transaction.
+
+        All or nothing: on any error no row is stored and every file written here is
+        removed again. Returns, per save, how many entries were archived.
+        """
+        counts = [0] * len(saves)
+        todo = [(index, save) for index, save in enumerate(saves) if save.batch]
+        if not todo:
+            return counts
+        written: list[list[tuple[NewEntry, Path]]] = []
         try:
-            inserted = self.store.add_entries(
-                feed.id, [entry for entry, _path in written], first_seen_at=seen_at,
+            next_ids = self.store.next_file_ids({save.feed.id for _index, save in todo})
+            for _index, save in todo:
+                folder = archive.articles_dir(Path(), save.folder_name)
+                written.append(self._write_files(folder, next_ids[save.feed.id], save.batch))
+                next_ids[save.feed.id] = min(
+                    [next_ids[save.feed.id], *(e.file_id - 1 for e, _ in written[-1])]
+                )
+            # Durable before any row names them: one sync for the whole group.
+            archive.sync_batches(_by_folder(path for files in written for _e, path in files))
+            inserted = self.store.add_entry_groups(
+                [(save.feed.id, [entry for entry, _path in files], save.seen_at)
+                 for (_index, save), files in zip(todo, written, strict=True)],
                 archive_id=self.archive_id, archived_by=self.owner,
             )  # fmt: skip
         except BaseException:
-            for _entry, path in written:
-                path.unlink(missing_ok=True)  # no rows, so no files either
+            for files in written:
+                for _entry, path in files:
+                    path.unlink(missing_ok=True)  # no rows, so no files either
             raise
-        for entry, path in written:
-            if entry.identity_key not in inserted:
-                path.unlink(missing_ok=True)
-        return len(inserted)
+        for (index, _save), files, keys in zip(todo, written, inserted, strict=True):
+            for entry, path in files:
+                if entry.identity_key not in keys:
+                    path.unlink(missing_ok=True)
+            counts[index] = len(keys)
+        return counts
 
     def _write_files(
-        self, feed: FeedRecord, folder_name: str, batch: Sequence[Pending]
+        self, folder: Path, next_id: int, batch: Sequence[Pending]
     ) -> list[tuple[NewEntry, Path]]:
-        folder = archive.articles_dir(Path(), folder_name)
-        next_id = self.store.next_file_id(feed.id)
+        """Write a batch's files under the free ids at or below ``next_id`` (not synced)."""
         written: list[tuple[NewEntry, Path]] = []
         try:
             for item in batch:
                 relative, path, used = self._write_one(folder, next_id, item.text)
                 next_id = used - 1
                 written.append((_new_entry(item, relative, used), path))
-            # Durable before any row names them: one sync for the batch.
-            archive.sync_batch(self.root / folder, [path for _entry, path in written])
         except BaseException:
             for _entry, path in written:
                 path.unlink(missing_ok=True)
@@ -203,6 +233,13 @@ def _new_entry(item: Pending, relative: str, file_id: int) -> NewEntry:
         published_is_fallback=item.published_is_fallback, archive_path=relative,
         file_id=file_id,
     )  # fmt: skip
+
+
+def _by_folder(paths: Iterable[Path]) -> dict[Path, list[Path]]:
+    folders: dict[Path, list[Path]] = {}
+    for path in paths:
+        folders.setdefault(path.parent, []).append(path)
+    return folders
 
 
 def _mtime(path: Path) -> float:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from ingestd import decide, fetchfile, prepare
 from ingestd.errors import (
@@ -36,7 +36,7 @@ from ingestd.errors import (
     StorageError,
 )
 from ingestd.fetch import Fetcher
-from ingestd.persist import Pending, Persister, Reconciled, make_owner
+from ingestd.persist import Pending, Persister, Reconciled, Save, make_owner
 from ingestd.store import FeedRecord, FeedState, FetchAttempt, KnownEntry, Store
 from ingestd.types import ArchiveFormat, EntryData, FeedSpec, Fetched, ParsedFeed
 
@@ -58,6 +58,7 @@ BATCH = 100
 PROCESSING_BACKLOG = 16
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -143,6 +144,9 @@ class Pipeline:
         # the hand-overs cost more than the work (millions of futex calls a cycle).
         self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="ingestd-store")
         self.poll_log = PollLog(store, self._blocking)
+        # Batches of several polls written together: one sync, one transaction.
+        self._saves: GroupCommit[Save, int] = GroupCommit(self.persister.save_many,
+                                                          self._blocking)
         self._active = asyncio.Semaphore(fetcher.limits.concurrency + PROCESSING_BACKLOG)
 
     @property
@@ -274,9 +278,8 @@ class Pipeline:
     async def _flush(self, run: _Poll) -> None:
         batch, run.pending = run.pending, []
         if batch:
-            run.archived += await self._blocking(
-                self.persister.save, run.job.record, run.job.spec.name, batch, run.started
-            )
+            save = Save(run.job.record, run.job.spec.name, batch, run.started)
+            run.archived += await self._saves.submit(save) or 0
 
     async def _page_text(self, run: _Poll, entry: EntryData) -> str:
         job, link = run.job, entry.link
@@ -329,67 +332,88 @@ class Pipeline:
         return result
 
 
-class PollLog:
-    """Group commit of poll outcomes: polls finishing together share one transaction.
+class GroupCommit(Generic[T, R]):
+    """Blocking writes of many polls, grouped: requests made together share one call.
 
-    Each ``record`` returns once its row is committed, so a feed's state is stored
-    before its lease is given back; but a thousand polls ending within the same
-    moment take the database's write lock a handful of times, not a thousand.
+    ``write`` takes a list of items and returns one result per item (or None when
+    there is nothing to return). Each ``submit`` returns once its item is written,
+    so a poll's work is stored before it goes on; but a thousand polls finishing
+    within the same moment take the database's write lock (and the archive's sync)
+    a handful of times, not a thousand. When a group fails, its items are written
+    one by one, so one bad item never fails its neighbours.
     """
 
     def __init__(
-        self, store: Store, blocking: Callable[..., Awaitable[Any]] | None = None
+        self,
+        write: Callable[[list[T]], list[R] | None],
+        blocking: Callable[..., Awaitable[Any]] | None = None,
     ) -> None:
-        self.store = store
+        self._write_many = write
         self._run = blocking or asyncio.to_thread
-        self._waiting: list[tuple[int, FetchAttempt, FeedState, asyncio.Future[None]]] = []
+        self._waiting: list[tuple[T, asyncio.Future[R | None]]] = []
         self._writer: asyncio.Task[None] | None = None
 
-    async def record(self, feed_id: int, attempt: FetchAttempt, state: FeedState) -> None:
-        """Store one poll's outcome; returns when it is committed."""
-        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((feed_id, attempt, state, done))
+    async def submit(self, item: T) -> R | None:
+        """Write one item (with whatever else is waiting); returns its result."""
+        done: asyncio.Future[R | None] = asyncio.get_running_loop().create_future()
+        self._waiting.append((item, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write())
-        await asyncio.shield(done)  # a cancelled poll still has its outcome stored
+        return await asyncio.shield(done)  # a cancelled poll still has its item written
 
     async def _write(self) -> None:
         while self._waiting:
             group, self._waiting = self._waiting, []
             try:
-                await self._run(self.store.record_polls, [g[:3] for g in group])
-            except Exception as exc:
+                results = await self._run(self._write_many, [item for item, _ in group])
+            except Exception as exc:  # StorageError, ArchiveError and bugs alike
                 if len(group) == 1:
-                    _settle(group, exc)
+                    _settle(group[0][1], error=exc)
                 else:
-                    # One bad row must not fail its neighbours: store them one by one.
+                    # One bad item must not fail its neighbours: write them one by one.
                     self._waiting = group[1:] + self._waiting
                     await self._write_one(group[0])
                 continue
-            _settle(group, None)
+            for index, (_item, done) in enumerate(group):
+                _settle(done, None if results is None else results[index])
 
-    async def _write_one(
-        self, item: tuple[int, FetchAttempt, FeedState, asyncio.Future[None]]
-    ) -> None:
+    async def _write_one(self, entry: tuple[T, asyncio.Future[R | None]]) -> None:
+        item, done = entry
         try:
-            await self._run(self.store.record_polls, [item[:3]])
-        except Exception as exc:  # StorageError and bugs alike reach the waiter
-            _settle([item], exc)
+            results = await self._run(self._write_many, [item])
+        except Exception as exc:
+            _settle(done, error=exc)
         else:
-            _settle([item], None)
+            _settle(done, None if results is None else results[0])
 
 
-def _settle(
-    group: list[tuple[int, FetchAttempt, FeedState, asyncio.Future[None]]],
-    error: BaseException | None,
-) -> None:
-    for *_rest, done in group:
-        if done.done():
-            continue
-        if error is None:
-            done.set_result(None)
-        else:
-            done.set_exception(error)
+def _settle(done: asyncio.Future[R | None], result: R | None = None,
+            error: BaseException | None = None) -> None:
+    if done.done():
+        return
+    if error is None:
+        done.set_result(result)
+    else:
+        done.set_exception(error)
+
+
+class PollLog:
+    """Group commit of poll outcomes (``Store.record_polls``)."""
+
+    def __init__(
+        self, store: Store, blocking: Callable[..., Awaitable[Any]] | None = None
+    ) -> None:
+        self.store = store
+        self._group: GroupCommit[tuple[int, FetchAttempt, FeedState], None] = GroupCommit(
+            self._record, blocking
+        )
+
+    def _record(self, polls: list[tuple[int, FetchAttempt, FeedState]]) -> None:
+        self.store.record_polls(polls)
+
+    async def record(self, feed_id: int, attempt: FetchAttempt, state: FeedState) -> None:
+        """Store one poll's outcome; returns when it is committed."""
+        await self._group.submit((feed_id, attempt, state))
 
 
 def _pending(run: _Poll, item: decide.Keyed, text: str) -> Pending:

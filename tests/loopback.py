@@ -69,6 +69,7 @@ class LoopbackServer:
         self.errors: list[BaseException] = []
         self.in_flight = 0
         self.max_in_flight = 0
+        self.connections = 0  # TCP connections accepted
         self._httpd = ThreadingHTTPServer((host, 0), _make_handler(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -163,6 +164,11 @@ def _as_handler(route: Route) -> Handler:
 def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
     class _Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keep-alive and chunked bodies
+
+        def setup(self) -> None:
+            super().setup()
+            with server._state:
+                server.connections += 1
 
         def _serve(self) -> None:
             parts = urlsplit(self.path)

@@ -627,6 +627,26 @@ def test_e2e_conditional_get_user_agent_and_304(loopback: LoopbackServer) -> Non
     assert loopback.hits["/feed"] == 2
 
 
+def test_e2e_304s_keep_the_connection_for_the_next_request(loopback: LoopbackServer) -> None:
+    # A 304 read to its end returns its connection to the pool: a warm cycle of
+    # a thousand feeds on one host must not connect a thousand times.
+    loopback.route("/feed", Response(304, {"ETag": '"v1"'}))
+    fetcher = loop_fetcher(FetchLimits(concurrency=1, per_host=1))
+
+    async def go() -> int:
+        async with fetcher:
+            refused = 0
+            for _ in range(5):
+                with pytest.raises(NotModified):
+                    await fetcher.fetch(loopback.url("/feed"), etag='"v1"', trusted=True)
+                refused += 1
+            return refused
+
+    assert run(go()) == 5
+    assert loopback.hits["/feed"] == 5
+    assert loopback.connections == 1
+
+
 def test_e2e_loopback_is_refused_by_default(loopback: LoopbackServer) -> None:
     with pytest.raises(Refused):
         fetch_real(loopback.url("/"), loop_fetcher())

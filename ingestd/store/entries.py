@@ -117,34 +117,53 @@ class EntryQueries:
         Returns the identity keys actually inserted; one that already existed (a
         concurrent writer won) is skipped and its caller's file must go.
         """
-        if not entries:
-            return set()
+        return self.add_entry_groups([(feed_id, entries, first_seen_at)],
+                                     archive_id=archive_id, archived_by=archived_by)[0]
+
+    def add_entry_groups(
+        self,
+        groups: Sequence[tuple[int, Sequence[NewEntry], datetime]],
+        *,
+        archive_id: str | None = None,
+        archived_by: str | None = None,
+    ) -> list[set[str]]:
+        """``add_entries`` for several feeds, all in one transaction (a group commit).
+
+        ``groups`` holds (feed id, entries, first seen at); the result holds, for each
+        group in order, the identity keys actually inserted.
+        """
         rows = [
             dict(feed_id=feed_id, identity_key=stored_key(e.identity_key), guid=e.guid,
                  link=e.link, title=e.title, published_at=e.published_at,
-                 published_is_fallback=e.published_is_fallback, first_seen_at=first_seen_at,
-                 current_revision=1, created_at=first_seen_at, archive_path=e.archive_path,
+                 published_is_fallback=e.published_is_fallback, first_seen_at=seen_at,
+                 current_revision=1, created_at=seen_at, archive_path=e.archive_path,
                  file_id=e.file_id, archive_id=archive_id, archived_by=archived_by)
-            for e in entries
+            for feed_id, entries, seen_at in groups for e in entries
         ]  # fmt: skip
-        hashes = {stored_key(e.identity_key): e.content_hash for e in entries}
+        if not rows:
+            return [set() for _ in groups]
+        hashes = {(feed_id, stored_key(e.identity_key)): (e.content_hash, seen_at)
+                  for feed_id, entries, seen_at in groups for e in entries}
         # One cached statement run as an executemany: SQLAlchemy batches it into
         # multi-row INSERT ... RETURNING ("insertmanyvalues") without compiling a
         # new statement for every batch, as .values(rows) would.
         insert = self._insert().on_conflict_do_nothing(
             index_elements=["feed_id", "identity_key"]
-        ).returning(Entry.id, Entry.identity_key)
+        ).returning(Entry.id, Entry.feed_id, Entry.identity_key)
         with self._db.write() as session:
             connection = session.connection()
             inserted = connection.execute(insert, rows).all()
             if inserted:
                 connection.execute(_REVISIONS, [
-                    dict(entry_id=entry_id, revision=1, content_hash=hashes[key],
-                         seen_at=first_seen_at)
-                    for entry_id, key in inserted
+                    dict(entry_id=entry_id, revision=1, content_hash=hashes[feed, key][0],
+                         seen_at=hashes[feed, key][1])
+                    for entry_id, feed, key in inserted
                 ])
-        stored = {key for _id, key in inserted}
-        return {e.identity_key for e in entries if stored_key(e.identity_key) in stored}
+        stored = {(feed, key) for _id, feed, key in inserted}
+        return [
+            {e.identity_key for e in entries if (feed_id, stored_key(e.identity_key)) in stored}
+            for feed_id, entries, _seen in groups
+        ]
 
     def add_revisions(self, changes: Sequence[tuple[int, str]], seen_at: datetime) -> int:
         """Record new content for several entries; returns how many were new."""
@@ -188,14 +207,26 @@ class EntryQueries:
 
     def next_file_id(self, feed_id: int) -> int:
         """The next file number of a feed: 0xFFFFF first, then one below the lowest used."""
-        query = select(func.min(Entry.file_id)).where(Entry.feed_id == feed_id)
+        return self.next_file_ids([feed_id])[feed_id]
+
+    def next_file_ids(self, feed_ids: Iterable[int]) -> dict[int, int]:
+        """``next_file_id`` of several feeds, in one query."""
+        wanted = set(feed_ids)
+        query = (
+            select(Entry.feed_id, func.min(Entry.file_id))
+            .where(Entry.feed_id.in_(wanted))
+            .group_by(Entry.feed_id)
+        )
         with self._db.read() as session:
-            lowest = session.scalar(query)
-        if lowest is None:
-            return FIRST_FILE_ID
-        if lowest <= 0:
-            raise StorageError(f"feed {feed_id} has used every file number: {self._db.target}")
-        return lowest - 1
+            lowest = {feed_id: low for feed_id, low in session.execute(query)}
+        found = {}
+        for feed_id in wanted:
+            low = lowest.get(feed_id)
+            if low is not None and low <= 0:
+                raise StorageError(
+                    f"feed {feed_id} has used every file number: {self._db.target}")
+            found[feed_id] = FIRST_FILE_ID if low is None else low - 1
+        return found
 
     def entries_without_file(self, feed_id: int | None = None) -> list[EntryRecord]:
         """Entries whose archive file was never recorded (all feeds, or one)."""

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from ingestd.errors import StorageError
-from ingestd.store import FIRST_FILE_ID, FeedConfig, Store
+from ingestd.store import FIRST_FILE_ID, FeedConfig, NewEntry, Store
 from ingestd.store.entries import MAX_KEY_BYTES
 from tests.store.conftest import NOW
 
@@ -159,3 +159,30 @@ def test_delete_entry_forgets_entry_and_revisions(store: Store, feed_id: int) ->
     store.delete_entry(entry.id)
     assert store.find_entry(feed_id, "guid:d") is None
     assert store.revisions(entry.id) == []
+
+
+def _new(key: str, file_id: int, folder: str = "a") -> NewEntry:
+    return NewEntry(identity_key=key, content_hash=_hash(key), guid=key, link=None, title=key,
+                    published_at=NOW, published_is_fallback=False,
+                    archive_path=f"articles/{folder}/{file_id}.md", file_id=file_id)
+
+
+def test_entry_groups_of_several_feeds_share_one_call(store: Store, feed_id: int) -> None:
+    store.sync_feeds([FeedConfig("a", "https://a.example/feed", "feed", 1800),
+                      FeedConfig("b", "https://b.example/feed", "feed", 1800)], now=NOW)
+    other = store.get_feed("b")
+    assert other is not None
+    store.add_entries(feed_id, [_new("k1", FIRST_FILE_ID)], first_seen_at=NOW)
+    assert store.next_file_ids([feed_id, other.id]) == {
+        feed_id: FIRST_FILE_ID - 1, other.id: FIRST_FILE_ID}
+    inserted = store.add_entry_groups(
+        [(feed_id, [_new("k1", 7), _new("k2", FIRST_FILE_ID - 1)], NOW),
+         (other.id, [_new("k1", FIRST_FILE_ID, "b")], LATER)],
+        archive_id="x", archived_by="me",
+    )
+    # The repeated identity of feed a is skipped; the same key in feed b is its own.
+    assert inserted == [{"k2"}, {"k1"}]
+    mine = store.find_entry(other.id, "k1")
+    assert mine is not None and mine.first_seen_at == LATER and mine.archived_by == "me"
+    assert [r.content_hash for r in store.revisions(mine.id)] == [_hash("k1")]
+    assert store.add_entry_groups([(feed_id, [], NOW)]) == [set()]
