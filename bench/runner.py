@@ -136,6 +136,18 @@ def _reap_orphans(keep: set[int]) -> None:
                 os.waitpid(pid, 0)
 
 
+def _wait_for_orphans(keep: set[int], timeout: float = 10.0) -> None:
+    """Reap what the contender left behind (a pool's fork server, workers, resource
+    tracker exit a moment after it), so their CPU time counts for this run."""
+    deadline = time.monotonic() + timeout
+    while True:
+        time.sleep(0.02)
+        _reap_orphans(keep)
+        alive = [pid for pid in _children_of().get(os.getpid(), []) if pid not in keep]
+        if not alive or time.monotonic() > deadline:
+            return
+
+
 def _machine_busy() -> float:
     """CPU seconds the whole machine has been busy (all cores), from /proc/stat."""
     with open("/proc/stat", encoding="ascii") as handle:
@@ -177,8 +189,7 @@ def measure(label: str, cmd: Sequence[str], *, keep: set[int] | None = None,
         done.set()
         sampler.join()
         process.returncode = os.waitstatus_to_exitcode(status)
-        time.sleep(0.05)
-        _reap_orphans(keep or set())
+        _wait_for_orphans(keep or set())
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         self_after = resource.getrusage(resource.RUSAGE_SELF)
         busy = _machine_busy() - busy_before

@@ -1,5 +1,10 @@
-"""Allow ``python -m ingestd``."""
+"""Allow ``python -m ingestd``.
 
-from ingestd.cli import main
+Guarded: a parse-pool worker imports the main module again (as ``__mp_main__``) and
+must not run the command line.
+"""
 
-raise SystemExit(main())
+if __name__ == "__main__":
+    from ingestd.cli import main
+
+    raise SystemExit(main())

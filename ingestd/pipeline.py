@@ -94,7 +94,7 @@ class PollResult:
     moved_to: str | None = None
     parsed: ParsedFeed | None = None
     headers: dict[str, str] = field(default_factory=dict)
-    parse_seconds: float = 0.0  # CPU time spent parsing and identifying the document
+    parse_seconds: float = 0.0  # CPU time spent parsing the document
 
 
 @dataclass

@@ -23,7 +23,8 @@ def fetch_summary(results: list[PollResult], seconds: float) -> dict[str, Any]:
         "errors": [{"feed": r.feed, "error": r.error} for r in results if r.error],
         "warnings": [{"feed": r.feed, "warning": w} for r in results for w in r.warnings],
         "seconds": round(seconds, 3),
-        # CPU time spent parsing feed documents, summed over the processes that did it.
+        # CPU time spent parsing feed documents (feedparser and the conversion of its
+        # result), summed over the processes that did it.
         "parse_cpu_seconds": round(sum(r.parse_seconds for r in results), 3),
     }
 

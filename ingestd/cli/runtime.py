@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
-import os
-import select
-import signal
-import threading
-import time
 from collections.abc import Awaitable, Callable, Sequence
-from concurrent.futures import Executor, ProcessPoolExecutor
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -19,6 +13,7 @@ from ingestd.decide import Rhythm
 from ingestd.fetch import Fetcher, FetchLimits, NetworkGuard
 from ingestd.pipeline import FeedJob, Pipeline, PollResult, make_owner
 from ingestd.store import FeedConfig, FeedRecord, Store, open_store
+from ingestd.workers import parse_pool
 
 #: With fewer feeds than this in one run, parsing in threads beats starting processes.
 POOL_THRESHOLD = 4
@@ -132,53 +127,6 @@ def job_for(
                     max_backoff=limits.max_backoff)
     return FeedJob(record=record, spec=feed.spec, interval_seconds=feed.interval_seconds,
                    trusted=feed.allow_private, rhythm=rhythm)
-
-
-def parse_pool() -> Executor:
-    """A process pool for feed parsing: every core, started by a fork server."""
-    context = multiprocessing.get_context("forkserver")
-    return ProcessPoolExecutor(max_workers=os.cpu_count() or 2, mp_context=context,
-                               initializer=_init_worker, initargs=(os.getpid(),))
-
-
-def _init_worker(parent: int) -> None:
-    """In a parse worker: ignore Ctrl-C, and exit when ingestd itself is gone."""
-    _ignore_interrupts()
-    threading.Thread(target=_exit_with, args=(parent,), name="exit-with-parent",
-                     daemon=True).start()
-
-
-def _ignore_interrupts() -> None:
-    """In a parse worker: leave Ctrl-C to the main process, which shuts the pool down.
-
-    A terminal's Ctrl-C reaches the whole process group; without this every worker
-    would die printing a KeyboardInterrupt traceback.
-    """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-
-def _exit_with(parent: int) -> None:
-    """In a parse worker: exit once process ``parent`` has ended, even by SIGKILL.
-
-    Pool workers hold both ends of their own task queue, so they never see a killed
-    parent go; without this they (and the fork server and resource tracker, which
-    wait for them) would live on for ever after ``kill -9`` or the OOM killer.
-    """
-    try:
-        handle = os.pidfd_open(parent)  # Linux: readable once the process has ended
-    except ProcessLookupError:
-        os._exit(0)  # gone before this worker finished starting
-    except (AttributeError, OSError):
-        handle = None
-    if handle is not None:
-        select.select([handle], [], [])
-        os._exit(0)
-    while True:  # elsewhere: poll
-        try:
-            os.kill(parent, 0)
-        except (ProcessLookupError, PermissionError):
-            os._exit(0)
-        time.sleep(1)
 
 
 def open_runtime(settings: Settings, *, sync: bool = True, clock: Clock = _utcnow) -> Runtime:

@@ -26,12 +26,13 @@ import sdnotify
 
 from ingestd import config
 from ingestd.cli.logsetup import busy_tick_filter
-from ingestd.cli.runtime import Runtime, feed_config, job_for, open_runtime, parse_pool
+from ingestd.cli.runtime import Runtime, feed_config, job_for, open_runtime
 from ingestd.errors import ConfigError, StorageError
 from ingestd.metrics import Metrics, MetricsServer, start_metrics_server
 from ingestd.pipeline import FeedJob, Reconciled
 from ingestd.scheduler import JobFor, Scheduler
 from ingestd.store import FeedRecord
+from ingestd.workers import parse_pool
 
 log = logging.getLogger("ingestd.service")
 
