@@ -1,10 +1,10 @@
 """The parse pool: worker processes for ``ingestd.prepare``'s CPU-bound steps.
 
 This module imports only the standard library. Pool workers import what their tasks
-name (``ingestd.prepare`` and the pure stages) and nothing of the database, HTTP or
-command-line stacks: the fork server is told to preload ``ingestd.prepare`` alone, and
-``ingestd``'s entry points import the command line only when run, not when a worker
-re-imports the main module.
+name (``ingestd.prepare`` and the pure stages): the fork server is told to preload
+``ingestd.prepare`` alone, and ``python -m ingestd``'s main module runs the command
+line only as ``__main__``, not when a worker re-imports it. (Started through the
+``ingestd`` script, a worker still imports the command line with the script.)
 """
 
 from __future__ import annotations
