@@ -105,7 +105,7 @@ def write_new(root: Path, relative: str, text: str, *, durable: bool = True) -> 
     The finished temporary file is hard-linked to its name, which fails if the
     name exists, so two writers (two daemons on a shared volume) cannot clobber
     each other's files. With ``durable`` false nothing is synced: the caller makes a
-    whole batch durable with ``sync_batch`` before relying on it.
+    whole batch durable with ``sync_batches`` before relying on it.
     """
     return _write(root, relative, text, replace=False, durable=durable)
 
@@ -143,11 +143,6 @@ def _write(
         temp.unlink(missing_ok=True)
         raise ArchiveError(f"cannot write {target}: {exc.strerror or exc}") from exc
     return target
-
-
-def sync_batch(folder: Path, paths: Sequence[Path]) -> None:
-    """Make a batch of new files in ``folder`` durable: contents and names."""
-    sync_batches({folder: paths})
 
 
 def sync_batches(batches: Mapping[Path, Sequence[Path]]) -> None:

@@ -88,20 +88,12 @@ class Persister:
             self._archive_id = archive.archive_identity(self.root)
         return self._archive_id
 
-    def save(self, feed: FeedRecord, folder_name: str, batch: Sequence[Pending],
-             seen_at: datetime) -> int:
-        """Archive a batch of one feed: files first, then all rows in one transaction.
-
-        Returns how many were archived; an entry another writer stored first loses
-        its file again.
-        """
-        return self.save_many([Save(feed, folder_name, batch, seen_at)])[0]
-
     def save_many(self, saves: Sequence[Save]) -> list[int]:
         """Archive several feeds' batches together: every file, one sync, one transaction.
 
         All or nothing: on any error no row is stored and every file written here is
-        removed again. Returns, per save, how many entries were archived.
+        removed again. Returns, per save, how many entries were archived; an entry
+        another writer stored first loses its file again.
         """
         counts = [0] * len(saves)
         todo = [(index, save) for index, save in enumerate(saves) if save.batch]

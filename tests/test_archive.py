@@ -117,7 +117,7 @@ def test_a_symlink_in_the_archive_cannot_lead_writes_outside(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("with_syncfs", [True, False], ids=["syncfs", "fsync-each"])
-def test_sync_batch_makes_unsynced_files_durable(
+def test_sync_batches_makes_unsynced_files_durable(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, with_syncfs: bool
 ) -> None:
     synced: list[str] = []
@@ -128,7 +128,7 @@ def test_sync_batch_makes_unsynced_files_durable(
     paths = [archive.write_new(tmp_path, f"articles/a/{n}.md", f"text {n}", durable=False)
              for n in range(3)]
     assert all(p is not None for p in paths)
-    archive.sync_batch(tmp_path / "articles" / "a", [p for p in paths if p is not None])
+    archive.sync_batches({tmp_path / "articles" / "a": [p for p in paths if p is not None]})
     assert [p.read_text() for p in paths if p is not None] == ["text 0", "text 1", "text 2"]
     assert synced == ([] if with_syncfs else ["f", "f", "f", "f"])  # three files, one folder
     if with_syncfs:
