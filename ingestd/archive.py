@@ -27,6 +27,7 @@ from ingestd.errors import ArchiveError
 FIRST_FILE_ID = 0xFFFFF  # 1048575: the first file of a feed; later ones count down
 TEMP_MARK = ".ingestd-tmp-"
 ARCHIVE_ID_FILE = ".ingestd-archive-id"
+ID_ATTEMPTS = 1000  # file names tried below the next id before giving up
 MAX_NAME_BYTES = 200  # well under the 255-byte limit of ext4, APFS and NTFS
 INDEX_LIMIT = 300
 INDEX_ZONE = timezone(timedelta(hours=8))  # the source archive dated its lists in UTC+8
@@ -143,6 +144,39 @@ def _write(
         temp.unlink(missing_ok=True)
         raise ArchiveError(f"cannot write {target}: {exc.strerror or exc}") from exc
     return target
+
+
+def write_numbered(
+    root: Path, folder_name: str, next_id: int, texts: Sequence[str]
+) -> list[tuple[str, int]]:
+    """Write ``texts`` as new files of one feed's folder, numbered down from ``next_id``.
+
+    Each takes the first free id at or below the one after its predecessor and never
+    replaces a file (a taken name is a crash's orphan not yet moved aside, or another
+    daemon's file). Nothing is synced: the caller makes the files durable with
+    ``sync_batches`` before recording them. Returns (relative path, id) per text; on
+    an error, the files already written are removed again.
+    """
+    folder = articles_dir(Path(), folder_name)
+    written: list[tuple[str, int]] = []
+    try:
+        for text in texts:
+            relative, used = _write_below(root, folder, next_id, text)
+            written.append((relative, used))
+            next_id = used - 1
+    except BaseException:
+        for relative, _used in written:
+            (root / relative).unlink(missing_ok=True)
+        raise
+    return written
+
+
+def _write_below(root: Path, folder: Path, file_id: int, text: str) -> tuple[str, int]:
+    for candidate in range(file_id, max(file_id - ID_ATTEMPTS, -1), -1):
+        relative = (folder / file_name(candidate)).as_posix()
+        if write_new(root, relative, text, durable=False) is not None:
+            return relative, candidate
+    raise ArchiveError(f"no free file name below {file_id} in {folder}")
 
 
 def sync_batches(batches: Mapping[Path, Sequence[Path]]) -> None:

@@ -1,8 +1,9 @@
 """Archive files and their rows, written together; start-up repair when they disagree.
 
 Write order: every file of a batch is written (atomically, under a name no other
-writer holds), the folder is synced once, then all rows are inserted in one
-transaction that records the files. A crash before the commit leaves files without
+writer holds; the pipeline's pool workers do this with ``archive.write_numbered``),
+the filesystem is synced once, then all rows are inserted in one transaction that
+records the files. A crash before the commit leaves files without
 rows; ``Persister.reconcile`` moves those aside at the next start, and the feed still
 offers the entries, so they are archived again: exactly once in the end.
 
@@ -23,21 +24,20 @@ from datetime import datetime
 from pathlib import Path
 
 from ingestd import archive
-from ingestd.errors import ArchiveError
 from ingestd.store import FeedRecord, NewEntry, Store
 
 log = logging.getLogger("ingestd.persist")
 
-_ID_ATTEMPTS = 1000  # file names tried below the next id before giving up
 
 
 @dataclass(frozen=True)
 class Pending:
-    """A rendered document waiting to be archived, with what its row records."""
+    """A written file waiting for its row, with what the row records."""
 
     identity_key: str
     content_hash: str
-    text: str
+    relative: str  # its file, already written (not yet synced) under the archive folder
+    file_id: int
     guid: str | None
     link: str | None
     title: str | None
@@ -89,9 +89,9 @@ class Persister:
         return self._archive_id
 
     def save_many(self, saves: Sequence[Save]) -> list[int]:
-        """Archive several feeds' batches together: every file, one sync, one transaction.
+        """Record several feeds' written batches together: one sync, one transaction.
 
-        All or nothing: on any error no row is stored and every file written here is
+        All or nothing: on any error no row is stored and every file of the group is
         removed again. Returns, per save, how many entries were archived; an entry
         another writer stored first loses its file again.
         """
@@ -99,15 +99,9 @@ class Persister:
         todo = [(index, save) for index, save in enumerate(saves) if save.batch]
         if not todo:
             return counts
-        written: list[list[tuple[NewEntry, Path]]] = []
+        written = [[(_new_entry(item), self.root / item.relative) for item in save.batch]
+                   for _index, save in todo]
         try:
-            next_ids = self.store.next_file_ids({save.feed.id for _index, save in todo})
-            for _index, save in todo:
-                folder = archive.articles_dir(Path(), save.folder_name)
-                written.append(self._write_files(folder, next_ids[save.feed.id], save.batch))
-                next_ids[save.feed.id] = min(
-                    [next_ids[save.feed.id], *(e.file_id - 1 for e, _ in written[-1])]
-                )
             # Durable before any row names them: one sync for the whole group.
             archive.sync_batches(_by_folder(path for files in written for _e, path in files))
             inserted = self.store.add_entry_groups(
@@ -126,32 +120,6 @@ class Persister:
                     path.unlink(missing_ok=True)
             counts[index] = len(keys)
         return counts
-
-    def _write_files(
-        self, folder: Path, next_id: int, batch: Sequence[Pending]
-    ) -> list[tuple[NewEntry, Path]]:
-        """Write a batch's files under the free ids at or below ``next_id`` (not synced)."""
-        written: list[tuple[NewEntry, Path]] = []
-        try:
-            for item in batch:
-                relative, path, used = self._write_one(folder, next_id, item.text)
-                next_id = used - 1
-                written.append((_new_entry(item, relative, used), path))
-        except BaseException:
-            for _entry, path in written:
-                path.unlink(missing_ok=True)
-            raise
-        return written
-
-    def _write_one(self, folder: Path, file_id: int, text: str) -> tuple[str, Path, int]:
-        """Write under the first free id at or below ``file_id``; never replace a file."""
-        for candidate in range(file_id, max(file_id - _ID_ATTEMPTS, -1), -1):
-            relative = (folder / archive.file_name(candidate)).as_posix()
-            path = archive.write_new(self.root, relative, text, durable=False)
-            if path is not None:
-                return relative, path, candidate
-            # Taken: a crash's orphan not yet moved aside, or another daemon's file.
-        raise ArchiveError(f"no free file name below {file_id} in {folder}")
 
     # --- start-up repair -------------------------------------------------------------
 
@@ -218,12 +186,12 @@ class Persister:
             log.warning("freed the leases of ended processes: %s", ", ".join(sorted(dead)))
 
 
-def _new_entry(item: Pending, relative: str, file_id: int) -> NewEntry:
+def _new_entry(item: Pending) -> NewEntry:
     return NewEntry(
         identity_key=item.identity_key, content_hash=item.content_hash, guid=item.guid,
         link=item.link, title=item.title, published_at=item.published,
-        published_is_fallback=item.published_is_fallback, archive_path=relative,
-        file_id=file_id,
+        published_is_fallback=item.published_is_fallback, archive_path=item.relative,
+        file_id=item.file_id,
     )  # fmt: skip
 
 

@@ -111,6 +111,7 @@ class _Poll:
     incomplete: bool = False  # entries left for the next poll (backlog or failures)
     parse_seconds: float = 0.0
     pending: list[Pending] = field(default_factory=list)
+    next_id: int = 0  # the next archive file number of this feed (set by _plan)
 
 
 class Pipeline:
@@ -238,14 +239,15 @@ class Pipeline:
                 await self._from_page(run, item)
                 await self._flush(run)
             return
-        # Entries from the feed alone are cheap: rendered in the pool and stored in
-        # batches (files, one sync, one transaction).
+        # Entries from the feed alone are cheap: rendered and written in the pool, and
+        # recorded in batches (one sync, one transaction).
         for start in range(0, min(len(ordered), cap), BATCH):
             chunk = ordered[start : min(start + BATCH, cap)]
-            texts = await self._cpu(prepare.render_items, spec, [k.entry for k in chunk],
-                                    run.started)
-            pairs = zip(chunk, texts, strict=True)
-            run.pending.extend(_pending(run, item, text) for item, text in pairs)
+            files = await self._write_files(run, prepare.write_items, self.archive_root,
+                                            run.next_id, spec, [k.entry for k in chunk],
+                                            run.started)
+            pairs = zip(chunk, files, strict=True)
+            run.pending.extend(_pending(run, item, file) for item, file in pairs)
             await self._flush(run)
 
     def _plan(self, run: _Poll, keyed: Sequence[decide.Keyed]) -> decide.Plan:
@@ -257,6 +259,8 @@ class Pipeline:
         by_key = {k.entry.identity_key: _known(k) for k in known}
         by_link = {k.entry.link: _known(k) for k in known if k.entry.link}
         plan = decide.plan(keyed, by_key, by_link)
+        if plan.new:
+            run.next_id = self.store.next_file_id(feed_id)
         changes = [(old.entry_id, new.content_hash) for old, new in plan.revised]
         run.revised = self.store.add_revisions(changes, run.started)
         if plan.revision_cap_hit:
@@ -266,14 +270,14 @@ class Pipeline:
     async def _from_page(self, run: _Poll, item: decide.Keyed) -> None:
         entry = item.entry
         try:
-            text = await self._page_text(run, entry)
+            file = await self._page_file(run, entry)
         except (FetchError, ExtractError, ParseError) as exc:
             # Not stored, so the next poll tries this entry again.
             run.incomplete = True
             run.warnings.append(f"{entry.link or item.key}: {exc}")
             log.warning("feed %s: entry skipped: %s", run.job.spec.name, exc)
             return
-        run.pending.append(_pending(run, item, text))
+        run.pending.append(_pending(run, item, file))
 
     async def _flush(self, run: _Poll) -> None:
         batch, run.pending = run.pending, []
@@ -281,7 +285,7 @@ class Pipeline:
             save = Save(run.job.record, run.job.spec.name, batch, run.started)
             run.archived += await self._saves.submit(save) or 0
 
-    async def _page_text(self, run: _Poll, entry: EntryData) -> str:
+    async def _page_file(self, run: _Poll, entry: EntryData) -> tuple[str, int]:
         job, link = run.job, entry.link
         if not link:
             raise ExtractError("the entry has no link to fetch")
@@ -291,8 +295,29 @@ class Pipeline:
                                            self.max_bytes)
         else:
             body = await self.fetcher.fetch(link, accept=ACCEPT_HTML)
-        return await self._cpu(prepare.render_page, job.spec, entry, run.started, body.content,
-                               body.headers.get("content-type", ""), body.url)
+        [file] = await self._write_files(
+            run, prepare.write_page, self.archive_root, run.next_id, job.spec, entry, run.started,
+            body.content, body.headers.get("content-type", ""), body.url,
+        )  # fmt: skip
+        return file
+
+    async def _write_files(
+        self, run: _Poll, func: Callable[..., list[tuple[str, int]]], *args: Any
+    ) -> list[tuple[str, int]]:
+        """Run a pool step that writes archive files; move the feed's next number on.
+
+        Should the poll be cancelled meanwhile, the files are removed once the step
+        ends: nobody would record them.
+        """
+        step = asyncio.ensure_future(self._cpu(func, *args))
+        try:
+            files = await asyncio.shield(step)
+        except asyncio.CancelledError:
+            step.add_done_callback(partial(_discard_files, self.archive_root))
+            raise
+        if files:
+            run.next_id = min(file_id for _relative, file_id in files) - 1
+        return files
 
     # --- bookkeeping -------------------------------------------------------------
 
@@ -416,10 +441,19 @@ class PollLog:
         await self._group.submit((feed_id, attempt, state))
 
 
-def _pending(run: _Poll, item: decide.Keyed, text: str) -> Pending:
+def _discard_files(root: Path, step: asyncio.Future[list[tuple[str, int]]]) -> None:
+    if step.cancelled() or step.exception() is not None:
+        return
+    for relative, _file_id in step.result():
+        (root / relative).unlink(missing_ok=True)
+
+
+def _pending(run: _Poll, item: decide.Keyed, file: tuple[str, int]) -> Pending:
     entry = item.entry
+    relative, file_id = file
     return Pending(
-        identity_key=item.key, content_hash=item.content_hash, text=text, guid=entry.guid,
+        identity_key=item.key, content_hash=item.content_hash, relative=relative,
+        file_id=file_id, guid=entry.guid,
         link=entry.link or None, title=entry.title, published=entry.published or run.started,
         published_is_fallback=entry.published is None,
     )  # fmt: skip

@@ -6,8 +6,10 @@ sends them here through its executor (worker processes in production), so the
 process that talks HTTP and writes the database only waits for the results, and
 both cores are busy during a big poll.
 
-Everything in and out is plain picklable data. This module imports only the pure
-stages: a pool worker never loads the database or HTTP stacks.
+Everything in and out is plain picklable data. The workers also write the archive
+files (not synced; the store thread syncs and records them), so file texts never
+travel back. This module imports only the pure stages and the archive folder: a pool
+worker never loads the database or HTTP stacks.
 """
 
 from __future__ import annotations
@@ -16,10 +18,11 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from pathlib import Path
 
 import ada_url
 
-from ingestd import decide
+from ingestd import archive, decide
 from ingestd.extract import decode_page, extract_article
 from ingestd.formats import feed as format_a
 from ingestd.formats import render_any
@@ -53,6 +56,26 @@ def read_feed(content: bytes, headers: Mapping[str, str], base: str) -> ReadFeed
     ]
     keyed = tuple(decide.identify(entries))
     return ReadFeed(replace(parsed, entries=()), keyed, parse_seconds)
+
+
+def write_items(
+    root: Path, next_id: int, spec: FeedSpec, entries: Sequence[EntryData], fallback: datetime
+) -> list[tuple[str, int]]:
+    """Render entries archived from the feed alone and write their files (not synced).
+
+    Numbered down from ``next_id`` in the feed's folder; returns (relative path, id)
+    per entry, in order (see ``archive.write_numbered``).
+    """
+    return archive.write_numbered(root, spec.name, next_id, render_items(spec, entries, fallback))
+
+
+def write_page(
+    root: Path, next_id: int, spec: FeedSpec, entry: EntryData, fallback: datetime,
+    page: bytes, content_type: str, url: str,
+) -> list[tuple[str, int]]:
+    """``render_page``, then its file written as ``write_items`` writes them (a list of one)."""
+    text = render_page(spec, entry, fallback, page, content_type, url)
+    return archive.write_numbered(root, spec.name, next_id, [text])
 
 
 def render_items(spec: FeedSpec, entries: Sequence[EntryData], fallback: datetime) -> list[str]:

@@ -1,4 +1,4 @@
-"""Persister.save_many: several feeds' batches archived with one sync and one transaction."""
+"""Persister.save_many: written batches of several feeds recorded with one sync and commit."""
 
 from __future__ import annotations
 
@@ -8,16 +8,19 @@ from pathlib import Path
 import pytest
 
 from ingestd import archive
-from ingestd.errors import ArchiveError
+from ingestd.errors import ArchiveError, StorageError
 from ingestd.persist import Pending, Persister, Save
 from ingestd.store import FeedConfig, FeedRecord, Store, open_store
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
 
-def pending(key: str) -> Pending:
-    return Pending(identity_key=key, content_hash=key * 4, text=f"text of {key}\n", guid=key,
-                   link=None, title=key, published=NOW, published_is_fallback=False)
+def written(root: Path, folder: str, next_id: int, *keys: str) -> list[Pending]:
+    """Files for ``keys`` written as the pool workers write them, as Pending entries."""
+    files = archive.write_numbered(root, folder, next_id, [f"text of {key}\n" for key in keys])
+    return [Pending(identity_key=key, content_hash=key * 4, relative=relative, file_id=file_id,
+                    guid=key, link=None, title=key, published=NOW, published_is_fallback=False)
+            for key, (relative, file_id) in zip(keys, files, strict=True)]
 
 
 @pytest.fixture
@@ -40,31 +43,52 @@ def test_batches_of_several_feeds_are_archived_together(
                         lambda batches: (syncs.append(len(batches)), real(batches))[1])
     by_name = feeds(store)
     persister = Persister(store, tmp_path, "me:1:x", lambda: NOW)
+    top = store.next_file_id(by_name["a"].id)
     counts = persister.save_many([
-        Save(by_name["a"], "a", [pending("1"), pending("2")], NOW),
+        Save(by_name["a"], "a", written(tmp_path, "a", top, "1", "2"), NOW),
         Save(by_name["b"], "b", [], NOW),
-        Save(by_name["c"], "c", [pending("1")], NOW),
+        Save(by_name["c"], "c", written(tmp_path, "c", top, "1"), NOW),
     ])
     assert counts == [2, 0, 1]
     assert syncs == [2]  # one sync for both folders
     assert archive.archived_files(tmp_path) == {
         "articles/a/1048575.md", "articles/a/1048574.md", "articles/c/1048575.md"}
     assert (tmp_path / "articles/a/1048575.md").read_text() == "text of 1\n"
-    # A second group continues each feed's numbering below its lowest file.
-    assert persister.save_many([Save(by_name["a"], "a", [pending("3")], NOW)]) == [1]
+    # The next number continues below the feed's lowest file.
+    next_id = store.next_file_id(by_name["a"].id)
+    assert persister.save_many([Save(by_name["a"], "a", written(tmp_path, "a", next_id, "3"),
+                                     NOW)]) == [1]
     entry = store.find_entry(by_name["a"].id, "3")
     assert entry is not None and entry.archive_path == "articles/a/1048573.md"
 
 
-def test_a_failing_batch_stores_nothing_of_its_group(store: Store, tmp_path: Path) -> None:
+def test_a_failing_group_stores_nothing_and_removes_its_files(
+    store: Store, tmp_path: Path
+) -> None:
     by_name = feeds(store)
-    # Feed c's folder cannot be made: a file stands where it should be.
+    top = store.next_file_id(by_name["a"].id)
+    gone = FeedRecord(**{**by_name["c"].__dict__, "id": 10_000})  # no such feed: FK fails
+    persister = Persister(store, tmp_path, "me:1:x", lambda: NOW)
+    with pytest.raises(StorageError):
+        persister.save_many([Save(by_name["a"], "a", written(tmp_path, "a", top, "1"), NOW),
+                             Save(gone, "c", written(tmp_path, "c", top, "1"), NOW)])
+    assert archive.archived_files(tmp_path) == set()  # both files went again
+    assert store.entry_counts() == {"a": 0, "b": 0, "c": 0}
+
+
+def test_a_folder_that_cannot_be_made_is_an_archive_error(tmp_path: Path) -> None:
     (tmp_path / "articles").mkdir()
     (tmp_path / "articles" / "c").write_text("in the way")
-    persister = Persister(store, tmp_path, "me:1:x", lambda: NOW)
-    with pytest.raises(ArchiveError):
-        persister.save_many([Save(by_name["a"], "a", [pending("1")], NOW),
-                             Save(by_name["c"], "c", [pending("1")], NOW)])
-    assert archive.archived_files(tmp_path) == {"articles/c"}  # feed a's file went again
-    assert store.find_entry(by_name["a"].id, "1") is None
-    assert store.entry_counts() == {"a": 0, "b": 0, "c": 0}
+    with pytest.raises(ArchiveError, match="cannot create folder"):
+        archive.write_numbered(tmp_path, "c", 5, ["one", "two"])
+
+
+def test_numbered_writes_skip_taken_names_and_clean_up_on_error(tmp_path: Path) -> None:
+    assert archive.write_numbered(tmp_path, "a", 9, ["x"]) == [("articles/a/9.md", 9)]
+    # 9 is taken (another writer's file): the next text goes below it, never over it.
+    assert archive.write_numbered(tmp_path, "a", 9, ["y", "z"]) == [
+        ("articles/a/8.md", 8), ("articles/a/7.md", 7)]
+    assert (tmp_path / "articles/a/9.md").read_text() == "x"
+    with pytest.raises(ArchiveError, match="no free file name"):
+        archive.write_numbered(tmp_path, "a", 0, ["w"] * 2)  # 0 free, then nothing below
+    assert not (tmp_path / "articles/a/0.md").exists()  # the first one went again
