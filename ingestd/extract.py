@@ -22,6 +22,7 @@ import lxml.html
 from lxml import etree
 from lxml.html import HtmlElement
 from readability import Document
+from readability.htmls import build_doc
 
 from ingestd.errors import ExtractError
 from ingestd.types import Article
@@ -46,14 +47,19 @@ def extract_article(html: str, url: str) -> Article:
     if not html.strip():
         raise ExtractError(f"empty page: {url}")
     try:
+        # The page is parsed once, as readability would parse it; readability then
+        # works on copies of this tree (each of its passes cleans a fresh copy), which
+        # saves parsing a 100 kB page two more times.
+        parsed, _encoding = build_doc(html)
+        title = _page_title(parsed)
+        canonical = _canonical(parsed, url)
         # No url for readability: lxml would percent-encode every link it makes
         # absolute; ingestd resolves links itself and keeps them as written.
-        doc = Document(html, xpath=True)
-        # title() parses the page and marks it with XPaths; summary() then
-        # works on a fresh parse, so this tree stays as the page wrote it.
+        doc = Document(parsed, xpath=True)
+        # title() cleans a copy and marks it with XPaths; summary() then works on
+        # another copy, so this one stays as the page wrote it.
         fallback_title = doc.title()
-        head = lxml.html.document_fromstring(html)
-        title = _page_title(head) or fallback_title
+        title = title or fallback_title
         page = _indexed_page(doc.html)
         summary = doc.summary(html_partial=True)
         body = _article_html(summary, page, url, title)
@@ -61,7 +67,7 @@ def extract_article(html: str, url: str) -> Article:
         raise
     except Exception as exc:  # readability/lxml raise many types; one boundary here
         raise ExtractError(f"could not extract an article from {url}: {exc}") from exc
-    return Article(title=title, html=body, url=_canonical(head, url) or url)
+    return Article(title=title, html=body, url=canonical or url)
 
 
 def _canonical(root: HtmlElement, url: str) -> str | None:
