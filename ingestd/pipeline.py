@@ -37,7 +37,7 @@ from ingestd.errors import (
 )
 from ingestd.fetch import Fetcher
 from ingestd.persist import Pending, Persister, Reconciled, Save, make_owner
-from ingestd.store import FeedRecord, FeedState, FetchAttempt, KnownEntry, Store
+from ingestd.store import FeedRecord, FeedState, FetchAttempt, Store
 from ingestd.types import ArchiveFormat, EntryData, FeedSpec, Fetched, ParsedFeed
 
 log = logging.getLogger("ingestd.pipeline")
@@ -253,14 +253,18 @@ class Pipeline:
     def _plan(self, run: _Poll, keyed: Sequence[decide.Keyed]) -> decide.Plan:
         """Look the entries up and record revisions (blocking: in a thread)."""
         feed_id = run.job.record.id
-        known = self.store.known_entries(
+        found = self.store.poll_lookup(
             feed_id, [k.key for k in keyed], [k.entry.link for k in keyed]
         )
-        by_key = {k.entry.identity_key: _known(k) for k in known}
-        by_link = {k.entry.link: _known(k) for k in known if k.entry.link}
+        known = [decide.Known(*match) for match in found.matches]
+        by_key = {k.identity_key: k for k in known}
+        by_link = {k.link: k for k in known if k.link}
         plan = decide.plan(keyed, by_key, by_link)
         if plan.new:
-            run.next_id = self.store.next_file_id(feed_id)
+            if found.next_file_id is None:
+                raise StorageError(f"feed {run.job.spec.name} has used every file number: "
+                                   f"{self.store.target}")
+            run.next_id = found.next_file_id
         changes = [(old.entry_id, new.content_hash) for old, new in plan.revised]
         run.revised = self.store.add_revisions(changes, run.started)
         if plan.revision_cap_hit:
@@ -457,12 +461,6 @@ def _pending(run: _Poll, item: decide.Keyed, file: tuple[str, int]) -> Pending:
         link=entry.link or None, title=entry.title, published=entry.published or run.started,
         published_is_fallback=entry.published is None,
     )  # fmt: skip
-
-
-def _known(item: KnownEntry) -> decide.Known:
-    entry = item.entry
-    return decide.Known(entry.id, entry.identity_key, entry.link or "", item.content_hash,
-                        entry.current_revision)
 
 
 def _next_state(

@@ -193,6 +193,24 @@ def test_changed_content_is_a_revision_not_a_second_file(
         assert [r.revision for r in store.revisions(entry.id)] == [1, 2]
 
 
+def test_an_entry_with_a_very_long_guid_is_known_on_the_next_poll(
+    setup: Setup, loopback: LoopbackServer
+) -> None:
+    # Identity keys over 1 kB are stored as their hash; the next poll must still
+    # recognise the entry, not archive it again (or write and remove its file).
+    # (No link: a guid-keyed entry may also be matched by its link.)
+    long_guid = "urn:" + "x" * 2000
+    no_link = (f"<item><title>long</title><guid isPermaLink=\"false\">{long_guid}</guid>"
+               "<description>body</description></item>")
+    body = rss(no_link + item("short", "http://x.example/s", "s"))
+    loopback.route("/l.xml", (200, {"Content-Type": "application/rss+xml"}, body))
+    setup.write(feed_toml("l", loopback.url("/l.xml")))
+    assert setup.fetch()[1]["archived"] == 2
+    code, out = setup.fetch()
+    assert code == 0 and (out["new_entries"], out["archived"]) == (0, 0)
+    assert len(list(setup.file("l").parent.iterdir())) == 2
+
+
 def test_file_feed(setup: Setup) -> None:
     (setup.root / "local.xml").write_bytes(rss(item("local", "http://x.example/l", "l")))
     setup.write(feed_toml("local", "file:local.xml"))

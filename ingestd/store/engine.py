@@ -53,6 +53,12 @@ class Database:
             yield session
 
     @contextmanager
+    def read_rows(self) -> Iterator[Connection]:
+        """``read`` without a Session, for Core queries on hot paths."""
+        with self.errors(), self.engine.connect() as connection, connection.begin():
+            yield connection
+
+    @contextmanager
     def write(self) -> Iterator[Session]:
         """A short write transaction; on SQLite it takes the write lock up front.
 

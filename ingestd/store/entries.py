@@ -10,23 +10,45 @@ import hashlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import bindparam, delete, func, insert, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
 from ingestd.errors import StorageError
 from ingestd.store.engine import Database
 from ingestd.store.records import (
     FIRST_FILE_ID,
+    EntryMatch,
     EntryRecord,
-    KnownEntry,
     NewEntry,
+    PollLookup,
     RevisionRecord,
     to_record,
 )
 from ingestd.store.schema import Entry, EntryRevision, Feed
 
 _REVISIONS = insert(EntryRevision)  # Core executemany: no ORM objects for rows never read back
+
+# Built once: constructing a statement costs more than running it on a small feed.
+_MATCH_COLUMNS = select(Entry.id, Entry.identity_key, Entry.link, Entry.current_revision)
+_MATCH_BY_KEY = _MATCH_COLUMNS.where(
+    Entry.feed_id == bindparam("feed"), Entry.identity_key.in_(bindparam("values", expanding=True))
+)
+_MATCH_BY_LINK = _MATCH_COLUMNS.where(
+    Entry.feed_id == bindparam("feed"), Entry.link.in_(bindparam("values", expanding=True))
+)
+_LOWEST_FILE_ID = select(func.min(Entry.file_id)).where(Entry.feed_id == bindparam("feed"))
+_NEWEST = (
+    select(EntryRevision.entry_id, func.max(EntryRevision.revision).label("revision"))
+    .where(EntryRevision.entry_id.in_(bindparam("ids", expanding=True)))
+    .group_by(EntryRevision.entry_id)
+    .subquery()
+)
+_LATEST_HASHES = select(EntryRevision.entry_id, EntryRevision.content_hash).join(
+    _NEWEST,
+    (EntryRevision.entry_id == _NEWEST.c.entry_id) & (EntryRevision.revision == _NEWEST.c.revision),
+)
 
 #: Longer identity keys are stored as their hash: PostgreSQL cannot index
 #: arbitrarily long text (a btree row holds at most about 2.7 kB).
@@ -219,14 +241,40 @@ class EntryQueries:
         )
         with self._db.read() as session:
             lowest = {feed_id: low for feed_id, low in session.execute(query)}
-        found = {}
-        for feed_id in wanted:
-            low = lowest.get(feed_id)
-            if low is not None and low <= 0:
-                raise StorageError(
-                    f"feed {feed_id} has used every file number: {self._db.target}")
-            found[feed_id] = FIRST_FILE_ID if low is None else low - 1
-        return found
+        return {feed_id: self._below(feed_id, lowest.get(feed_id)) for feed_id in wanted}
+
+    def _below(self, feed_id: int, lowest: int | None) -> int:
+        if lowest is not None and lowest <= 0:
+            raise StorageError(f"feed {feed_id} has used every file number: {self._db.target}")
+        return FIRST_FILE_ID if lowest is None else lowest - 1
+
+    def poll_lookup(
+        self, feed_id: int, identity_keys: Iterable[str], links: Iterable[str]
+    ) -> PollLookup:
+        """The entries of ``feed_id`` matching any key or link, and the next file number.
+
+        One read transaction of plain column queries: a cold cycle makes one lookup
+        per feed, and loading ORM objects and opening a transaction per question cost
+        more than the questions. A match carries the caller's key even when the key is
+        stored as its hash (keys longer than ``MAX_KEY_BYTES``).
+        """
+        by_stored = {stored_key(k): k for k in identity_keys}
+        rows: dict[int, Row[int, str, str | None, int]] = {}
+        with self._db.read_rows() as connection:
+            for query, values in ((_MATCH_BY_KEY, sorted(by_stored)),
+                                  (_MATCH_BY_LINK, sorted({v for v in links if v}))):
+                for chunk in _chunks(values):
+                    found = connection.execute(query, {"feed": feed_id, "values": chunk})
+                    rows.update((row[0], row) for row in found)
+            hashes = _latest_hashes(connection, list(rows))
+            lowest = connection.scalar(_LOWEST_FILE_ID, {"feed": feed_id})
+        matches = [
+            EntryMatch(entry_id, by_stored.get(key, key), link or "", hashes.get(entry_id, ""),
+                       revisions)
+            for entry_id, key, link, revisions in rows.values()
+        ]
+        exhausted = lowest is not None and lowest <= 0
+        return PollLookup(matches, None if exhausted else self._below(feed_id, lowest))
 
     def entries_without_file(self, feed_id: int | None = None) -> list[EntryRecord]:
         """Entries whose archive file was never recorded (all feeds, or one)."""
@@ -248,26 +296,6 @@ class EntryQueries:
             query = query.where(or_(Entry.archive_id == archive_id, Entry.archive_id.is_(None)))
         with self._db.read() as session:
             return {path: entry_id for path, entry_id in session.execute(query) if path}
-
-    def known_entries(
-        self, feed_id: int, identity_keys: Iterable[str], links: Iterable[str]
-    ) -> list[KnownEntry]:
-        """Entries of a feed matching any key or link, with their latest content hash."""
-        keys = {stored_key(k) for k in identity_keys}
-        wanted_links = {link for link in links if link}
-        found: dict[int, Entry] = {}
-        with self._db.read() as session:
-            for chunk in _chunks(sorted(keys)):
-                query = select(Entry).where(Entry.feed_id == feed_id, Entry.identity_key.in_(chunk))
-                found.update((e.id, e) for e in session.scalars(query))
-            for chunk in _chunks(sorted(wanted_links)):
-                query = select(Entry).where(Entry.feed_id == feed_id, Entry.link.in_(chunk))
-                found.update((e.id, e) for e in session.scalars(query))
-            hashes = _latest_hashes(session, list(found))
-            return [
-                KnownEntry(to_record(EntryRecord, entry), hashes.get(entry.id, ""))
-                for entry in found.values()
-            ]
 
     def delete_entry(self, entry_id: int) -> None:
         """Forget an entry and its revisions (reconciliation of a lost file)."""
@@ -335,18 +363,10 @@ def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
         yield values[start : start + size]
 
 
-def _latest_hashes(session: Session, entry_ids: list[int]) -> dict[int, str]:
-    if not entry_ids:
-        return {}
-    newest = (
-        select(EntryRevision.entry_id, func.max(EntryRevision.revision).label("revision"))
-        .where(EntryRevision.entry_id.in_(entry_ids))
-        .group_by(EntryRevision.entry_id)
-        .subquery()
-    )
-    query = select(EntryRevision.entry_id, EntryRevision.content_hash).join(
-        newest,
-        (EntryRevision.entry_id == newest.c.entry_id)
-        & (EntryRevision.revision == newest.c.revision),
-    )
-    return {entry_id: digest for entry_id, digest in session.execute(query)}
+def _latest_hashes(connection: Connection | Session, entry_ids: list[int]) -> dict[int, str]:
+    found: dict[int, str] = {}
+    for start in range(0, len(entry_ids), 500):
+        ids = entry_ids[start : start + 500]
+        found.update((entry_id, digest)
+                     for entry_id, digest in connection.execute(_LATEST_HASHES, {"ids": ids}))
+    return found

@@ -104,12 +104,26 @@ class NewEntry:
     file_id: int
 
 
-@dataclass(frozen=True)
-class KnownEntry:
-    """An entry with the content hash of its latest revision (what ``decide`` needs)."""
+class EntryMatch(NamedTuple):
+    """A stored entry that one of a poll's entries matched, by identity key or link.
 
-    entry: EntryRecord
+    ``identity_key`` is the key as the caller gave it (not its stored hash form).
+    """
+
+    entry_id: int
+    identity_key: str
+    link: str
     content_hash: str
+    revisions: int
+
+
+@dataclass(frozen=True)
+class PollLookup:
+    """What sorting one poll's entries needs from the store (``Store.poll_lookup``)."""
+
+    matches: list[EntryMatch]
+    #: None when the feed has used every file number (down to 1).
+    next_file_id: int | None
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 
 from ingestd.errors import StorageError
-from ingestd.store import FIRST_FILE_ID, FeedConfig, NewEntry, Store
+from ingestd.store import FIRST_FILE_ID, EntryMatch, FeedConfig, NewEntry, Store
 from ingestd.store.entries import MAX_KEY_BYTES
 from tests.store.conftest import NOW
 
@@ -141,17 +141,44 @@ def test_add_entry_with_its_file_in_one_step(store: Store, feed_id: int) -> None
     assert store.recent_entries(feed_id) == [entry]
 
 
-def test_known_entries_by_key_or_link_with_latest_hash(store: Store, feed_id: int) -> None:
+def test_poll_lookup_matches_by_key_or_link_with_latest_hash(store: Store, feed_id: int) -> None:
     one = store.add_entry(feed_id, "guid:1", content_hash=_hash("v1"), first_seen_at=NOW,
                           link="https://a.example/1")
     store.add_revision(one.id, _hash("v2"), LATER)
     two = store.add_entry(feed_id, "guid:2", content_hash=_hash("w"), first_seen_at=NOW,
                           link="https://a.example/2")
     store.add_entry(feed_id, "guid:3", content_hash=_hash("x"), first_seen_at=NOW)
-    found = store.known_entries(feed_id, ["guid:1", "guid:404"], ["https://a.example/2"])
-    by_id = {k.entry.id: k.content_hash for k in found}
-    assert by_id == {one.id: _hash("v2"), two.id: _hash("w")}
-    assert store.known_entries(feed_id, [], []) == []
+    found = store.poll_lookup(feed_id, ["guid:1", "guid:404"], ["https://a.example/2", ""])
+    assert sorted(found.matches) == [
+        EntryMatch(one.id, "guid:1", "https://a.example/1", _hash("v2"), 2),
+        EntryMatch(two.id, "guid:2", "https://a.example/2", _hash("w"), 1),
+    ]
+    assert found.next_file_id == FIRST_FILE_ID
+    assert store.poll_lookup(feed_id, [], []).matches == []
+    # Another feed's entries never match.
+    store.sync_feeds([FeedConfig("b", "https://b.example/feed", "feed", 1800)], now=NOW)
+    other = store.get_feed("b")
+    assert other is not None
+    assert store.poll_lookup(other.id, ["guid:1"], ["https://a.example/1"]).matches == []
+
+
+def test_poll_lookup_gives_back_the_callers_long_key(store: Store, feed_id: int) -> None:
+    # Keys over 1 kB are stored as their hash; the poll compares its own keys.
+    key = "guid:" + "長" * MAX_KEY_BYTES
+    entry = store.add_entry(feed_id, key, content_hash=_hash("x"), first_seen_at=NOW)
+    [match] = store.poll_lookup(feed_id, [key], []).matches
+    assert (match.entry_id, match.identity_key) == (entry.id, key)
+
+
+def test_poll_lookup_next_file_id_counts_down_and_runs_out(store: Store, feed_id: int) -> None:
+    entry = store.add_entry(feed_id, "k", content_hash=_hash("k"), first_seen_at=NOW)
+    store.set_archive_path(entry.id, "a/1048575.md", FIRST_FILE_ID)
+    assert store.poll_lookup(feed_id, [], []).next_file_id == FIRST_FILE_ID - 1
+    last = store.add_entry(feed_id, "last", content_hash=_hash("l"), first_seen_at=NOW)
+    store.set_archive_path(last.id, "a/0.md", 0)
+    assert store.poll_lookup(feed_id, ["k"], []).next_file_id is None
+    with pytest.raises(StorageError, match="used every file number"):
+        store.next_file_id(feed_id)
 
 
 def test_delete_entry_forgets_entry_and_revisions(store: Store, feed_id: int) -> None:
