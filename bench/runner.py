@@ -263,6 +263,21 @@ def new_run_folder(parent: Path, name: str) -> Path:
     return folder
 
 
+def compile_ingestd(say: Any) -> None:
+    """Byte-compile ingestd's own modules, as installing a package does.
+
+    ingestd runs from an editable install, whose modules are compiled on first import
+    and cached in ``__pycache__`` unless ``PYTHONDONTWRITEBYTECODE`` is set (it is on
+    some machines): then every run would compile ingestd afresh (about 0.35 s of
+    start-up here) while reader, installed from a wheel, starts from bytecode that pip
+    compiled. Compiling ahead gives both the start a real installation has.
+    """
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(REPO / "ingestd")],
+                   check=True, env={**os.environ, "PYTHONDONTWRITEBYTECODE": ""})
+    say(f"ingestd byte-compiled in {time.perf_counter() - started:.1f} s")
+
+
 def ingestd_cmd(config: Path) -> list[str]:
     """The ``ingestd fetch --json`` command line in ingestd's own venv."""
     return [sys.executable, "-m", "ingestd", "fetch", "--config", str(config), "--json"]
@@ -490,6 +505,7 @@ class Bench:
 
     def run(self) -> None:
         _become_subreaper()
+        compile_ingestd(self.say)
         self.start_server()
         assert self.server is not None
         self.generate()
