@@ -69,6 +69,12 @@ class Database:
         with self.errors(), session, session.begin():
             yield session
 
+    @contextmanager
+    def write_rows(self) -> Iterator[Connection]:
+        """``write`` without a Session, for Core statements on hot paths."""
+        with self.errors(), self.writer.connect() as connection, connection.begin():
+            yield connection
+
     @cached_property
     def writer(self) -> Engine:
         """The engine whose connections begin write transactions (also for migrations)."""

@@ -38,6 +38,13 @@ _MATCH_BY_KEY = _MATCH_COLUMNS.where(
 _MATCH_BY_LINK = _MATCH_COLUMNS.where(
     Entry.feed_id == bindparam("feed"), Entry.link.in_(bindparam("values", expanding=True))
 )
+# New entries, skipping any another writer stored first; per dialect (their own insert()).
+_NEW_ENTRIES = {
+    name: insert_for(Entry)
+    .on_conflict_do_nothing(index_elements=["feed_id", "identity_key"])
+    .returning(Entry.id, Entry.feed_id, Entry.identity_key)
+    for name, insert_for in (("postgresql", postgresql.insert), ("sqlite", sqlite.insert))
+}
 _LOWEST_FILE_ID = select(func.min(Entry.file_id)).where(Entry.feed_id == bindparam("feed"))
 _NEWEST = (
     select(EntryRevision.entry_id, func.max(EntryRevision.revision).label("revision"))
@@ -169,11 +176,8 @@ class EntryQueries:
         # One cached statement run as an executemany: SQLAlchemy batches it into
         # multi-row INSERT ... RETURNING ("insertmanyvalues") without compiling a
         # new statement for every batch, as .values(rows) would.
-        insert = self._insert().on_conflict_do_nothing(
-            index_elements=["feed_id", "identity_key"]
-        ).returning(Entry.id, Entry.feed_id, Entry.identity_key)
-        with self._db.write() as session:
-            connection = session.connection()
+        insert = _NEW_ENTRIES[self._db.dialect]
+        with self._db.write_rows() as connection:
             inserted = connection.execute(insert, rows).all()
             if inserted:
                 connection.execute(_REVISIONS, [

@@ -21,6 +21,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.dml import Update
 
 from ingestd.errors import StorageError
 from ingestd.store.engine import Database
@@ -41,6 +42,22 @@ from ingestd.types import ArchiveFormat
 _SYNC_LOCK = 0x696E6765737464 + 1
 
 FeedSpecs = Iterable[FeedConfig | tuple[str, str, ArchiveFormat | str, int]]
+
+# record_polls runs once per group of polls: its statements are built once.
+_FEEDS_WITH_IDS = select(Feed.id).where(Feed.id.in_(bindparam("ids", expanding=True)))
+_INSERT_FETCH = insert(Fetch)
+_FEED_UPDATES: dict[tuple[str, ...], Update] = {}
+
+
+def _feed_update(fields: tuple[str, ...]) -> Update:
+    """UPDATE feeds SET (these fields) WHERE id = :_id, for executemany; cached per field set."""
+    statement = _FEED_UPDATES.get(fields)
+    if statement is None:
+        statement = update(Feed).where(Feed.id == bindparam("_id")).values(
+            {field: bindparam(f"_{field}") for field in fields}
+        )
+        _FEED_UPDATES[fields] = statement
+    return statement
 
 
 class FeedQueries:
@@ -234,25 +251,21 @@ class FeedQueries:
                 raise TypeError(f"record_poll got unknown state fields: {sorted(unknown)}")
         # Core executemany statements, not the ORM: on a warm cycle (all 304) this is
         # most of what a poll costs. Polls that set the same fields share one UPDATE.
-        ids = {feed_id for feed_id, _, _ in polls}
+        ids = sorted({feed_id for feed_id, _, _ in polls})
         by_fields: dict[tuple[str, ...], list[dict[str, object]]] = {}
         for feed_id, _, state in polls:
             row = {"_id": feed_id, **{f"_{key}": value for key, value in state.items()}}
             by_fields.setdefault(tuple(sorted(state)), []).append(row)
-        with self._db.write() as session:
-            connection = session.connection()
-            found = set(connection.scalars(select(Feed.id).where(Feed.id.in_(ids))))
-            if missing := ids - found:
+        with self._db.write_rows() as connection:
+            found = set(connection.scalars(_FEEDS_WITH_IDS, {"ids": ids}))
+            if missing := set(ids) - found:
                 raise StorageError(f"no feed with id {min(missing)}: {self._db.target}")
-            connection.execute(insert(Fetch), [
+            connection.execute(_INSERT_FETCH, [
                 dict(feed_id=feed_id, **attempt._asdict()) for feed_id, attempt, _ in polls
             ])
             for fields, rows in by_fields.items():
                 if fields:
-                    statement = update(Feed).where(Feed.id == bindparam("_id")).values(
-                        {field: bindparam(f"_{field}") for field in fields}
-                    )
-                    connection.execute(statement, rows)
+                    connection.execute(_feed_update(fields), rows)
 
     def recent_fetches(self, feed_id: int, limit: int = 10) -> list[FetchRecord]:
         """The latest fetch attempts of a feed, newest first."""
