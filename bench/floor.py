@@ -3,13 +3,18 @@
     python -m bench.floor feeds FARM      feedparser over every farm feed
     python -m bench.floor pages FARM      readability-lxml + HTML -> markdown over every page
     python -m bench.floor extract FARM    ingestd's own extract_article over every page
+    python -m bench.floor http FARM [N]   httpx alone: every farm feed once more, all 304
 
 Files are read into memory first; only the parsing is timed, in this one process.
 ``feeds`` calls feedparser as ingestd does (``sanitize_html=False``,
 ``resolve_relative_uris=False``): ingestd cannot parse faster than this per core.
 ``pages`` is readability's summary of each page plus ingestd's HTML -> markdown
 conversion of that summary. ``extract`` (informative) is ingestd's whole extraction
-step, which does more than readability alone. Prints one JSON object.
+step, which does more than readability alone. ``http`` is the warm cycle's floor:
+the HTTP client ingestd is built on (an ``httpx.AsyncClient`` on one event loop, N
+connections, default 4) asking for every farm feed with the validators the server
+gave (an untimed first pass collects them), so every answer is a 304; no database, no
+scheduling, no interpreter start-up in the timed loop. Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -80,16 +85,61 @@ def floor_extract(farm: Path) -> dict[str, float | int]:
             "seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu}
 
 
-MODES = {"feeds": floor_feeds, "pages": floor_pages, "extract": floor_extract}
+def floor_http(farm: Path, concurrency: int = 4) -> dict[str, float | int]:
+    """httpx alone: one conditional GET per farm feed (all 304), one event loop."""
+    import asyncio
+
+    import httpx
+
+    base = json.loads((farm / "farm.json").read_text())["base_url"]
+    urls = [f"{base}/feeds/{p.name}" for p in feed_files(farm)]
+
+    async def run() -> dict[str, float | int]:
+        limits = httpx.Limits(max_connections=concurrency,
+                              max_keepalive_connections=concurrency)
+        slots = asyncio.Semaphore(concurrency)
+        validators: dict[str, dict[str, str]] = {}
+        statuses: dict[int, int] = {}
+        async with httpx.AsyncClient(limits=limits) as client:
+
+            async def learn(url: str) -> None:
+                async with slots:
+                    response = await client.head(url)
+                    validators[url] = {"If-None-Match": response.headers["etag"],
+                                       "If-Modified-Since": response.headers["last-modified"]}
+
+            async def check(url: str) -> None:
+                async with slots, client.stream("GET", url, headers=validators[url]) as response:
+                    async for _chunk in response.aiter_raw():
+                        pass
+                    statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
+
+            await asyncio.gather(*(learn(url) for url in urls))
+            started = time.perf_counter()
+            cpu = time.process_time()
+            await asyncio.gather(*(check(url) for url in urls))
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        return {"feeds": len(urls), "not_modified": statuses.get(304, 0),
+                "concurrency": concurrency, "seconds": seconds, "cpu_seconds": cpu}
+
+    return asyncio.run(run())
+
+
+MODES = {"feeds": floor_feeds, "pages": floor_pages, "extract": floor_extract,
+         "http": floor_http}
 
 
 def main(argv: list[str]) -> int:
     """Run one floor and print its JSON."""
-    if len(argv) != 2 or argv[0] not in MODES:
-        print(f"usage: python -m bench.floor {{{'|'.join(MODES)}}} FARM", file=sys.stderr)
+    if len(argv) not in (2, 3) or argv[0] not in MODES or (len(argv) == 3 and argv[0] != "http"):
+        print(f"usage: python -m bench.floor {{{'|'.join(MODES)}}} FARM  (http: FARM [N])",
+              file=sys.stderr)
         return 2
     started = time.perf_counter()
-    result = MODES[argv[0]](Path(argv[1]))
+    if argv[0] == "http":
+        result = floor_http(Path(argv[1]), *(int(n) for n in argv[2:]))
+    else:
+        result = MODES[argv[0]](Path(argv[1]))
     result["process_seconds"] = time.perf_counter() - started
     print(json.dumps(result))
     return 0

@@ -289,9 +289,9 @@ def reader_cmd(db: Path, urls: Path, workers: int) -> list[str]:
             "--urls", str(urls), "--workers", str(workers)]
 
 
-def floor_cmd(mode: str, farm: Path) -> list[str]:
-    """One floor, in ingestd's venv (same feedparser, readability and lxml)."""
-    return [sys.executable, "-m", "bench.floor", mode, str(farm)]
+def floor_cmd(mode: str, farm: Path, *extra: str) -> list[str]:
+    """One floor, in ingestd's venv (same feedparser, readability, lxml and httpx)."""
+    return [sys.executable, "-m", "bench.floor", mode, str(farm), *extra]
 
 
 # --- the run --------------------------------------------------------------------------
@@ -474,6 +474,12 @@ class Bench:
 
     def run_floor(self, rnd: int) -> None:
         self.add("floor feeds", measure(f"r{rnd} floor feedparser", floor_cmd("feeds", self.farm)))
+        if "ingestd" in self.args.contenders:
+            # The warm cycle's floor, at the concurrency ingestd's warm runs use.
+            conc = self.concurrency.get("warm", self.args.concurrency[0])
+            self.add("floor http", measure(f"r{rnd} floor httpx alone (304) concurrency={conc}",
+                                           floor_cmd("http", self.farm, str(conc)),
+                                           keep=self.server_pid))
 
     def run_pipeline(self, rnd: int) -> None:
         assert self.info is not None
@@ -589,6 +595,10 @@ class Bench:
         if "floor feeds" in self.samples:
             rows.append(Row("floor: feedparser, 1 core", self.samples["floor feeds"],
                             info.feeds, total))
+        if "floor http" in self.samples:
+            conc = self.samples["floor http"][0].output.get("concurrency")
+            rows.append(Row(f"floor: httpx alone, all 304, concurrency={conc}",
+                            self.samples["floor http"], info.feeds, total))
         for key, case in (("pipeline ingestd", "pipeline: ingestd fetch_page"),
                           ("pipeline floor", "pipeline floor: readability+md"),
                           ("pipeline extract", "(ingestd extract_article, 1 core)")):
@@ -604,6 +614,13 @@ class Bench:
         over rounds. CPU, not wall: on a shared machine a one-core loop's wall time
         includes waiting for a core, which is not what one core can do."""
         values = [m.output.get("cpu_seconds") for m in self.samples.get(key, [])]
+        numbers = [float(v) for v in values if isinstance(v, int | float)]
+        return statistics.median(numbers) if numbers else None
+
+    def loop_seconds(self, key: str) -> float | None:
+        """A floor's timed loop in wall seconds, median over rounds (the HTTP floor
+        waits on the server as well as computing: its wall time is what it costs)."""
+        values = [m.output.get("seconds") for m in self.samples.get(key, [])]
         numbers = [float(v) for v in values if isinstance(v, int | float)]
         return statistics.median(numbers) if numbers else None
 
@@ -644,6 +661,13 @@ class Bench:
         if warm and reader_warm:
             value = warm.seconds / reader_warm.seconds
             found.append(("warm: ingestd / reader time", value, "<= 0.5", value <= 0.5))
+        http_floor = self.loop_seconds("floor http")
+        if warm and reader_warm and http_floor:
+            found.append(("warm: httpx alone (timed loop) / reader warm time",
+                          http_floor / reader_warm.seconds,
+                          "informative (the HTTP client's own share of the budget)", None))
+            found.append(("warm: ingestd warm time / httpx alone (timed loop)",
+                          warm.seconds / http_floor, "informative", None))
         floor = self.floor_seconds("floor feeds")
         parse = self.parse_seconds()
         if parse and floor:
@@ -691,7 +715,8 @@ class Bench:
             "reader_trials_seconds": self.reader_trials,
             "ingestd_concurrency_trials_seconds": self.concurrency_trials,
             "floors": {k: [m.output for m in self.samples.get(k, [])]
-                       for k in ("floor feeds", "pipeline floor", "pipeline extract")},
+                       for k in ("floor feeds", "floor http", "pipeline floor",
+                                 "pipeline extract")},
             "samples": {k: [asdict(m) for m in v] for k, v in self.samples.items()},
             "table_markdown": text,
         }

@@ -51,6 +51,10 @@ def test_runner_at_toy_scale_prints_the_table(tmp_path: Path) -> None:
     # Run folders are removed at the end, not between runs.
     assert not (tmp_path / "b" / "work").exists()
     assert samples["floor feeds"][0]["output"]["entries"] == 9
+    # The warm cycle's floor: httpx alone got a 304 for every feed.
+    http = samples["floor http"][0]["output"]
+    assert (http["feeds"], http["not_modified"], http["concurrency"]) == (3, 3, best["warm"])
+    assert f"| floor: httpx alone, all 304, concurrency={best['warm']} |" in run.stdout
     pipeline = samples["pipeline ingestd"][0]["output"]
     assert (pipeline["archived"], pipeline["failed"]) == (20, 0)
     assert samples["pipeline floor"][0]["output"]["pages"] == 20
