@@ -19,8 +19,7 @@ from typing import Any
 
 from ingestd import PROJECT_URL, __version__
 from ingestd.errors import ConfigError
-from ingestd.formats.repost import NEWLINE_STYLES
-from ingestd.types import ArchiveFormat, FeedSpec
+from ingestd.types import NEWLINE_STYLES, ArchiveFormat, FeedSpec
 
 DEFAULT_PATH = Path("ingestd.toml")
 DEFAULT_USER_AGENT = f"ingestd/{__version__} (+{PROJECT_URL})"

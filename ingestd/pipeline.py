@@ -23,9 +23,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
+from types import ModuleType
 from typing import Any, Generic, TypeVar
 
-from ingestd import decide, fetchfile, prepare
+from ingestd import decide, fetchfile
 from ingestd.errors import (
     ArchiveError,
     ExtractError,
@@ -59,6 +60,14 @@ PROCESSING_BACKLOG = 16
 
 T = TypeVar("T")
 R = TypeVar("R")
+
+
+def _prepare() -> ModuleType:
+    """The pool's steps (parsing, rendering, writing), loaded on first use: they bring
+    feedparser, lxml and readability, which a cycle of 304s never needs."""
+    from ingestd import prepare
+
+    return prepare
 
 
 @dataclass(frozen=True)
@@ -184,7 +193,7 @@ class Pipeline:
                                       retry_after=retry)
         size = len(fetched.content)
         try:
-            read = await self._cpu(prepare.read_feed, fetched.content, fetched.headers,
+            read = await self._cpu(_prepare().read_feed, fetched.content, fetched.headers,
                                    job.record.url)
             run.parse_seconds = read.cpu_seconds
             await self._archive_new(run, read.keyed)
@@ -243,7 +252,7 @@ class Pipeline:
         # recorded in batches (one sync, one transaction).
         for start in range(0, min(len(ordered), cap), BATCH):
             chunk = ordered[start : min(start + BATCH, cap)]
-            files = await self._write_files(run, prepare.write_items, self.archive_root,
+            files = await self._write_files(run, _prepare().write_items, self.archive_root,
                                             run.next_id, spec, [k.entry for k in chunk],
                                             run.started)
             pairs = zip(chunk, files, strict=True)
@@ -300,8 +309,8 @@ class Pipeline:
         else:
             body = await self.fetcher.fetch(link, accept=ACCEPT_HTML)
         [file] = await self._write_files(
-            run, prepare.write_page, self.archive_root, run.next_id, job.spec, entry, run.started,
-            body.content, body.headers.get("content-type", ""), body.url,
+            run, _prepare().write_page, self.archive_root, run.next_id, job.spec, entry,
+            run.started, body.content, body.headers.get("content-type", ""), body.url,
         )  # fmt: skip
         return file
 

@@ -51,6 +51,8 @@ LF = Newlines()
 CRLF = Newlines(front="\r\n", source="\n", blank="\r\n", body="\r\n", final="\r\n")
 #: The 2023-24 form: as CRLF, but the body itself uses bare LF.
 CRLF_LF_BODY = Newlines(front="\r\n", source="\n", blank="\r\n", body="\n", final="\r\n")
+#: The names ``[[feeds]] newlines`` accepts.
+NEWLINE_STYLES = {"lf": LF, "crlf": CRLF, "crlf-lf-body": CRLF_LF_BODY}
 
 
 @dataclass(frozen=True)

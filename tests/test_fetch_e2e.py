@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,6 +211,25 @@ def test_an_entry_with_a_very_long_guid_is_known_on_the_next_poll(
     code, out = setup.fetch()
     assert code == 0 and (out["new_entries"], out["archived"]) == (0, 0)
     assert len(list(setup.file("l").parent.iterdir())) == 2
+
+
+def test_a_cycle_of_304s_loads_no_parsing_stack(setup: Setup, loopback: LoopbackServer) -> None:
+    # A cron `fetch` where nothing changed starts, asks, gets 304s and exits: the
+    # parsing, extraction and rendering libraries are not loaded for it.
+    loopback.route("/n.xml", conditional(rss(item("n", "http://x.example/n", "n"))))
+    setup.write(feed_toml("n", loopback.url("/n.xml")))
+    assert setup.fetch()[1]["archived"] == 1
+    code = ("import sys\nfrom ingestd.cli import main\n"
+            "status = main(['fetch', '--config', sys.argv[1], '--json'])\n"
+            "heavy = ['feedparser', 'readability', 'ingestd.prepare', 'ingestd.extract',\n"
+            "         'ingestd.formats', 'ingestd.replay', 'markdown_it', 'nh3']\n"
+            "if 'sqlite' in sys.argv[2]:\n    heavy.append('sqlalchemy.dialects.postgresql')\n"
+            "print(status, sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n")
+    warm = subprocess.run([sys.executable, "-c", code, str(setup.config), setup.database],
+                          cwd=setup.root, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert json.loads(warm.stdout)["not_modified"] == 1, warm.stderr
+    assert warm.stderr.strip().splitlines()[-1] == "0 []"
 
 
 def test_file_feed(setup: Setup) -> None:

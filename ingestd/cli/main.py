@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TypeAlias
+from typing import TYPE_CHECKING, TypeAlias
 
 from ingestd import __version__, config
 from ingestd.cli import feedsfile, opml
@@ -25,13 +25,9 @@ from ingestd.cli.logsetup import setup_logging
 from ingestd.cli.report import fetch_summary, print_fetch, print_status, status_rows
 from ingestd.cli.runtime import Runtime, open_runtime
 from ingestd.errors import ConfigError, IngestdError, StorageError
-from ingestd.extract import decode_page, extract_article
-from ingestd.formats import feed as format_a
-from ingestd.formats import render_any
-from ingestd.formats import repost as format_b
-from ingestd.replay import replay_paths
-from ingestd.sanitize import sanitize
-from ingestd.types import ArchiveDoc
+
+if TYPE_CHECKING:
+    from ingestd.types import ArchiveDoc
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("ingestd")
@@ -207,6 +203,13 @@ def cmd_feeds(args: argparse.Namespace) -> int:
 
 def cmd_extract(args: argparse.Namespace) -> int:
     """``ingestd extract < page.html``: print the archive file a page would become."""
+    # Loaded here, not at start-up: `fetch` from cron would pay for them on every run.
+    from ingestd.extract import decode_page, extract_article
+    from ingestd.formats import feed as format_a
+    from ingestd.formats import render_any
+    from ingestd.formats import repost as format_b
+    from ingestd.sanitize import sanitize
+
     raw = sys.stdin.buffer.read()
     article = extract_article(decode_page(raw, ""), args.url)
     doc: ArchiveDoc
@@ -223,6 +226,8 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
 def cmd_replay(args: argparse.Namespace) -> int:
     """``ingestd replay PATH...``."""
+    from ingestd.replay import replay_paths  # loaded only for this command
+
     missing = [str(p) for p in args.paths if not p.exists()]
     if missing:
         print(f"ingestd replay: no such file or folder: {', '.join(missing)}", file=sys.stderr)

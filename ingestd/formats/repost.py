@@ -18,10 +18,9 @@ import re
 
 from ingestd.errors import FormatError
 from ingestd.formats.markdown import html_to_markdown
-from ingestd.types import CRLF, CRLF_LF_BODY, LF, Article, Newlines, RepostDoc
+from ingestd.types import LF, Article, Newlines, RepostDoc
 
 _SOURCE_LINE = re.compile(r"`(?P<source>.*)` \[(?P<label>[^\]\n]*)\]\((?P<url>[^\s]*)\)")
-NEWLINE_STYLES = {"lf": LF, "crlf": CRLF, "crlf-lf-body": CRLF_LF_BODY}
 
 
 def render(doc: RepostDoc) -> str:
