@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from ingestd import decide, fetchfile
 from ingestd.errors import (
@@ -40,6 +40,9 @@ from ingestd.fetch import Fetcher
 from ingestd.persist import Pending, Persister, Reconciled, Save, make_owner
 from ingestd.store import FeedRecord, FeedState, FetchAttempt, Store
 from ingestd.types import ArchiveFormat, EntryData, FeedSpec, Fetched, ParsedFeed
+
+if TYPE_CHECKING:
+    from ingestd import prepare
 
 log = logging.getLogger("ingestd.pipeline")
 
@@ -60,6 +63,7 @@ PROCESSING_BACKLOG = 16
 
 T = TypeVar("T")
 R = TypeVar("R")
+W = TypeVar("W")
 
 
 def _prepare() -> ModuleType:
@@ -193,14 +197,18 @@ class Pipeline:
                                       retry_after=retry)
         size = len(fetched.content)
         try:
-            read = await self._cpu(_prepare().read_feed, fetched.content, fetched.headers,
-                                   job.record.url)
-            run.parse_seconds = read.cpu_seconds
-            await self._archive_new(run, read.keyed)
+            if _from_feed_alone(job.spec) and not await self._blocking(self.store.has_entries,
+                                                                        job.record.id):
+                parsed = await self._archive_first(run, fetched)
+            else:
+                read = await self._cpu(_prepare().read_feed, fetched.content, fetched.headers,
+                                       job.record.url)
+                run.parse_seconds = read.cpu_seconds
+                await self._archive_new(run, read.keyed)
+                parsed = read.feed
         except (ParseError, ArchiveError, StorageError) as exc:
             return await self._finish(run, FAILED, status=fetched.status, error=str(exc),
                                       size=size)
-        parsed = read.feed
         if parsed.bozo:
             run.warnings.append(f"feed is malformed but readable: {parsed.bozo}")
         return await self._finish(
@@ -230,18 +238,39 @@ class Pipeline:
             return await loop.run_in_executor(self.parse_executor, partial(func, *args))
         return await asyncio.to_thread(func, *args)
 
+    async def _archive_first(self, run: _Poll, fetched: Fetched) -> ParsedFeed:
+        """A feed with no stored entry (its first poll): every entry is new, so one pool
+        step parses the document and writes the files, and only what the rows record
+        comes back; the store thread then records them in batches."""
+        job = run.job
+        first: prepare.FirstRead = await self._write_files(
+            run, _prepare().read_new_feed, fetched.content, fetched.headers, job.record.url,
+            self.archive_root, job.spec, self.max_new_per_poll, run.started,
+        )  # fmt: skip
+        run.parse_seconds = first.cpu_seconds
+        self._count_new(run, first.new_entries)
+        for start in range(0, len(first.written), BATCH):
+            chunk = first.written[start : start + BATCH]
+            run.pending.extend(_pending(run, item, file) for item, file in chunk)
+            await self._flush(run)
+        return first.feed
+
+    def _count_new(self, run: _Poll, new: int) -> None:
+        run.new_entries = new
+        cap = self.max_new_per_poll
+        if new > cap:
+            run.incomplete = True
+            run.warnings.append(f"{new - cap:,} more new entries than the {cap:,} "
+                                "archived per poll; the next polls archive them")
+
     async def _archive_new(self, run: _Poll, keyed: Sequence[decide.Keyed]) -> None:
         plan = await self._blocking(self._plan, run, keyed)
-        run.new_entries = len(plan.new)
+        self._count_new(run, len(plan.new))
         # Oldest first: file numbers count down, so the newest entry sorts first.
         ordered = sorted(plan.new, key=lambda k: k.entry.published or run.started)
         cap = self.max_new_per_poll
-        if len(ordered) > cap:
-            run.incomplete = True
-            run.warnings.append(f"{len(ordered) - cap:,} more new entries than the {cap:,} "
-                                "archived per poll; the next polls archive them")
         spec = run.job.spec
-        if spec.fetch_page or spec.format is ArchiveFormat.REPOST:
+        if not _from_feed_alone(spec):
             # Entries built from fetched pages are slow to make: each is stored at
             # once, so a stop loses none of that work.
             for item in ordered[:cap]:
@@ -252,9 +281,10 @@ class Pipeline:
         # recorded in batches (one sync, one transaction).
         for start in range(0, min(len(ordered), cap), BATCH):
             chunk = ordered[start : min(start + BATCH, cap)]
-            files = await self._write_files(run, _prepare().write_items, self.archive_root,
-                                            run.next_id, spec, [k.entry for k in chunk],
-                                            run.started)
+            files: list[tuple[str, int]] = await self._write_files(
+                run, _prepare().write_items, self.archive_root, run.next_id, spec,
+                [k.entry for k in chunk], run.started,
+            )
             pairs = zip(chunk, files, strict=True)
             run.pending.extend(_pending(run, item, file) for item, file in pairs)
             await self._flush(run)
@@ -308,29 +338,29 @@ class Pipeline:
                                            self.max_bytes)
         else:
             body = await self.fetcher.fetch(link, accept=ACCEPT_HTML)
-        [file] = await self._write_files(
+        files: list[tuple[str, int]] = await self._write_files(
             run, _prepare().write_page, self.archive_root, run.next_id, job.spec, entry,
             run.started, body.content, body.headers.get("content-type", ""), body.url,
         )  # fmt: skip
+        [file] = files
         return file
 
-    async def _write_files(
-        self, run: _Poll, func: Callable[..., list[tuple[str, int]]], *args: Any
-    ) -> list[tuple[str, int]]:
+    async def _write_files(self, run: _Poll, func: Callable[..., W], *args: Any) -> W:
         """Run a pool step that writes archive files; move the feed's next number on.
 
-        Should the poll be cancelled meanwhile, the files are removed once the step
-        ends: nobody would record them.
+        The step returns its files as a list of (relative path, id), or an object with
+        them in ``files``. Should the poll be cancelled meanwhile, the files are
+        removed once the step ends: nobody would record them.
         """
         step = asyncio.ensure_future(self._cpu(func, *args))
         try:
-            files = await asyncio.shield(step)
+            result = await asyncio.shield(step)
         except asyncio.CancelledError:
             step.add_done_callback(partial(_discard_files, self.archive_root))
             raise
-        if files:
+        if files := _files_of(result):
             run.next_id = min(file_id for _relative, file_id in files) - 1
-        return files
+        return result
 
     # --- bookkeeping -------------------------------------------------------------
 
@@ -454,11 +484,21 @@ class PollLog:
         await self._group.submit((feed_id, attempt, state))
 
 
-def _discard_files(root: Path, step: asyncio.Future[list[tuple[str, int]]]) -> None:
+def _files_of(result: Any) -> list[tuple[str, int]]:
+    """The (relative path, id) pairs a file-writing pool step returned."""
+    return result if isinstance(result, list) else result.files
+
+
+def _discard_files(root: Path, step: asyncio.Future[Any]) -> None:
     if step.cancelled() or step.exception() is not None:
         return
-    for relative, _file_id in step.result():
+    for relative, _file_id in _files_of(step.result()):
         (root / relative).unlink(missing_ok=True)
+
+
+def _from_feed_alone(spec: FeedSpec) -> bool:
+    """Entries archived from the feed document itself (no page to fetch per entry)."""
+    return not spec.fetch_page and spec.format is not ArchiveFormat.REPOST
 
 
 def _pending(run: _Poll, item: decide.Keyed, file: tuple[str, int]) -> Pending:

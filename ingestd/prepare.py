@@ -58,6 +58,46 @@ def read_feed(content: bytes, headers: Mapping[str, str], base: str) -> ReadFeed
     return ReadFeed(replace(parsed, entries=()), keyed, parse_seconds)
 
 
+@dataclass(frozen=True)
+class FirstRead:
+    """A feed with nothing stored yet, parsed and archived in one step (``read_new_feed``).
+
+    ``written`` pairs each archived entry (its ``content`` and ``summary`` dropped:
+    the file holds them) with its file, oldest first; ``new_entries`` counts every
+    entry of the document, also those beyond the per-poll cap.
+    """
+
+    feed: ParsedFeed
+    written: tuple[tuple[decide.Keyed, tuple[str, int]], ...]
+    new_entries: int
+    cpu_seconds: float = 0.0
+
+    @property
+    def files(self) -> list[tuple[str, int]]:
+        """(relative path, id) of every file written."""
+        return [file for _item, file in self.written]
+
+
+def read_new_feed(
+    content: bytes, headers: Mapping[str, str], base: str, root: Path, spec: FeedSpec,
+    cap: int, fallback: datetime,
+) -> FirstRead:
+    """``read_feed`` and ``write_items`` in one step, for a feed with no stored entries.
+
+    With nothing stored every entry is new, so no lookup stands between parsing and
+    writing: the entries never travel to the main process and back, only what their
+    rows record. At most ``cap`` entries, oldest first, numbered down from the first
+    file number (the newest sorts first).
+    """
+    read = read_feed(content, headers, base)
+    plan = decide.plan(read.keyed, {}, {})
+    chosen = sorted(plan.new, key=lambda k: k.entry.published or fallback)[:cap]
+    files = write_items(root, archive.FIRST_FILE_ID, spec, [k.entry for k in chosen], fallback)
+    light = [replace(k, entry=replace(k.entry, content="", summary="")) for k in chosen]
+    return FirstRead(read.feed, tuple(zip(light, files, strict=True)), len(plan.new),
+                     read.cpu_seconds)
+
+
 def write_items(
     root: Path, next_id: int, spec: FeedSpec, entries: Sequence[EntryData], fallback: datetime
 ) -> list[tuple[str, int]]:

@@ -43,6 +43,7 @@ _MATCH_BY_KEY = _MATCH_COLUMNS.where(
 _MATCH_BY_LINK = _MATCH_COLUMNS.where(
     Entry.feed_id == bindparam("feed"), Entry.link.in_(bindparam("values", expanding=True))
 )
+_ANY_ENTRY = select(Entry.id).where(Entry.feed_id == bindparam("feed")).limit(1)
 _LOWEST_FILE_ID = select(func.min(Entry.file_id)).where(Entry.feed_id == bindparam("feed"))
 _NEWEST = (
     select(EntryRevision.entry_id, func.max(EntryRevision.revision).label("revision"))
@@ -249,6 +250,11 @@ class EntryQueries:
         if lowest is not None and lowest <= 0:
             raise StorageError(f"feed {feed_id} has used every file number: {self._db.target}")
         return FIRST_FILE_ID if lowest is None else lowest - 1
+
+    def has_entries(self, feed_id: int) -> bool:
+        """Whether the feed has any stored entry (False before its first archived one)."""
+        with self._db.read_rows() as connection:
+            return connection.scalar(_ANY_ENTRY, {"feed": feed_id}) is not None
 
     def poll_lookup(
         self, feed_id: int, identity_keys: Iterable[str], links: Iterable[str]

@@ -1,0 +1,116 @@
+"""A feed's first poll: parsed and written in one pool step, then polled as usual."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ingestd import archive
+from ingestd.fetch import Fetcher, NetworkGuard
+from ingestd.pipeline import FeedJob, Pipeline, PollResult
+from ingestd.store import FeedConfig, Store, open_store
+from ingestd.types import FeedSpec
+from tests.loopback import LoopbackServer
+from tests.test_fetch_e2e import item, rss
+
+NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
+DATES = ["Mon, 02 Mar 2026 08:00:00 GMT", "Mon, 02 Mar 2026 09:00:00 GMT",
+         "Mon, 02 Mar 2026 07:00:00 GMT", "Mon, 02 Mar 2026 09:30:00 GMT"]
+
+
+class RecordingPool(ThreadPoolExecutor):
+    """An executor that remembers the name of every pool step it ran."""
+
+    def __init__(self) -> None:
+        super().__init__(max_workers=2)
+        self.steps: list[str] = []
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        self.steps.append(fn.func.__name__ if isinstance(fn, partial) else fn.__name__)
+        return super().submit(fn, *args, **kwargs)
+
+
+@pytest.fixture
+def store(database_url: str) -> Store:
+    opened = open_store(database_url)
+    opened.sync_feeds([FeedConfig("a", "https://a.example/", "feed", 60)], NOW)
+    return opened
+
+
+def poll_items(
+    store: Store, root: Path, count: int, cap: int = 500
+) -> tuple[PollResult, list[str]]:
+    """Serve the first ``count`` items and poll feed "a" once; the result and pool steps."""
+    pool = RecordingPool()
+    items = "".join(item(f"title {n}", f"http://x.example/{n}", str(n), date=DATES[n])
+                    for n in range(count))
+    with LoopbackServer() as server, pool:
+        server.route("/f.xml", (200, {"Content-Type": "application/rss+xml", "ETag": '"v1"'},
+                                rss(items)))
+        feed = store.get_feed("a")
+        assert feed is not None
+        record = store.update_feed_state(feed.id, url=server.url("/f.xml"))
+
+        async def go() -> PollResult:
+            async with Fetcher(guard=NetworkGuard(["127.0.0.1"])) as fetcher:
+                line = Pipeline(store, fetcher, root, clock=lambda: NOW, owner="me:1:x",
+                                parse_executor=pool, max_new_per_poll=cap)
+                return await line.poll(FeedJob(record, FeedSpec("a", record.url), 60,
+                                               trusted=True))
+
+        return asyncio.run(go()), pool.steps
+
+
+def titles_by_file(root: Path) -> dict[str, str]:
+    found = {}
+    for relative in sorted(archive.archived_files(root)):
+        text = (root / relative).read_text(encoding="utf-8")
+        found[Path(relative).name] = next(t for t in ("title 0", "title 1", "title 2",
+                                                       "title 3") if t in text)
+    return found
+
+
+def test_first_poll_is_one_pool_step_then_polls_look_up_and_write(
+    store: Store, tmp_path: Path
+) -> None:
+    root = tmp_path / "archive"
+    first, steps = poll_items(store, root, 3)
+    assert steps == ["read_new_feed"]  # parsed and written in one step
+    assert (first.outcome, first.new_entries, first.archived) == ("ok", 3, 3)
+    # Oldest first, numbered down: the newest entry has the lowest number.
+    assert titles_by_file(root) == {"1048573.md": "title 1", "1048574.md": "title 0",
+                                    "1048575.md": "title 2"}
+    feed = store.get_feed("a")
+    assert feed is not None
+    entry = store.find_entry(feed.id, "guid:1")
+    assert entry is not None and entry.archive_path == "articles/a/1048573.md"
+    assert entry.title == "title 1" and entry.link == "http://x.example/1"
+    assert entry.archived_by == "me:1:x" and feed.etag == '"v1"'
+    # Once the feed has entries, a poll looks them up first: one new entry, one file.
+    second, steps = poll_items(store, root, 4)
+    assert steps == ["read_feed", "write_items"]
+    assert (second.new_entries, second.archived) == (1, 1)
+    assert titles_by_file(root)["1048572.md"] == "title 3"
+
+
+def test_first_poll_keeps_the_cap_and_the_next_poll_takes_the_rest(
+    store: Store, tmp_path: Path
+) -> None:
+    root = tmp_path / "archive"
+    first, _steps = poll_items(store, root, 3, cap=2)
+    assert (first.new_entries, first.archived) == (3, 2)
+    assert any("1 more new entries than the 2" in w for w in first.warnings)
+    assert set(titles_by_file(root).values()) == {"title 2", "title 0"}  # the two oldest
+    feed = store.get_feed("a")
+    assert feed is not None and feed.etag is None  # the next poll gets the whole feed
+    second, steps = poll_items(store, root, 3, cap=2)
+    assert steps == ["read_feed", "write_items"]
+    assert (second.new_entries, second.archived) == (1, 1)
+    assert titles_by_file(root)["1048573.md"] == "title 1"
