@@ -1,6 +1,7 @@
 """The floors: what one core does with the farm's bytes already in memory.
 
     python -m bench.floor feeds FARM      feedparser over every farm feed
+    python -m bench.floor feeds-busy FARM the same in one process per core, all at once
     python -m bench.floor pages FARM      readability-lxml + HTML -> markdown over every page
     python -m bench.floor extract FARM    ingestd's own extract_article over every page
     python -m bench.floor http FARM [N]   httpx alone: every farm feed once more, all 304
@@ -20,9 +21,12 @@ scheduling, no interpreter start-up in the timed loop. Prints one JSON object.
 from __future__ import annotations
 
 import json
+import os
+import statistics
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 
 def feed_files(farm: Path) -> list[Path]:
@@ -50,6 +54,20 @@ def floor_feeds(farm: Path) -> dict[str, float | int]:
         entries += len(result.entries)
     return {"feeds": len(blobs), "entries": entries, "bytes": sum(map(len, blobs)),
             "seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu}
+
+
+def floor_feeds_busy(farm: Path) -> dict[str, Any]:
+    """``floor_feeds`` in one process per core, all at once: what a core does when every
+    core parses (they share caches, memory bandwidth and, on a VM, the host's cores)."""
+    import multiprocessing
+
+    count = os.cpu_count() or 1
+    with multiprocessing.get_context("fork").Pool(count) as pool:
+        results = pool.map(floor_feeds, [farm] * count)
+    each = [float(r["cpu_seconds"]) for r in results]
+    return {"processes": count, "feeds": results[0]["feeds"], "entries": results[0]["entries"],
+            "cpu_seconds": statistics.mean(each), "cpu_seconds_each": each,
+            "seconds": max(float(r["seconds"]) for r in results)}
 
 
 def floor_pages(farm: Path) -> dict[str, float | int]:
@@ -125,8 +143,8 @@ def floor_http(farm: Path, concurrency: int = 4) -> dict[str, float | int]:
     return asyncio.run(run())
 
 
-MODES = {"feeds": floor_feeds, "pages": floor_pages, "extract": floor_extract,
-         "http": floor_http}
+MODES = {"feeds": floor_feeds, "feeds-busy": floor_feeds_busy, "pages": floor_pages,
+         "extract": floor_extract, "http": floor_http}
 
 
 def main(argv: list[str]) -> int:

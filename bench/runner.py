@@ -474,6 +474,8 @@ class Bench:
 
     def run_floor(self, rnd: int) -> None:
         self.add("floor feeds", measure(f"r{rnd} floor feedparser", floor_cmd("feeds", self.farm)))
+        self.add("floor feeds busy", measure(f"r{rnd} floor feedparser, every core at once",
+                                             floor_cmd("feeds-busy", self.farm)))
         if "ingestd" in self.args.contenders:
             # The warm cycle's floor, at the concurrency ingestd's warm runs use.
             conc = self.concurrency.get("warm", self.args.concurrency[0])
@@ -595,6 +597,9 @@ class Bench:
         if "floor feeds" in self.samples:
             rows.append(Row("floor: feedparser, 1 core", self.samples["floor feeds"],
                             info.feeds, total))
+        if "floor feeds busy" in self.samples:
+            rows.append(Row("floor: feedparser, one process per core at once",
+                            self.samples["floor feeds busy"], info.feeds, total))
         if "floor http" in self.samples:
             conc = self.samples["floor http"][0].output.get("concurrency")
             rows.append(Row(f"floor: httpx alone, all 304, concurrency={conc}",
@@ -674,6 +679,10 @@ class Bench:
             value = parse / floor
             found.append(("parse: ingestd's parse CPU s per feed / the floor's", value,
                           "<= 1.25 (per core)", value <= 1.25))
+        busy = self.floor_seconds("floor feeds busy")
+        if parse and busy:
+            found.append(("parse: the same / the floor's with every core parsing", parse / busy,
+                          "informative (what a core does when all are busy)", None))
         if ingestd_cold:
             found.append(("cold: cores busy (CPU s / wall s)", ingestd_cold.cpu /
                           ingestd_cold.seconds, f"informative ({cores} cores)", None))
@@ -715,8 +724,8 @@ class Bench:
             "reader_trials_seconds": self.reader_trials,
             "ingestd_concurrency_trials_seconds": self.concurrency_trials,
             "floors": {k: [m.output for m in self.samples.get(k, [])]
-                       for k in ("floor feeds", "floor http", "pipeline floor",
-                                 "pipeline extract")},
+                       for k in ("floor feeds", "floor feeds busy", "floor http",
+                                 "pipeline floor", "pipeline extract")},
             "samples": {k: [asdict(m) for m in v] for k, v in self.samples.items()},
             "table_markdown": text,
         }

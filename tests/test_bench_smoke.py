@@ -51,6 +51,9 @@ def test_runner_at_toy_scale_prints_the_table(tmp_path: Path) -> None:
     # Run folders are removed at the end, not between runs.
     assert not (tmp_path / "b" / "work").exists()
     assert samples["floor feeds"][0]["output"]["entries"] == 9
+    busy = samples["floor feeds busy"][0]["output"]
+    assert busy["entries"] == 9 and len(busy["cpu_seconds_each"]) == busy["processes"] >= 1
+    assert "parse: the same / the floor's with every core parsing" in run.stdout
     # The warm cycle's floor: httpx alone got a 304 for every feed.
     http = samples["floor http"][0]["output"]
     assert (http["feeds"], http["not_modified"], http["concurrency"]) == (3, 3, best["warm"])
