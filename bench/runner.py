@@ -263,6 +263,11 @@ def new_run_folder(parent: Path, name: str) -> Path:
     return folder
 
 
+def best_per_phase(trials: dict[str, dict[int, float]]) -> dict[str, int]:
+    """For each phase, the setting (worker count, concurrency) with the shortest wall time."""
+    return {phase: min(times, key=times.__getitem__) for phase, times in trials.items()}
+
+
 def compile_ingestd(say: Any) -> None:
     """Byte-compile ingestd's own modules, as installing a package does.
 
@@ -419,9 +424,7 @@ class Bench:
         for conc in counts:
             self.ingestd_cycle(rnd, conc)
         if rnd == 0:
-            for phase in ("cold", "warm"):
-                trials = self.concurrency_trials[phase]
-                self.concurrency[phase] = min(trials, key=lambda c: trials[c])
+            self.concurrency = best_per_phase(self.concurrency_trials)
             self.say(f"  ingestd best concurrency: cold {self.concurrency['cold']}, "
                      f"warm {self.concurrency['warm']}")
 
@@ -466,9 +469,7 @@ class Bench:
             self.add(f"reader cold w{workers}", cold)
             self.add(f"reader warm w{warm_workers}", warm)
         if rnd == 0:
-            for phase in ("cold", "warm"):
-                trials = self.reader_trials[phase]
-                self.reader_workers[phase] = min(trials, key=lambda w: trials[w])
+            self.reader_workers = best_per_phase(self.reader_trials)
             self.say(f"  reader best workers: cold {self.reader_workers['cold']}, "
                      f"warm {self.reader_workers['warm']}")
 

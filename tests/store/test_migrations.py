@@ -72,14 +72,19 @@ def test_downgrade_to_base_removes_the_tables(db_url: str) -> None:
         db.close()
 
 
-def test_database_from_a_newer_ingestd_is_refused(db_url: str) -> None:
-    upgrade(db_url)
-    db = open_database(db_url)
+def set_schema_version(url: str, version: str) -> None:
+    """Write ``version`` into alembic_version behind the store's back."""
+    db = open_database(url)
     try:
         with db.writer.begin() as connection:
-            connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+            connection.execute(text("UPDATE alembic_version SET version_num = :v"), {"v": version})
     finally:
         db.close()
+
+
+def test_database_from_a_newer_ingestd_is_refused(db_url: str) -> None:
+    upgrade(db_url)
+    set_schema_version(db_url, "9999")
     with pytest.raises(StorageError, match="cannot upgrade the schema.*9999"):
         upgrade(db_url)
 
@@ -148,10 +153,5 @@ def test_alembic_is_loaded_only_when_the_schema_needs_work(tmp_path: Path) -> No
     url = f"sqlite:///{tmp_path / 'x.db'}"
     assert loads_alembic(url)  # empty: migrated
     assert not loads_alembic(url)  # at head: nothing to do
-    db = open_database(url)
-    try:
-        with db.writer.begin() as connection:
-            connection.execute(text("UPDATE alembic_version SET version_num = '0001'"))
-    finally:
-        db.close()
+    set_schema_version(url, "0001")
     assert loads_alembic(url)  # behind: alembic decides (and here refuses the odd schema)
