@@ -162,6 +162,9 @@ class Pipeline:
         self._saves: GroupCommit[Save, int] = GroupCommit(self.persister.save_many,
                                                           self._blocking)
         self._active = asyncio.Semaphore(fetcher.limits.concurrency + PROCESSING_BACKLOG)
+        # Feeds seen with stored entries: their polls skip the first-poll question.
+        # (Only ever a shortcut to the general path, which is right for any feed.)
+        self._stored: set[int] = set()
 
     @property
     def archive_id(self) -> str:
@@ -197,8 +200,7 @@ class Pipeline:
                                       retry_after=retry)
         size = len(fetched.content)
         try:
-            if _from_feed_alone(job.spec) and not await self._blocking(self.store.has_entries,
-                                                                        job.record.id):
+            if _from_feed_alone(job.spec) and not await self._has_entries(job.record.id):
                 parsed = await self._archive_first(run, fetched)
             else:
                 read = await self._cpu(_prepare().read_feed, fetched.content, fetched.headers,
@@ -237,6 +239,11 @@ class Pipeline:
             loop = asyncio.get_running_loop()
             return await loop.run_in_executor(self.parse_executor, partial(func, *args))
         return await asyncio.to_thread(func, *args)
+
+    async def _has_entries(self, feed_id: int) -> bool:
+        if feed_id not in self._stored and await self._blocking(self.store.has_entries, feed_id):
+            self._stored.add(feed_id)
+        return feed_id in self._stored
 
     async def _archive_first(self, run: _Poll, fetched: Fetched) -> ParsedFeed:
         """A feed with no stored entry (its first poll): every entry is new, so one pool

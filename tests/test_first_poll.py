@@ -114,3 +114,30 @@ def test_first_poll_keeps_the_cap_and_the_next_poll_takes_the_rest(
     assert steps == ["read_feed", "write_items"]
     assert (second.new_entries, second.archived) == (1, 1)
     assert titles_by_file(root)["1048573.md"] == "title 1"
+
+
+def test_a_pipeline_asks_whether_a_feed_has_entries_until_it_has(
+    store: Store, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked: list[int] = []
+    real = store.has_entries
+    monkeypatch.setattr(store, "has_entries", lambda feed_id: (asked.append(feed_id),
+                                                               real(feed_id))[1])
+    pool = RecordingPool()
+    with LoopbackServer() as server, pool:
+        server.route("/f.xml", (200, {"Content-Type": "application/rss+xml"},
+                                rss(item("t", "http://x.example/0", "0", date=DATES[0]))))
+        feed = store.get_feed("a")
+        assert feed is not None
+        record = store.update_feed_state(feed.id, url=server.url("/f.xml"))
+
+        async def go() -> list[int]:
+            async with Fetcher(guard=NetworkGuard(["127.0.0.1"])) as fetcher:
+                line = Pipeline(store, fetcher, tmp_path, clock=lambda: NOW, owner="me:1:x",
+                                parse_executor=pool)
+                job = FeedJob(record, FeedSpec("a", record.url), 60, trusted=True)
+                return [(await line.poll(job)).archived for _ in range(3)]
+
+        assert asyncio.run(go()) == [1, 0, 0]
+    assert asked == [feed.id, feed.id]  # empty, then found: the third poll does not ask
+    assert pool.steps == ["read_new_feed", "read_feed", "read_feed"]
