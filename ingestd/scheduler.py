@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ingestd.errors import StorageError
@@ -33,6 +34,23 @@ JobFor = Callable[[FeedRecord], FeedJob | None]
 #: Told of every finished poll (metrics, status lines); must not raise or block.
 OnResult = Callable[[PollResult], None]
 _TICK_JOB = "ingestd-tick"
+
+
+class _TickExecutor(AsyncIOExecutor):  # type: ignore[misc]  # APScheduler has no types
+    """APScheduler's asyncio executor, except that shutting down leaves submitted jobs be.
+
+    Its own shutdown cancels them: a tick cancelled before its first step cannot catch
+    that (APScheduler logs the CancelledError with a traceback), and one cancelled
+    halfway leaves what it leased to the lease's end. A tick that runs after
+    ``Scheduler.stop`` returns at once, and ``Scheduler.drain`` waits for them.
+    """
+
+    def shutdown(self, wait: bool = True) -> None:
+        return None
+
+    def running(self) -> list[asyncio.Future[object]]:
+        """The jobs submitted and not finished."""
+        return [f for f in self._pending_futures if not f.done()]
 
 
 class Poller(Protocol):
@@ -97,6 +115,7 @@ class Scheduler:
         self._running: dict[int, _Running] = {}
         self._stopping = False
         self._aps: AsyncIOScheduler | None = None
+        self._executor: _TickExecutor | None = None
 
     @property
     def running(self) -> int:
@@ -215,7 +234,8 @@ class Scheduler:
 
     def start(self) -> None:
         """Let APScheduler call ``tick`` every ``tick_seconds``, the first one right away."""
-        self._aps = AsyncIOScheduler(timezone=UTC)
+        self._executor = _TickExecutor()
+        self._aps = AsyncIOScheduler(timezone=UTC, executors={"default": self._executor})
         self._aps.add_job(
             self.tick, "interval", seconds=self.tick_seconds, id=_TICK_JOB,
             next_run_time=datetime.now(UTC), max_instances=1, coalesce=True,
@@ -252,10 +272,19 @@ class Scheduler:
         recorded in one transaction, so what it leaves behind is complete or absent.
         """
         self.stop()
+        started = asyncio.get_running_loop().time()
+        if self._executor is not None:
+            # APScheduler shuts down on the loop's next turn; ticks it submitted until
+            # then run on (a tick that starts now starts no poll and hands back what it
+            # leased), and polls they did start are waited for below.
+            await asyncio.sleep(0)
+            if ticks := self._executor.running():
+                await asyncio.wait(ticks, timeout=grace)
         tasks = [r.task for r in self._running.values()]
         if not tasks:
             return Drained(0, 0)
-        _done, pending = await asyncio.wait(tasks, timeout=grace)
+        left = max(0.0, grace - (asyncio.get_running_loop().time() - started))
+        _done, pending = await asyncio.wait(tasks, timeout=left)
         for task in pending:
             task.cancel()
         await asyncio.gather(*pending, return_exceptions=True)

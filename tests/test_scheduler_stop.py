@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from datetime import UTC, datetime
+
+import pytest
 
 from ingestd.pipeline import FeedJob, PollResult
 from ingestd.scheduler import Scheduler
@@ -52,3 +55,29 @@ def test_cancelled_tick_returns_its_leases(database_url: str) -> None:
 
         assert asyncio.run(go()) == []
         assert store.active_leases(NOW) == {}
+
+
+def test_stopping_just_after_a_tick_was_submitted_is_quiet(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # APScheduler's shutdown cancels the jobs it has submitted; a tick cancelled before
+    # its first step cannot catch that, and APScheduler logged it with a traceback.
+    caplog.set_level(logging.INFO)
+    with open_store(database_url) as store:
+        store.sync_feeds([FeedConfig("a", "https://a.example/", "feed", 60)], NOW)
+
+        async def go(steps: int) -> int:
+            scheduler = Scheduler(store, NeverPolled(), lambda r: None,  # type: ignore[arg-type]
+                                  owner="me:1:x", tick_seconds=0.01)
+            scheduler.start()
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            drained = await scheduler.drain(grace=5)
+            assert drained.cancelled == 0
+            return scheduler.polls_started
+
+        for steps in range(6):  # stop at each point of the first tick's start
+            assert asyncio.run(go(steps)) == 0
+    errors = [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+    assert errors == []
+    assert store.active_leases(NOW) == {}
