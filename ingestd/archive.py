@@ -4,7 +4,7 @@ Layout (as in the format-A archive): ``articles/{feed}/{id}.md``, ids counting
 down from 0xFFFFF so the newest file sorts first, and ``lists/{feed}.md``. Every
 write goes to a temporary file in the same folder, is fsynced, then renamed over
 the target, so a crash leaves either the old file, the new file, or a stray
-temporary file that ``sweep_temporaries`` removes at start-up; never half a file.
+temporary file that ``sweep_archive`` removes at start-up; never half a file.
 """
 
 from __future__ import annotations
@@ -261,15 +261,30 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def sweep_temporaries(root: Path, older_than: float | None = None) -> list[Path]:
-    """Remove temporary files a crash left behind; return what was removed.
+@dataclass(frozen=True)
+class Swept:
+    """What ``sweep_archive`` found: temporaries it removed, and the archive files."""
 
-    With ``older_than`` (a Unix time), younger ones are left: on a shared archive
-    they may be another live daemon's files in the making.
+    removed: list[Path]
+    files: set[str]  # as ``archived_files`` gives them
+
+
+def sweep_archive(root: Path, older_than: float | None = None) -> Swept:
+    """Remove temporary files a crash left behind and list the archive files: one walk.
+
+    With ``older_than`` (a Unix time), younger temporaries are left: on a shared
+    archive they may be another live daemon's files in the making. Start-up runs
+    this over the whole archive, so it walks it once, with plain strings.
     """
     removed = []
+    files = set()
+    cut = len(os.path.join(str(root), ""))
+    articles = "articles" + os.sep
     for folder, name in _walk_files(root):
         if not name.startswith(TEMP_MARK):
+            relative = os.path.join(folder, name)[cut:]
+            if relative.startswith(articles):
+                files.add(relative.replace(os.sep, "/"))
             continue
         path = Path(folder, name)
         # Beside the archive id (the only file ingestd makes in the root) a daemon
@@ -279,7 +294,7 @@ def sweep_temporaries(root: Path, older_than: float | None = None) -> list[Path]
             continue
         path.unlink(missing_ok=True)
         removed.append(path)
-    return removed
+    return Swept(removed, files)
 
 
 def _an_hour_ago() -> float:

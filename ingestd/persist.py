@@ -137,8 +137,8 @@ class Persister:
         # With another daemon at work, a young temporary file may be one of its files
         # in the making (on a shared volume); alone, every one is a crash's leftover.
         others_active = bool(busy) or self._others_active()
-        temporaries = archive.sweep_temporaries(self.root, settled if others_active else None)
-        on_disk = archive.archived_files(self.root)
+        swept = archive.sweep_archive(self.root, settled if others_active else None)
+        temporaries, on_disk = swept.removed, swept.files
         recorded = self.store.all_archive_paths(self.archive_id)
         orphans = sorted(
             p for p in on_disk - recorded.keys()
@@ -166,12 +166,11 @@ class Persister:
 
     def _busy_folders(self) -> set[str]:
         leases = self.store.active_leases(self.clock())
+        theirs = {feed_id for feed_id, owner in leases.items() if owner != self.owner}
+        if not theirs:
+            return set()  # alone: no feed names to look up
         names = {feed.id: feed.name for feed in self.store.list_feeds()}
-        return {
-            archive.safe_component(names[feed_id])
-            for feed_id, owner in leases.items()
-            if owner != self.owner and feed_id in names
-        }
+        return {archive.safe_component(names[feed_id]) for feed_id in theirs if feed_id in names}
 
     def _others_active(self) -> bool:
         owners = set(self.store.active_leases(self.clock()).values())

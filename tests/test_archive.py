@@ -85,8 +85,11 @@ def test_sweep_removes_only_temporaries(tmp_path: Path) -> None:
     archive.write_atomic(tmp_path, "articles/a/1.md", "keep")
     stray = tmp_path / "articles" / "a" / f"{archive.TEMP_MARK}dead"
     stray.write_text("half")
-    assert archive.sweep_temporaries(tmp_path) == [stray]
-    assert archive.archived_files(tmp_path) == {"articles/a/1.md"}
+    (tmp_path / "orphans").mkdir()
+    (tmp_path / "orphans" / "2.md").write_text("moved aside")  # not an archive file
+    swept = archive.sweep_archive(tmp_path)
+    assert swept.removed == [stray]
+    assert swept.files == archive.archived_files(tmp_path) == {"articles/a/1.md"}
 
 
 def test_index_list_newest_first_in_utc8() -> None:
