@@ -10,7 +10,7 @@ import functools
 import hashlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from sqlalchemy import bindparam, delete, func, insert, or_, select
 from sqlalchemy.engine import Connection, Row
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql, sqlite
     from sqlalchemy.sql.dml import ReturningInsert
 
+V = TypeVar("V")
 _REVISIONS = insert(EntryRevision)  # Core executemany: no ORM objects for rows never read back
 
 # Built once: constructing a statement costs more than running it on a small feed.
@@ -232,24 +233,11 @@ class EntryQueries:
 
     def next_file_id(self, feed_id: int) -> int:
         """The next file number of a feed: 0xFFFFF first, then one below the lowest used."""
-        return self.next_file_ids([feed_id])[feed_id]
-
-    def next_file_ids(self, feed_ids: Iterable[int]) -> dict[int, int]:
-        """``next_file_id`` of several feeds, in one query."""
-        wanted = set(feed_ids)
-        query = (
-            select(Entry.feed_id, func.min(Entry.file_id))
-            .where(Entry.feed_id.in_(wanted))
-            .group_by(Entry.feed_id)
-        )
-        with self._db.read() as session:
-            lowest = {feed_id: low for feed_id, low in session.execute(query)}
-        return {feed_id: self._below(feed_id, lowest.get(feed_id)) for feed_id in wanted}
-
-    def _below(self, feed_id: int, lowest: int | None) -> int:
-        if lowest is not None and lowest <= 0:
+        with self._db.read_rows() as connection:
+            found = _next_below(connection.scalar(_LOWEST_FILE_ID, {"feed": feed_id}))
+        if found is None:
             raise StorageError(f"feed {feed_id} has used every file number: {self._db.target}")
-        return FIRST_FILE_ID if lowest is None else lowest - 1
+        return found
 
     def has_entries(self, feed_id: int) -> bool:
         """Whether the feed has any stored entry (False before its first archived one)."""
@@ -281,8 +269,7 @@ class EntryQueries:
                        revisions)
             for entry_id, key, link, revisions in rows.values()
         ]
-        exhausted = lowest is not None and lowest <= 0
-        return PollLookup(matches, None if exhausted else self._below(feed_id, lowest))
+        return PollLookup(matches, _next_below(lowest))
 
     def entries_without_file(self, feed_id: int | None = None) -> list[EntryRecord]:
         """Entries whose archive file was never recorded (all feeds, or one)."""
@@ -384,16 +371,22 @@ def _revision(entry_id: int, number: int, content_hash: str, seen_at: datetime) 
     )
 
 
-def _chunks(values: list[str], size: int = 500) -> Iterator[list[str]]:
+def _chunks(values: list[V], size: int = 500) -> Iterator[list[V]]:
     # Bound the IN list: SQLite allows at most 32766 parameters per statement.
     for start in range(0, len(values), size):
         yield values[start : start + size]
 
 
-def _latest_hashes(connection: Connection | Session, entry_ids: list[int]) -> dict[int, str]:
+def _latest_hashes(connection: Connection, entry_ids: list[int]) -> dict[int, str]:
     found: dict[int, str] = {}
-    for start in range(0, len(entry_ids), 500):
-        ids = entry_ids[start : start + 500]
+    for ids in _chunks(entry_ids):
         found.update((entry_id, digest)
                      for entry_id, digest in connection.execute(_LATEST_HASHES, {"ids": ids}))
     return found
+
+
+def _next_below(lowest: int | None) -> int | None:
+    """The file number after ``lowest`` (the feed's lowest used); None when none is left."""
+    if lowest is None:
+        return FIRST_FILE_ID
+    return lowest - 1 if lowest > 0 else None

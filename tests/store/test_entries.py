@@ -200,8 +200,8 @@ def test_entry_groups_of_several_feeds_share_one_call(store: Store, feed_id: int
     other = store.get_feed("b")
     assert other is not None
     store.add_entries(feed_id, [_new("k1", FIRST_FILE_ID)], first_seen_at=NOW)
-    assert store.next_file_ids([feed_id, other.id]) == {
-        feed_id: FIRST_FILE_ID - 1, other.id: FIRST_FILE_ID}
+    assert (store.next_file_id(feed_id), store.next_file_id(other.id)) == (
+        FIRST_FILE_ID - 1, FIRST_FILE_ID)
     inserted = store.add_entry_groups(
         [(feed_id, [_new("k1", 7), _new("k2", FIRST_FILE_ID - 1)], NOW),
          (other.id, [_new("k1", FIRST_FILE_ID, "b")], LATER)],
