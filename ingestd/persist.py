@@ -29,7 +29,6 @@ from ingestd.store import FeedRecord, NewEntry, Store
 log = logging.getLogger("ingestd.persist")
 
 
-
 @dataclass(frozen=True)
 class Pending:
     """A written file waiting for its row, with what the row records."""
@@ -47,10 +46,9 @@ class Pending:
 
 @dataclass(frozen=True)
 class Save:
-    """One feed's batch to archive: the feed, its folder name, the documents, when seen."""
+    """One feed's batch to archive: the feed, its written files, when they were seen."""
 
     feed: FeedRecord
-    folder_name: str
     batch: Sequence[Pending]
     seen_at: datetime
 
@@ -132,12 +130,13 @@ class Persister:
         lease time): its row may be a moment from being committed.
         """
         self._release_dead_local_leases()
-        busy = self._busy_folders()
+        leases = self.store.active_leases(self.clock())
+        theirs = {feed_id for feed_id, owner in leases.items() if owner != self.owner}
+        busy = self._folders_of(theirs)
         settled = time.time() - settle_seconds
         # With another daemon at work, a young temporary file may be one of its files
         # in the making (on a shared volume); alone, every one is a crash's leftover.
-        others_active = bool(busy) or self._others_active()
-        swept = archive.sweep_archive(self.root, settled if others_active else None)
+        swept = archive.sweep_archive(self.root, settled if theirs else None)
         temporaries, on_disk = swept.removed, swept.files
         recorded = self.store.all_archive_paths(self.archive_id)
         orphans = sorted(
@@ -164,17 +163,12 @@ class Persister:
             shutil.move(str(self.root / relative), target)
             log.warning("archive file without a database row moved to %s", target)
 
-    def _busy_folders(self) -> set[str]:
-        leases = self.store.active_leases(self.clock())
-        theirs = {feed_id for feed_id, owner in leases.items() if owner != self.owner}
-        if not theirs:
-            return set()  # alone: no feed names to look up
+    def _folders_of(self, feed_ids: set[int]) -> set[str]:
+        """The archive folders of these feeds (others' leases: usually none)."""
+        if not feed_ids:
+            return set()
         names = {feed.id: feed.name for feed in self.store.list_feeds()}
-        return {archive.safe_component(names[feed_id]) for feed_id in theirs if feed_id in names}
-
-    def _others_active(self) -> bool:
-        owners = set(self.store.active_leases(self.clock()).values())
-        return bool(owners - {self.owner})
+        return {archive.safe_component(names[i]) for i in feed_ids if i in names}
 
     def _release_dead_local_leases(self) -> None:
         # A daemon killed on this host keeps its leases until they run out; its

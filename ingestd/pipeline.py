@@ -332,7 +332,7 @@ class Pipeline:
     async def _flush(self, run: _Poll) -> None:
         batch, run.pending = run.pending, []
         if batch:
-            save = Save(run.job.record, run.job.spec.name, batch, run.started)
+            save = Save(run.job.record, batch, run.started)
             run.archived += await self._saves.submit(save) or 0
 
     async def _page_file(self, run: _Poll, entry: EntryData) -> tuple[str, int]:

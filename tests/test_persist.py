@@ -45,9 +45,9 @@ def test_batches_of_several_feeds_are_archived_together(
     persister = Persister(store, tmp_path, "me:1:x", lambda: NOW)
     top = store.next_file_id(by_name["a"].id)
     counts = persister.save_many([
-        Save(by_name["a"], "a", written(tmp_path, "a", top, "1", "2"), NOW),
-        Save(by_name["b"], "b", [], NOW),
-        Save(by_name["c"], "c", written(tmp_path, "c", top, "1"), NOW),
+        Save(by_name["a"], written(tmp_path, "a", top, "1", "2"), NOW),
+        Save(by_name["b"], [], NOW),
+        Save(by_name["c"], written(tmp_path, "c", top, "1"), NOW),
     ])
     assert counts == [2, 0, 1]
     assert syncs == [2]  # one sync for both folders
@@ -56,7 +56,7 @@ def test_batches_of_several_feeds_are_archived_together(
     assert (tmp_path / "articles/a/1048575.md").read_text() == "text of 1\n"
     # The next number continues below the feed's lowest file.
     next_id = store.next_file_id(by_name["a"].id)
-    assert persister.save_many([Save(by_name["a"], "a", written(tmp_path, "a", next_id, "3"),
+    assert persister.save_many([Save(by_name["a"], written(tmp_path, "a", next_id, "3"),
                                      NOW)]) == [1]
     entry = store.find_entry(by_name["a"].id, "3")
     assert entry is not None and entry.archive_path == "articles/a/1048573.md"
@@ -70,8 +70,8 @@ def test_a_failing_group_stores_nothing_and_removes_its_files(
     gone = FeedRecord(**{**by_name["c"].__dict__, "id": 10_000})  # no such feed: FK fails
     persister = Persister(store, tmp_path, "me:1:x", lambda: NOW)
     with pytest.raises(StorageError):
-        persister.save_many([Save(by_name["a"], "a", written(tmp_path, "a", top, "1"), NOW),
-                             Save(gone, "c", written(tmp_path, "c", top, "1"), NOW)])
+        persister.save_many([Save(by_name["a"], written(tmp_path, "a", top, "1"), NOW),
+                             Save(gone, written(tmp_path, "c", top, "1"), NOW)])
     assert archive.archived_files(tmp_path) == set()  # both files went again
     assert store.entry_counts() == {"a": 0, "b": 0, "c": 0}
 
