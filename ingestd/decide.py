@@ -113,6 +113,12 @@ def plan(
     return Plan(tuple(new), tuple(revised), unchanged, capped)
 
 
+def archive_order(new: Iterable[Keyed], fallback: datetime) -> list[Keyed]:
+    """New entries in the order their files are numbered: oldest first (numbers count
+    down, so the newest sorts first); an undated entry counts as ``fallback``."""
+    return sorted(new, key=lambda k: k.entry.published or fallback)
+
+
 def _by_link(item: Keyed, known_by_link: Mapping[str, Known]) -> Known | None:
     # Only a guid-keyed entry may fall back to its link: a feed that changed guids.
     if not item.key.startswith("guid:") or not item.entry.link:

@@ -273,8 +273,7 @@ class Pipeline:
     async def _archive_new(self, run: _Poll, keyed: Sequence[decide.Keyed]) -> None:
         plan = await self._blocking(self._plan, run, keyed)
         self._count_new(run, len(plan.new))
-        # Oldest first: file numbers count down, so the newest entry sorts first.
-        ordered = sorted(plan.new, key=lambda k: k.entry.published or run.started)
+        ordered = decide.archive_order(plan.new, run.started)
         cap = self.max_new_per_poll
         spec = run.job.spec
         if not _from_feed_alone(spec):

@@ -91,7 +91,7 @@ def read_new_feed(
     """
     read = read_feed(content, headers, base)
     plan = decide.plan(read.keyed, {}, {})
-    chosen = sorted(plan.new, key=lambda k: k.entry.published or fallback)[:cap]
+    chosen = decide.archive_order(plan.new, fallback)[:cap]
     files = write_items(root, archive.FIRST_FILE_ID, spec, [k.entry for k in chosen], fallback)
     light = [replace(k, entry=replace(k.entry, content="", summary="")) for k in chosen]
     return FirstRead(read.feed, tuple(zip(light, files, strict=True)), len(plan.new),
