@@ -35,6 +35,7 @@ from types import TracebackType
 
 import httpx
 
+from ingestd import transport as _transport
 from ingestd.errors import (
     FetchError,
     HTTPStatusError,
@@ -539,12 +540,14 @@ class Fetcher:
 
     def _make_client(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
         lim = self.limits
+        pool = httpx.Limits(max_connections=lim.concurrency,
+                            max_keepalive_connections=lim.concurrency)
         return httpx.AsyncClient(
             http2=True,
             follow_redirects=False,
             # Proxies from the environment would make the guard check the wrong address.
             trust_env=False,
-            transport=transport,
+            transport=transport or _transport.transport(limits=pool, http2=True),
             cookies=_NoCookies(),
             timeout=httpx.Timeout(
                 connect=lim.connect_timeout,
@@ -552,9 +555,7 @@ class Fetcher:
                 write=lim.read_timeout,
                 pool=lim.total_timeout,
             ),
-            limits=httpx.Limits(
-                max_connections=lim.concurrency, max_keepalive_connections=lim.concurrency
-            ),
+            limits=pool,
             headers={"User-Agent": lim.user_agent, "Accept-Encoding": ACCEPT_ENCODING},
         )
 

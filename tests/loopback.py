@@ -19,6 +19,7 @@ fixture (``from tests.loopback import loopback_fixture  # noqa: F401`` in a test
 
 from __future__ import annotations
 
+import socket
 import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
@@ -50,6 +51,9 @@ class Response:
     status: int = 200
     headers: dict[str, str] = field(default_factory=dict)
     body: Body = b""
+    #: Close the connection after this response without saying so (no ``Connection:
+    #: close``), as a server whose keep-alive timer ran out does.
+    hang_up: bool = False
 
 
 Handler = Callable[[Request], Response]
@@ -70,6 +74,7 @@ class LoopbackServer:
         self.in_flight = 0
         self.max_in_flight = 0
         self.connections = 0  # TCP connections accepted
+        self.hung_up = 0  # connections closed after a ``hang_up`` response
         self._httpd = ThreadingHTTPServer((host, 0), _make_handler(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -184,6 +189,13 @@ def _make_handler(server: LoopbackServer) -> type[BaseHTTPRequestHandler]:
             try:
                 response = handler(request) if handler else Response(404, body=b"no route")
                 self._send(response)
+                if response.hang_up:
+                    self.wfile.flush()
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    self.close_connection = True
+                    with server._state:
+                        server.hung_up += 1
+                        server._state.notify_all()
             except (BrokenPipeError, ConnectionResetError):
                 self.close_connection = True  # the client hung up: expected for capped bodies
             except Exception as exc:  # recorded so a test can assert the server saw no bug
