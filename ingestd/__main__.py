@@ -5,6 +5,6 @@ must not run the command line.
 """
 
 if __name__ == "__main__":
-    from ingestd.cli import main
+    from ingestd.entry import main
 
     raise SystemExit(main())
