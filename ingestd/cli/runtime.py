@@ -101,7 +101,7 @@ class Runtime:
         """Lease the feeds to poll, like a daemon would; feeds a daemon is polling wait."""
         lease = self.settings.schedule.lease
         ids = [job.record.id for job in jobs]
-        leased = {r.id for r in self.store.lease_feeds(self.owner, ids, self.clock(), lease)}
+        leased = self.store.lease_feeds(self.owner, ids, self.clock(), lease)
         for job in jobs:
             if job.record.id not in leased:
                 self.skipped.append(PollResult(

@@ -132,8 +132,9 @@ class FeedQueries:
 
     def lease_feeds(
         self, owner: str, feed_ids: Sequence[int], now: datetime, lease_seconds: float
-    ) -> list[FeedRecord]:
-        """Lease these feeds whether due or not (a one-off fetch); skip ones leased by others."""
+    ) -> set[int]:
+        """Lease these feeds whether due or not (a one-off fetch); skip ones leased by
+        others and disabled ones. Returns the ids leased (the caller has the records)."""
         until = now + timedelta(seconds=lease_seconds)
         free = or_(Feed.lease_expires_at.is_(None), Feed.lease_expires_at <= now,
                    Feed.lease_owner == owner)
@@ -141,11 +142,10 @@ class FeedQueries:
             update(Feed)
             .where(Feed.id.in_(list(feed_ids)), Feed.enabled.is_(True), free)
             .values(lease_owner=owner, lease_expires_at=until)
-            .returning(Feed)
+            .returning(Feed.id)
         )
-        with self._db.write() as session:
-            feeds = session.scalars(query, execution_options={"synchronize_session": False})
-            return sorted((feed_record(f) for f in feeds), key=lambda r: r.name)
+        with self._db.write_rows() as connection:
+            return set(connection.scalars(query))
 
     def active_leases(self, now: datetime) -> dict[int, str]:
         """Feed id -> owner of every lease that has not run out."""
