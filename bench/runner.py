@@ -799,9 +799,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--rounds", type=int, default=2, help="alternating rounds (default 2)")
     parser.add_argument("--reader-workers", default="1,8,16,32",
                         help="reader worker counts tried in round 1 (default 1,8,16,32)")
-    parser.add_argument("--concurrency", default="4,16,64",
+    parser.add_argument("--concurrency", default="2,4,16,64",
                         help="ingestd [fetch] concurrency values tried in round 1 "
-                             "(default 4,16,64)")
+                             "(default 2,4,16,64)")
     parser.add_argument("--per-host", type=int, default=0,
                         help="ingestd [fetch] per_host (default: the concurrency, since the "
                              "farm is one host)")
