@@ -4,7 +4,7 @@ Layout (as in the format-A archive): ``articles/{feed}/{id}.md``, ids counting
 down from 0xFFFFF so the newest file sorts first, and ``lists/{feed}.md``. Every
 write goes to a temporary file in the same folder, is fsynced, then renamed over
 the target, so a crash leaves either the old file, the new file, or a stray
-temporary file that ``sweep_archive`` removes at start-up; never half a file.
+temporary file that start-up (``ArchiveSweep``) removes; never half a file.
 """
 
 from __future__ import annotations
@@ -261,40 +261,58 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-@dataclass(frozen=True)
-class Swept:
-    """What ``sweep_archive`` found: temporaries it removed, and the archive files."""
+class ArchiveSweep:
+    """Start-up's one walk of the archive: removes crash leftovers, yields the files.
 
-    removed: list[Path]
-    files: set[str]  # as ``archived_files`` gives them
-
-
-def sweep_archive(root: Path, older_than: float | None = None) -> Swept:
-    """Remove temporary files a crash left behind and list the archive files: one walk.
-
-    With ``older_than`` (a Unix time), younger temporaries are left: on a shared
-    archive they may be another live daemon's files in the making. Start-up runs
-    this over the whole archive, so it walks it once, with plain strings.
+    Iterating yields the relative POSIX paths of the files under ``articles/``, in
+    code-point order (what ``sorted`` gives, and a database's binary collation), so
+    start-up repair can merge them with the rows sorted the same way and hold one
+    folder at a time in memory, never the whole archive. Temporary files on the way
+    are removed, unless younger than ``older_than`` (a Unix time): on a shared archive
+    they may be another live daemon's files in the making. ``removed`` lists them
+    once the iteration ends.
     """
-    removed = []
-    files = set()
-    cut = len(os.path.join(str(root), ""))
-    articles = "articles" + os.sep
-    for folder, name in _walk_files(root):
-        if not name.startswith(TEMP_MARK):
-            relative = os.path.join(folder, name)[cut:]
-            if relative.startswith(articles):
-                files.add(relative.replace(os.sep, "/"))
-            continue
-        path = Path(folder, name)
-        # Beside the archive id (the only file ingestd makes in the root) a daemon
-        # starting next to us may be making that id right now.
-        limit = older_than if path.parent != root else min(older_than or 1e300, _an_hour_ago())
+
+    def __init__(self, root: Path, older_than: float | None = None) -> None:
+        self.root = root
+        self.older_than = older_than
+        self.removed: list[Path] = []
+
+    def __iter__(self) -> Iterator[str]:
+        return self._folder(str(self.root), "")
+
+    def _folder(self, folder: str, relative: str) -> Iterator[str]:
+        try:
+            with os.scandir(folder) as scan:
+                # A folder sorts as its name plus "/": then the paths below it come
+                # exactly where their full strings sort among their neighbours'.
+                listed = sorted((e.name + "/" if e.is_dir() else e.name, e) for e in scan)
+        except FileNotFoundError:
+            return  # gone while we walked
+        except OSError as exc:
+            if relative.startswith("articles/") or relative == "":
+                raise ArchiveError(f"cannot list archive folder {folder}: "
+                                   f"{exc.strerror or exc}") from exc
+            return  # elsewhere (lost+found on a mount point, say) like os.walk: skip
+        for key, entry in listed:
+            if key.endswith("/"):
+                if not entry.is_symlink():
+                    yield from self._folder(entry.path, relative + key)
+            elif entry.name.startswith(TEMP_MARK):
+                self._sweep(Path(entry.path), top=not relative)
+            elif relative.startswith("articles/"):
+                yield relative + entry.name
+
+    def _sweep(self, path: Path, top: bool) -> None:
+        limit = self.older_than
+        if top:
+            # Beside the archive id (the only file ingestd makes in the root) a daemon
+            # starting next to us may be making that id right now.
+            limit = min(limit or 1e300, _an_hour_ago())
         if limit is not None and _mtime(path) >= limit:
-            continue
+            return
         path.unlink(missing_ok=True)
-        removed.append(path)
-    return Swept(removed, files)
+        self.removed.append(path)
 
 
 def _an_hour_ago() -> float:

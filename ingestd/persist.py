@@ -18,15 +18,19 @@ import secrets
 import shutil
 import socket
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TypeVar
 
 from ingestd import archive
+from ingestd.errors import ArchiveError
 from ingestd.store import FeedRecord, NewEntry, Store
 
 log = logging.getLogger("ingestd.persist")
+T = TypeVar("T", str, tuple[str, int])  # the two streams of start-up repair
 
 
 @dataclass(frozen=True)
@@ -136,24 +140,25 @@ class Persister:
         settled = time.time() - settle_seconds
         # With another daemon at work, a young temporary file may be one of its files
         # in the making (on a shared volume); alone, every one is a crash's leftover.
-        swept = archive.sweep_archive(self.root, settled if theirs else None)
-        temporaries, on_disk = swept.removed, swept.files
-        recorded = self.store.all_archive_paths(self.archive_id)
-        orphans = sorted(
-            p for p in on_disk - recorded.keys()
-            if _feed_folder(p) not in busy or _mtime(self.root / p) < settled
-        )
+        sweep = archive.ArchiveSweep(self.root, settled if theirs else None)
+        orphans, lost = [], []
+        with closing(self.store.archive_paths_in_order(self.archive_id)) as rows:
+            for relative, entry_id in one_sided(iter(sweep), rows):
+                if entry_id is not None:
+                    lost.append((relative, entry_id))
+                elif _feed_folder(relative) not in busy or _mtime(self.root / relative) < settled:
+                    orphans.append(relative)
         self._move_aside(orphans)
         dropped = []
-        for relative in sorted(recorded.keys() - on_disk):
-            self.store.delete_entry(recorded[relative])
+        for relative, entry_id in lost:
+            self.store.delete_entry(entry_id)
             dropped.append(relative)
             log.warning("database row without its file dropped (%s); it will be refetched",
                         relative)
         for entry in self.store.entries_without_file():
             self.store.delete_entry(entry.id)
             dropped.append(f"entry {entry.id}")
-        return Reconciled(len(temporaries), tuple(orphans), tuple(dropped))
+        return Reconciled(len(sweep.removed), tuple(orphans), tuple(dropped))
 
     def _move_aside(self, orphans: Sequence[str]) -> None:
         stamp = self.clock().strftime("%Y%m%dT%H%M%S%fZ")
@@ -177,6 +182,35 @@ class Persister:
                 if owner != self.owner and _dead_local_owner(owner)]
         if dead and self.store.release_leases_of(dead):
             log.warning("freed the leases of ended processes: %s", ", ".join(sorted(dead)))
+
+
+def one_sided(files: Iterator[str],
+              rows: Iterator[tuple[str, int]]) -> Iterator[tuple[str, int | None]]:
+    """What only one of two streams sorted by path holds, in path order.
+
+    ``(path, None)`` for a file without a row, ``(path, entry id)`` for a row without
+    its file. Raises ArchiveError, before anything is acted on, if either stream is
+    out of order: a merge of unsorted streams would call matching files and rows
+    strangers.
+    """
+    file, row = _next_in_order(files, None), _next_in_order(rows, None)
+    while file is not None or row is not None:
+        if file is not None and (row is None or file < row[0]):
+            yield file, None
+            file = _next_in_order(files, file)
+        elif row is not None and (file is None or row[0] < file):
+            yield row
+            row = _next_in_order(rows, row)
+        else:  # the same path on both sides
+            file, row = _next_in_order(files, file), _next_in_order(rows, row)
+
+
+def _next_in_order(stream: Iterator[T], last: T | None) -> T | None:
+    following = next(stream, None)
+    if following is not None and last is not None and not last < following:
+        raise ArchiveError(f"start-up repair stopped: {following!r} came after {last!r}; "
+                           "the archive or the database does not list paths in order")
+    return following
 
 
 def _new_entry(item: Pending) -> NewEntry:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -87,9 +88,43 @@ def test_sweep_removes_only_temporaries(tmp_path: Path) -> None:
     stray.write_text("half")
     (tmp_path / "orphans").mkdir()
     (tmp_path / "orphans" / "2.md").write_text("moved aside")  # not an archive file
-    swept = archive.sweep_archive(tmp_path)
+    swept = archive.ArchiveSweep(tmp_path)
+    assert list(swept) == ["articles/a/1.md"] == sorted(archive.archived_files(tmp_path))
     assert swept.removed == [stray]
-    assert swept.files == archive.archived_files(tmp_path) == {"articles/a/1.md"}
+
+
+def test_sweep_lists_files_in_the_order_of_their_full_paths(tmp_path: Path) -> None:
+    # A folder's files come where their whole paths sort, not right after its name:
+    # "a-b/..." sorts before "a/..." ("-" < "/") though the folder "a" sorts first.
+    names = ["articles/a/2.md", "articles/a/10.md", "articles/a-b/1.md", "articles/a.md",
+             "articles/a0/1.md", "articles/Z/1.md", "articles/é/1.md", "articles/a/b/1.md"]
+    for name in names:
+        archive.write_atomic(tmp_path, name, "x")
+    (tmp_path / "articles" / "a-b" / f"{archive.TEMP_MARK}young").write_text("half")
+    swept = archive.ArchiveSweep(tmp_path, older_than=0.0)  # every temporary is young
+    assert list(swept) == sorted(names)
+    assert swept.removed == []
+
+
+def test_sweep_refuses_an_archive_folder_it_cannot_list(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Skipping it (as os.walk does) would make every row of that folder look lost.
+    archive.write_atomic(tmp_path, "articles/a/1.md", "x")
+    (tmp_path / "lost+found").mkdir()
+    real = os.scandir
+    refused = {str(tmp_path / "articles" / "a"), str(tmp_path / "lost+found")}
+
+    def scandir(path: str) -> object:
+        if path in refused:
+            raise PermissionError(13, "Permission denied", path)
+        return real(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    with pytest.raises(ArchiveError, match=r"cannot list archive folder .*articles/a: Perm"):
+        list(archive.ArchiveSweep(tmp_path))
+    refused.remove(str(tmp_path / "articles" / "a"))  # outside articles/: passed over
+    assert list(archive.ArchiveSweep(tmp_path)) == ["articles/a/1.md"]
 
 
 def test_index_list_newest_first_in_utc8() -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from ingestd import archive
 from ingestd.errors import ArchiveError, StorageError
-from ingestd.persist import Pending, Persister, Save
+from ingestd.persist import Pending, Persister, Save, one_sided
 from ingestd.store import FeedConfig, FeedRecord, Store, open_store
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -92,3 +92,49 @@ def test_numbered_writes_skip_taken_names_and_clean_up_on_error(tmp_path: Path) 
     with pytest.raises(ArchiveError, match="no free file name"):
         archive.write_numbered(tmp_path, "a", 0, ["w"] * 2)  # 0 free, then nothing below
     assert not (tmp_path / "articles/a/0.md").exists()  # the first one went again
+
+
+# --- start-up repair ------------------------------------------------------------------
+
+
+def test_one_sided_gives_what_only_one_sorted_stream_holds() -> None:
+    files = ["a/1", "a/2", "b/1", "c/1"]
+    rows = [("a/0", 10), ("a/2", 12), ("b/1", 21), ("d/1", 41)]
+    assert list(one_sided(iter(files), iter(rows))) == [
+        ("a/0", 10), ("a/1", None), ("c/1", None), ("d/1", 41)]
+    assert list(one_sided(iter([]), iter(rows[:1]))) == [("a/0", 10)]
+    assert list(one_sided(iter(files[:1]), iter([]))) == [("a/1", None)]
+
+
+def test_one_sided_stops_on_a_stream_out_of_order() -> None:
+    # Merged as if sorted, "b/1" and "a/9" would both look one-sided: repair would move
+    # a good file aside and drop a good row. It must stop before either happens.
+    with pytest.raises(ArchiveError, match="'a/9' came after 'b/1'"):
+        list(one_sided(iter(["a/1", "b/1", "a/9"]), iter([("a/9", 1), ("b/1", 2)])))
+    with pytest.raises(ArchiveError, match="not list paths in order"):
+        list(one_sided(iter(["a/1"]), iter([("b/1", 2), ("a/1", 1)])))
+
+
+def test_repair_matches_rows_and_files_across_folders_that_sort_apart(
+    store: Store, tmp_path: Path
+) -> None:
+    """Folder names where walk order and path order differ ("a" then "a-b" on disk,
+    "a-b/..." before "a/..." as paths): no good file or row is taken for a stray."""
+    root = tmp_path / "archive"
+    persister = Persister(store, root, "me:1:x", lambda: NOW)
+    feed = feeds(store)["a"]
+    kept = ["articles/a/1048575.md", "articles/a/b/1.md", "articles/a-b/1048575.md",
+            "articles/a.b/1048575.md", "articles/a0/1048575.md", "articles/Z/1048575.md",
+            "articles/é/1048575.md"]
+    lost, orphan = "articles/a-b/1048574.md", "articles/a0/1048574.md"
+    for number, relative in enumerate([*kept, lost]):
+        store.add_entry(feed.id, f"guid:{number}", content_hash="0" * 64, first_seen_at=NOW,
+                        archive_path=relative, file_id=number,
+                        archive_id=persister.archive_id, archived_by="me:1:x")
+    for relative in [*kept, orphan]:
+        archive.write_atomic(root, relative, "text\n")
+    result = persister.reconcile()
+    assert result.orphans_moved == (orphan,)
+    assert result.rows_dropped == (lost,)
+    assert sorted(store.all_archive_paths()) == sorted(kept)
+    assert all((root / relative).exists() for relative in kept)

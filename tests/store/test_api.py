@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import inspect
 import types
@@ -16,14 +17,14 @@ PUBLIC = sorted(
     name for name, _ in inspect.getmembers(Store, inspect.isfunction) if not name.startswith("_")
 )
 # What a Store method may hand back: plain values and the frozen records.
-PLAIN = {int, str, bool, type(None), list, dict, tuple, set}
+PLAIN = {int, str, bool, type(None), list, dict, tuple, set, collections.abc.Generator}
 
 
 def _classes(hint: object) -> set[object]:
     """Every class mentioned in a type hint, with the arguments of generics."""
     origin = typing.get_origin(hint)
     if origin is None:
-        return {hint}
+        return {type(None) if hint is None else hint}
     found: set[object] = set() if origin in (typing.Union, types.UnionType) else {origin}
     for arg in typing.get_args(hint):
         found |= _classes(arg)
