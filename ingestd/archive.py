@@ -326,24 +326,6 @@ def _mtime(path: Path) -> float:
         return float("inf")  # gone already: nothing to sweep
 
 
-def archived_files(root: Path) -> set[str]:
-    """Relative paths (POSIX) of every archive file under ``root/articles``."""
-    # Plain strings, not Path objects: start-up walks every file of the archive.
-    cut = len(os.path.join(str(root), ""))
-    return {
-        os.path.join(folder, name)[cut:].replace(os.sep, "/")
-        for folder, name in _walk_files(root / "articles")
-        if not name.startswith(TEMP_MARK)
-    }
-
-
-def _walk_files(root: Path) -> Iterator[tuple[str, str]]:
-    """(folder, name) of every file under ``root``."""
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            yield folder, name
-
-
 @dataclass(frozen=True)
 class IndexLine:
     """One line of a site index list."""

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from ingestd import archive
 from ingestd.errors import ArchiveError
+from tests.disk import archived_files
 
 
 @pytest.mark.parametrize(
@@ -61,7 +62,7 @@ def test_write_atomic_writes_exact_bytes(tmp_path: Path) -> None:
     text = "---\r\ntitle: x\r\n---\r\n`s` [l](u)\n\r\nbody\r\n"
     path = archive.write_atomic(tmp_path, "articles/gnews/1048575.md", text)
     assert path.read_bytes() == text.encode()
-    assert archive.archived_files(tmp_path) == {"articles/gnews/1048575.md"}
+    assert archived_files(tmp_path) == {"articles/gnews/1048575.md"}
     assert not [p for p in path.parent.iterdir() if p.name.startswith(archive.TEMP_MARK)]
 
 
@@ -89,7 +90,7 @@ def test_sweep_removes_only_temporaries(tmp_path: Path) -> None:
     (tmp_path / "orphans").mkdir()
     (tmp_path / "orphans" / "2.md").write_text("moved aside")  # not an archive file
     swept = archive.ArchiveSweep(tmp_path)
-    assert list(swept) == ["articles/a/1.md"] == sorted(archive.archived_files(tmp_path))
+    assert list(swept) == ["articles/a/1.md"] == sorted(archived_files(tmp_path))
     assert swept.removed == [stray]
 
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from ingestd import archive
 from ingestd.fetch import Fetcher, NetworkGuard
 from ingestd.pipeline import FeedJob, Pipeline, PollResult
 from ingestd.store import FeedConfig, Store, open_store
 from ingestd.types import FeedSpec
+from tests.disk import archived_files
 from tests.loopback import LoopbackServer
 from tests.test_fetch_e2e import item, rss
 
@@ -70,7 +70,7 @@ def poll_items(
 
 def titles_by_file(root: Path) -> dict[str, str]:
     found = {}
-    for relative in sorted(archive.archived_files(root)):
+    for relative in sorted(archived_files(root)):
         text = (root / relative).read_text(encoding="utf-8")
         found[Path(relative).name] = next(t for t in ("title 0", "title 1", "title 2",
                                                        "title 3") if t in text)

@@ -25,6 +25,7 @@ from ingestd import archive
 from ingestd.store import open_store
 from tests.conftest import REPO
 from tests.db import fresh_schema, pg_url
+from tests.disk import archived_files
 from tests.loopback import LoopbackServer, Request, Response
 
 FEEDS = 200
@@ -187,7 +188,7 @@ def check_polls(farm: Farm, killed_at: float, stopping: float) -> None:
 
 def check_exactly_once(root: Path, database: str, farm: Farm, stopped: float) -> None:
     """Every offered entry has exactly one row and one file, and nothing else exists."""
-    files = archive.archived_files(root)
+    files = archived_files(root)
     with open_store(database) as store:
         paths = store.all_archive_paths()
         counts = store.entry_counts()

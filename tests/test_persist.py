@@ -11,6 +11,7 @@ from ingestd import archive
 from ingestd.errors import ArchiveError, StorageError
 from ingestd.persist import Pending, Persister, Save, one_sided
 from ingestd.store import FeedConfig, FeedRecord, Store, open_store
+from tests.disk import archived_files
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -51,7 +52,7 @@ def test_batches_of_several_feeds_are_archived_together(
     ])
     assert counts == [2, 0, 1]
     assert syncs == [2]  # one sync for both folders
-    assert archive.archived_files(tmp_path) == {
+    assert archived_files(tmp_path) == {
         "articles/a/1048575.md", "articles/a/1048574.md", "articles/c/1048575.md"}
     assert (tmp_path / "articles/a/1048575.md").read_text() == "text of 1\n"
     # The next number continues below the feed's lowest file.
@@ -72,7 +73,7 @@ def test_a_failing_group_stores_nothing_and_removes_its_files(
     with pytest.raises(StorageError):
         persister.save_many([Save(by_name["a"], written(tmp_path, "a", top, "1"), NOW),
                              Save(gone, written(tmp_path, "c", top, "1"), NOW)])
-    assert archive.archived_files(tmp_path) == set()  # both files went again
+    assert archived_files(tmp_path) == set()  # both files went again
     assert store.entry_counts() == {"a": 0, "b": 0, "c": 0}
 
 

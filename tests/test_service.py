@@ -24,6 +24,7 @@ import pytest
 from ingestd import archive
 from ingestd.store import open_store
 from tests.conftest import REPO
+from tests.disk import archived_files
 from tests.loopback import LoopbackServer
 from tests.loopback import loopback_fixture as loopback_fixture  # noqa: F401
 from tests.test_fetch_e2e import feed_toml, item, rss
@@ -225,7 +226,7 @@ def assert_archive_matches_rows(root: Path, database_url: str) -> None:
     folder = root / "archive"
     temporaries = [p for p in folder.rglob("*") if archive.TEMP_MARK in p.name]
     assert temporaries == []
-    on_disk = archive.archived_files(folder)
+    on_disk = archived_files(folder)
     with open_store(database_url, migrate=False) as store:
         recorded = store.all_archive_paths()
         assert store.entries_without_file() == []
