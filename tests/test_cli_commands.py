@@ -138,5 +138,5 @@ def test_startup_reconciles_rows_and_files(setup: Setup, loopback: LoopbackServe
     moved = list((setup.root / "archive" / "orphans").rglob("1048000.md"))
     assert len(moved) == 1 and moved[0].read_text() == "orphan"
     with setup.store() as store:
-        paths = set(store.all_archive_paths())
+        paths = set(dict(store.archive_paths_in_order()))
     assert paths == {f"articles/r/{n}" for n in names}

@@ -190,7 +190,7 @@ def check_exactly_once(root: Path, database: str, farm: Farm, stopped: float) ->
     """Every offered entry has exactly one row and one file, and nothing else exists."""
     files = archived_files(root)
     with open_store(database) as store:
-        paths = store.all_archive_paths()
+        paths = dict(store.archive_paths_in_order())
         counts = store.entry_counts()
     assert set(paths) == files, "rows and files differ"
     assert not list((root / "articles").rglob(f"{archive.TEMP_MARK}*"))

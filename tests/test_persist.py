@@ -137,5 +137,5 @@ def test_repair_matches_rows_and_files_across_folders_that_sort_apart(
     result = persister.reconcile()
     assert result.orphans_moved == (orphan,)
     assert result.rows_dropped == (lost,)
-    assert sorted(store.all_archive_paths()) == sorted(kept)
+    assert sorted(dict(store.archive_paths_in_order())) == sorted(kept)
     assert all((root / relative).exists() for relative in kept)

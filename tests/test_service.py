@@ -228,7 +228,7 @@ def assert_archive_matches_rows(root: Path, database_url: str) -> None:
     assert temporaries == []
     on_disk = archived_files(folder)
     with open_store(database_url, migrate=False) as store:
-        recorded = store.all_archive_paths()
+        recorded = dict(store.archive_paths_in_order())
         assert store.entries_without_file() == []
         assert all(f.lease_owner is None for f in store.list_feeds())
     assert set(recorded) == on_disk

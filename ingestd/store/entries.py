@@ -12,7 +12,7 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import Select, bindparam, delete, func, insert, or_, select
+from sqlalchemy import bindparam, delete, func, insert, or_, select
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
@@ -280,32 +280,27 @@ class EntryQueries:
             rows = session.scalars(query.order_by(Entry.feed_id, Entry.id))
             return [to_record(EntryRecord, row) for row in rows]
 
-    def all_archive_paths(self, archive_id: str | None = None) -> dict[str, int]:
-        """Recorded archive paths mapped to entry ids.
-
-        With ``archive_id``, only the files of that archive folder, plus rows from
-        before archive ids were recorded.
-        """
-        with self._db.read() as session:
-            rows = session.execute(_archive_paths(archive_id))
-            return {path: entry_id for path, entry_id in rows}
-
     def archive_paths_in_order(
         self, archive_id: str | None = None
     ) -> Generator[tuple[str, int], None, None]:
-        """``all_archive_paths`` as (path, entry id) pairs in code-point order of the paths.
+        """(archive path, entry id) of the entries with a file, in code-point order of the paths.
 
-        Read as they are used, for start-up repair, which merges them with a walk of
-        the archive sorted the same way and so never holds either in memory. The read
-        transaction lasts until the iterator is exhausted or closed.
+        With ``archive_id``, only the files of that archive folder, plus rows from
+        before archive ids were recorded. Read as they are used, for start-up repair,
+        which merges them with a walk of the archive sorted the same way and so never
+        holds either in memory. The read transaction lasts until the iterator is
+        exhausted or closed.
         """
         column = Entry.archive_path
+        query = select(column, Entry.id).where(column.is_not(None), column != "")
+        if archive_id is not None:
+            query = query.where(or_(Entry.archive_id == archive_id, Entry.archive_id.is_(None)))
         # Code-point order is the byte order of UTF-8: SQLite's default collation;
         # PostgreSQL's may follow a locale, its "C" collation does not.
-        order = column if self._db.dialect == "sqlite" else column.collate("C")
-        query = _archive_paths(archive_id).order_by(order)
+        query = query.order_by(column if self._db.dialect == "sqlite" else column.collate("C"))
         with self._db.read_rows() as connection:
-            yield from connection.execution_options(yield_per=2000).execute(query)
+            rows = connection.execution_options(yield_per=2000).execute(query)
+            yield from rows  # type: ignore[misc]  # no NULL path passes the WHERE
 
     def delete_entry(self, entry_id: int) -> None:
         """Forget an entry and its revisions (reconciliation of a lost file)."""
@@ -406,14 +401,3 @@ def _next_below(lowest: int | None) -> int | None:
         return FIRST_FILE_ID
     return lowest - 1 if lowest > 0 else None
 
-
-def _archive_paths(archive_id: str | None) -> Select[str, int]:
-    """(archive path, entry id) of the entries with a file, of one archive folder or all.
-
-    With ``archive_id``, rows from before archive ids were recorded count as its own.
-    """
-    query = select(Entry.archive_path, Entry.id).where(Entry.archive_path.is_not(None),
-                                                       Entry.archive_path != "")
-    if archive_id is not None:
-        query = query.where(or_(Entry.archive_id == archive_id, Entry.archive_id.is_(None)))
-    return query  # type: ignore[return-value]  # no NULL paths pass the WHERE

@@ -35,7 +35,7 @@ def test_store_has_the_methods_the_pipeline_calls() -> None:
     expected = {
         "sync_feeds", "get_feed", "list_feeds", "due_feeds", "lease_due_feeds", "release_lease",
         "record_fetch", "update_feed_state", "find_entry", "add_entry", "add_revision",
-        "set_archive_path", "entries_without_file", "all_archive_paths", "next_file_id",
+        "set_archive_path", "entries_without_file", "archive_paths_in_order", "next_file_id",
         "entry_counts", "enable_feed", "disable_feed", "close",
     }  # fmt: skip
     assert expected <= set(PUBLIC)

@@ -94,7 +94,7 @@ def test_file_ids_count_down_per_feed(store: Store, feed_id: int) -> None:
         file_id = store.next_file_id(feed_id)
         store.set_archive_path(entry.id, f"a/{file_id}.md", file_id)
     assert store.next_file_id(feed_id) == 1048572
-    assert sorted(store.all_archive_paths(), reverse=True) == [
+    assert sorted(dict(store.archive_paths_in_order()), reverse=True) == [
         "a/1048575.md", "a/1048574.md", "a/1048573.md",
     ]  # fmt: skip
 
@@ -118,7 +118,7 @@ def test_entries_without_file_and_archive_paths(store: Store, feed_id: int) -> N
     assert [e.id for e in store.entries_without_file()] == [pending.id]
     assert [e.id for e in store.entries_without_file(feed_id)] == [pending.id]
     assert store.entries_without_file(feed_id + 1000) == []
-    assert store.all_archive_paths() == {"a/1048575.md": written.id}
+    assert dict(store.archive_paths_in_order()) == {"a/1048575.md": written.id}
 
 
 def test_entry_counts_include_empty_feeds(store: Store, feed_id: int) -> None:

@@ -45,7 +45,7 @@ def test_archive_paths_per_archive_and_archived_by(store: Store) -> None:
         store.add_entry(ids["a"], f"guid:{n}", content_hash=digest, first_seen_at=NOW,
                         archive_path=f"articles/a/{1048575 - n}.md", file_id=1048575 - n,
                         archive_id=archive_id, archived_by=who)
-    assert set(store.all_archive_paths("here")) == {"articles/a/1048575.md",
+    assert set(dict(store.archive_paths_in_order("here"))) == {"articles/a/1048575.md",
                                                      "articles/a/1048573.md"}
-    assert len(store.all_archive_paths()) == 3
+    assert len(dict(store.archive_paths_in_order())) == 3
     assert store.archived_by_counts() == {"a": {"h:1:x": 2, "t:2:y": 1}}
