@@ -171,16 +171,20 @@ def atom_feed(
 def article_page(text: _Text, base: str, url: str, title: str, target_bytes: int) -> bytes:
     """An article page of about ``target_bytes`` with nav, sidebar, footer and scripts."""
     rand = text.rand
-    nav = "".join(f'<li><a href="{base}/section/{k}">{text.title()[:4]}</a></li>'
-                  for k in range(rand.randint(12, 24)))
+    nav = "".join(
+        f'<li><a href="{base}/section/{k}">{text.title()[:4]}</a></li>'
+        for k in range(rand.randint(12, 24))
+    )
     side = "".join(
         f'<li><a href="{base}/news/{rand.randrange(10**7)}.html">{text.title()}</a>'
-        f"<span class=\"date\">2024-0{rand.randint(1, 9)}-1{rand.randint(0, 9)}</span></li>"
+        f'<span class="date">2024-0{rand.randint(1, 9)}-1{rand.randint(0, 9)}</span></li>'
         for _ in range(rand.randint(15, 30))
     )
     script = (
         "<script>window.dataLayer=window.dataLayer||[];function gtag(){dataLayer.push(arguments)}"
-        + "var cfg=" + json.dumps({"k": [rand.randrange(10**9) for _ in range(200)]}) + ";"
+        + "var cfg="
+        + json.dumps({"k": [rand.randrange(10**9) for _ in range(200)]})
+        + ";"
         + "</script>"
     )
     paragraphs = []
@@ -200,7 +204,7 @@ def article_page(text: _Text, base: str, url: str, title: str, target_bytes: int
         f'alt="{escape(title)}"><figcaption>{text.sentence()}</figcaption></figure>'
     )
     page = [
-        "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">",
+        '<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">',
         f"<title>{escape(title)} - 新闻网</title>",
         f'<link rel="canonical" href="{escape(url)}">',
         f'<meta property="og:url" content="{escape(url)}">',
@@ -231,10 +235,12 @@ def article_page(text: _Text, base: str, url: str, title: str, target_bytes: int
         f'<div class="ad"><script>var ad={rand.randrange(10**6)};</script></div></aside>',
         "</div>",
     ]
-    footer_links = "".join(f'<a href="{base}/about/{k}">{text.title()[:5]}</a> '
-                           for k in range(rand.randint(10, 20)))
-    page.append(f'<footer class="site-footer"><p>{footer_links}</p>'
-                f"<p>© 2024 新闻网 版权所有</p></footer>")
+    footer_links = "".join(
+        f'<a href="{base}/about/{k}">{text.title()[:5]}</a> ' for k in range(rand.randint(10, 20))
+    )
+    page.append(
+        f'<footer class="site-footer"><p>{footer_links}</p><p>© 2024 新闻网 版权所有</p></footer>'
+    )
     page.append(script.replace("gtag", "track"))
     html = "".join(page)
     # Pad with more furniture (sidebar lists) up to the target size.
@@ -246,14 +252,18 @@ def article_page(text: _Text, base: str, url: str, title: str, target_bytes: int
 def big_feed(base: str, items: int) -> bytes:
     """One RSS feed with ``items`` small items (a bounded-memory check; ~250 B per item)."""
     start = datetime(2024, 5, 1, tzinfo=UTC)
-    head = ('<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
-            f"<title>big</title><link>{base}/</link><description>big</description>\n")
+    head = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n<rss version="2.0"><channel>'
+        f"<title>big</title><link>{base}/</link><description>big</description>\n"
+    )
     rows = []
     for n in range(items):
         published = format_datetime(start - timedelta(minutes=n), usegmt=True)
-        rows.append(f"<item><title>条目 {n}</title><link>{base}/big/{n}.html</link>"
-                    f"<guid>big-{n}</guid><pubDate>{published}</pubDate>"
-                    f"<description>第 {n} 条的摘要。</description></item>\n")
+        rows.append(
+            f"<item><title>条目 {n}</title><link>{base}/big/{n}.html</link>"
+            f"<guid>big-{n}</guid><pubDate>{published}</pubDate>"
+            f"<description>第 {n} 条的摘要。</description></item>\n"
+        )
     return (head + "".join(rows) + "</channel></rss>\n").encode("utf-8")
 
 
@@ -300,8 +310,9 @@ def generate(
         (folder / "big").mkdir(exist_ok=True)
         data = big_feed(base, big_items)
         (folder / "big" / "big.xml").write_bytes(data)
-    info = FarmInfo(base, feeds, items, pipeline_feeds, pipeline_items, big_items,
-                    feed_total, page_total, seed)
+    info = FarmInfo(
+        base, feeds, items, pipeline_feeds, pipeline_items, big_items, feed_total, page_total, seed
+    )
     (folder / "farm.json").write_text(json.dumps(asdict(info), indent=1))
     return info
 
@@ -321,8 +332,14 @@ def main() -> None:
     parser.add_argument("--pipeline-feeds", type=int, default=25)
     parser.add_argument("--big-items", type=int, default=0)
     args = parser.parse_args()
-    info = generate(args.folder, args.base_url, feeds=args.feeds, items=args.items,
-                    pipeline_feeds=args.pipeline_feeds, big_items=args.big_items)
+    info = generate(
+        args.folder,
+        args.base_url,
+        feeds=args.feeds,
+        items=args.items,
+        pipeline_feeds=args.pipeline_feeds,
+        big_items=args.big_items,
+    )
     print(json.dumps(asdict(info)))
 
 

@@ -49,11 +49,17 @@ def floor_feeds(farm: Path) -> dict[str, float | int]:
     started = time.perf_counter()
     cpu = time.process_time()
     for blob in blobs:
-        result = feedparser.parse(blob, response_headers=headers, sanitize_html=False,
-                                  resolve_relative_uris=False)
+        result = feedparser.parse(
+            blob, response_headers=headers, sanitize_html=False, resolve_relative_uris=False
+        )
         entries += len(result.entries)
-    return {"feeds": len(blobs), "entries": entries, "bytes": sum(map(len, blobs)),
-            "seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu}
+    return {
+        "feeds": len(blobs),
+        "entries": entries,
+        "bytes": sum(map(len, blobs)),
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu,
+    }
 
 
 def floor_feeds_busy(farm: Path) -> dict[str, Any]:
@@ -65,9 +71,14 @@ def floor_feeds_busy(farm: Path) -> dict[str, Any]:
     with multiprocessing.get_context("fork").Pool(count) as pool:
         results = pool.map(floor_feeds, [farm] * count)
     each = [float(r["cpu_seconds"]) for r in results]
-    return {"processes": count, "feeds": results[0]["feeds"], "entries": results[0]["entries"],
-            "cpu_seconds": statistics.mean(each), "cpu_seconds_each": each,
-            "seconds": max(float(r["seconds"]) for r in results)}
+    return {
+        "processes": count,
+        "feeds": results[0]["feeds"],
+        "entries": results[0]["entries"],
+        "cpu_seconds": statistics.mean(each),
+        "cpu_seconds_each": each,
+        "seconds": max(float(r["seconds"]) for r in results),
+    }
 
 
 def floor_pages(farm: Path) -> dict[str, float | int]:
@@ -83,8 +94,13 @@ def floor_pages(farm: Path) -> dict[str, float | int]:
     for blob in blobs:
         summary = Document(blob.decode("utf-8")).summary(html_partial=True)
         chars += len(html_to_markdown(summary))
-    return {"pages": len(blobs), "markdown_chars": chars, "bytes": sum(map(len, blobs)),
-            "seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu}
+    return {
+        "pages": len(blobs),
+        "markdown_chars": chars,
+        "bytes": sum(map(len, blobs)),
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu,
+    }
 
 
 def floor_extract(farm: Path) -> dict[str, float | int]:
@@ -99,8 +115,13 @@ def floor_extract(farm: Path) -> dict[str, float | int]:
     for path, blob in blobs:
         article = extract_article(blob.decode("utf-8"), f"http://127.0.0.1/{path.name}")
         chars += len(content_from_article(article))
-    return {"pages": len(blobs), "html_chars": chars, "bytes": sum(len(b) for _, b in blobs),
-            "seconds": time.perf_counter() - started, "cpu_seconds": time.process_time() - cpu}
+    return {
+        "pages": len(blobs),
+        "html_chars": chars,
+        "bytes": sum(len(b) for _, b in blobs),
+        "seconds": time.perf_counter() - started,
+        "cpu_seconds": time.process_time() - cpu,
+    }
 
 
 def floor_http(farm: Path, concurrency: int = 4) -> dict[str, float | int]:
@@ -113,8 +134,7 @@ def floor_http(farm: Path, concurrency: int = 4) -> dict[str, float | int]:
     urls = [f"{base}/feeds/{p.name}" for p in feed_files(farm)]
 
     async def run() -> dict[str, float | int]:
-        limits = httpx.Limits(max_connections=concurrency,
-                              max_keepalive_connections=concurrency)
+        limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
         slots = asyncio.Semaphore(concurrency)
         validators: dict[str, dict[str, str]] = {}
         statuses: dict[int, int] = {}
@@ -123,8 +143,10 @@ def floor_http(farm: Path, concurrency: int = 4) -> dict[str, float | int]:
             async def learn(url: str) -> None:
                 async with slots:
                     response = await client.head(url)
-                    validators[url] = {"If-None-Match": response.headers["etag"],
-                                       "If-Modified-Since": response.headers["last-modified"]}
+                    validators[url] = {
+                        "If-None-Match": response.headers["etag"],
+                        "If-Modified-Since": response.headers["last-modified"],
+                    }
 
             async def check(url: str) -> None:
                 async with slots, client.stream("GET", url, headers=validators[url]) as response:
@@ -137,21 +159,33 @@ def floor_http(farm: Path, concurrency: int = 4) -> dict[str, float | int]:
             cpu = time.process_time()
             await asyncio.gather(*(check(url) for url in urls))
             seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-        return {"feeds": len(urls), "not_modified": statuses.get(304, 0),
-                "concurrency": concurrency, "seconds": seconds, "cpu_seconds": cpu}
+        return {
+            "feeds": len(urls),
+            "not_modified": statuses.get(304, 0),
+            "concurrency": concurrency,
+            "seconds": seconds,
+            "cpu_seconds": cpu,
+        }
 
     return asyncio.run(run())
 
 
-MODES = {"feeds": floor_feeds, "feeds-busy": floor_feeds_busy, "pages": floor_pages,
-         "extract": floor_extract, "http": floor_http}
+MODES = {
+    "feeds": floor_feeds,
+    "feeds-busy": floor_feeds_busy,
+    "pages": floor_pages,
+    "extract": floor_extract,
+    "http": floor_http,
+}
 
 
 def main(argv: list[str]) -> int:
     """Run one floor and print its JSON."""
     if len(argv) not in (2, 3) or argv[0] not in MODES or (len(argv) == 3 and argv[0] != "http"):
-        print(f"usage: python -m bench.floor {{{'|'.join(MODES)}}} FARM  (http: FARM [N])",
-              file=sys.stderr)
+        print(
+            f"usage: python -m bench.floor {{{'|'.join(MODES)}}} FARM  (http: FARM [N])",
+            file=sys.stderr,
+        )
         return 2
     started = time.perf_counter()
     if argv[0] == "http":

@@ -49,8 +49,9 @@ def report(collapsed: str, *, title: str = "profile", top: int = 40) -> str:
         process = chain[-1] if chain else "process ?"
         depth = "  " * max(0, len(chain) - 1)
         processes[depth + re.sub(r"^process \d+:", "", process)[:100]] += count
-        functions = [_short(f) for f in frames if not _is_process(f)
-                     and not f.startswith("thread ")]
+        functions = [
+            _short(f) for f in frames if not _is_process(f) and not f.startswith("thread ")
+        ]
         for name in set(functions):
             inclusive[name] += count
         if functions:

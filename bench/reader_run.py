@@ -43,11 +43,19 @@ def main() -> int:
         errors = sum(1 for feed in reader.get_feeds() if feed.last_exception is not None)
     finally:
         reader.close()
-    print(json.dumps({
-        "feeds": len(urls), "entries": entries, "new_entries": entries - before,
-        "errors": errors, "seconds": round(time.monotonic() - started, 3),
-        "update_seconds": round(update_seconds, 3), "workers": args.workers,
-    }))
+    print(
+        json.dumps(
+            {
+                "feeds": len(urls),
+                "entries": entries,
+                "new_entries": entries - before,
+                "errors": errors,
+                "seconds": round(time.monotonic() - started, 3),
+                "update_seconds": round(update_seconds, 3),
+                "workers": args.workers,
+            }
+        )
+    )
     return 0
 
 

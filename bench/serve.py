@@ -124,8 +124,11 @@ class Nginx:
         # Run as root, nginx's workers switch user; keep them root so they can read the farm.
         user = "user root;" if os.geteuid() == 0 else ""
         conf = self.prefix / "nginx.conf"
-        conf.write_text(NGINX_CONF.format(host=HOST, port=self.port, prefix=self.prefix,
-                                          root=self.root, user=user))
+        conf.write_text(
+            NGINX_CONF.format(
+                host=HOST, port=self.port, prefix=self.prefix, root=self.root, user=user
+            )
+        )
         return conf
 
     def start(self) -> None:
@@ -133,7 +136,9 @@ class Nginx:
         log = open(self.prefix / "stderr.log", "wb")  # noqa: SIM115 - owned by the child
         self.process = subprocess.Popen(
             [self.binary, "-p", str(self.prefix), "-c", str(conf)],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
         )
         log.close()
         _wait_listening(self.port, self.process, self.prefix / "error.log")
@@ -153,8 +158,9 @@ class Nginx:
         self.start()
         return self
 
-    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, et: type[BaseException] | None, e: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
 
@@ -176,8 +182,12 @@ class _Handler(SimpleHTTPRequestHandler):
     """Static files with ETag and Last-Modified; 304 for a matching conditional request."""
 
     protocol_version = "HTTP/1.1"
-    extensions_map = {".xml": "application/rss+xml", ".html": "text/html; charset=utf-8",
-                      ".json": "application/json", "": "application/octet-stream"}
+    extensions_map = {
+        ".xml": "application/rss+xml",
+        ".html": "text/html; charset=utf-8",
+        ".json": "application/json",
+        "": "application/octet-stream",
+    }
 
     def send_head(self) -> Any:
         path = Path(self.translate_path(self.path))
@@ -187,9 +197,10 @@ class _Handler(SimpleHTTPRequestHandler):
         stat = path.stat()
         etag = f'"{int(stat.st_mtime):x}-{stat.st_size:x}"'
         modified = email.utils.formatdate(stat.st_mtime, usegmt=True)
-        if (self.headers.get("If-None-Match") == etag
-                or (self.headers.get("If-None-Match") is None
-                    and self.headers.get("If-Modified-Since") == modified)):
+        if self.headers.get("If-None-Match") == etag or (
+            self.headers.get("If-None-Match") is None
+            and self.headers.get("If-Modified-Since") == modified
+        ):
             self.send_response(304)
             self.send_header("ETag", etag)
             self.send_header("Content-Length", "0")

@@ -89,8 +89,11 @@ def _plainly_inside(relative: str) -> bool:
     # The names ingestd makes (safe components, no links of its own) are inside by
     # construction; resolving each one costs a system call per path element.
     parts = relative.split("/")
-    return (not relative.startswith("/") and "\\" not in relative
-            and all(p not in ("", ".", "..") for p in parts))
+    return (
+        not relative.startswith("/")
+        and "\\" not in relative
+        and all(p not in ("", ".", "..") for p in parts)
+    )
 
 
 def write_atomic(root: Path, relative: str, text: str) -> Path:
@@ -120,8 +123,7 @@ def _write(
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ArchiveError(f"cannot create folder {target.parent}: {exc.strerror or exc}"
-                           ) from exc
+        raise ArchiveError(f"cannot create folder {target.parent}: {exc.strerror or exc}") from exc
     temp = target.with_name(f"{TEMP_MARK}{secrets.token_hex(6)}")
     try:
         with open(temp, "xb") as handle:
@@ -291,8 +293,9 @@ class ArchiveSweep:
             return  # gone while we walked
         except OSError as exc:
             if relative.startswith("articles/") or relative == "":
-                raise ArchiveError(f"cannot list archive folder {folder}: "
-                                   f"{exc.strerror or exc}") from exc
+                raise ArchiveError(
+                    f"cannot list archive folder {folder}: {exc.strerror or exc}"
+                ) from exc
             return  # elsewhere (lost+found on a mount point, say) like os.walk: skip
         for key, entry in listed:
             if key.endswith("/"):

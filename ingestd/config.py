@@ -168,8 +168,16 @@ class _Validator:
         return None
 
     def settings(self, data: dict[str, Any]) -> Settings:
-        known = {"database", "archive_dir", "fetch", "schedule", "metrics", "service", "feeds",
-                 "interval"}
+        known = {
+            "database",
+            "archive_dir",
+            "fetch",
+            "schedule",
+            "metrics",
+            "service",
+            "feeds",
+            "interval",
+        }
         self._no_unknown(data, known, "")
         default_interval = self._duration(data, "interval", 1800.0, "")
         fetch = self._fetch(self._table(data, "fetch"))
@@ -193,8 +201,9 @@ class _Validator:
         self._no_unknown(table, set(ScheduleSettings.__dataclass_fields__), "schedule")
         jitter = table.get("jitter", 0.1)
         if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter <= 1:
-            raise self.fail("jitter", f"expected a fraction from 0 to 1, got {jitter!r}",
-                            "schedule")
+            raise self.fail(
+                "jitter", f"expected a fraction from 0 to 1, got {jitter!r}", "schedule"
+            )
         return ScheduleSettings(
             tick=self._duration(table, "tick", 5.0, "schedule"),
             floor=self._duration(table, "floor", 60.0, "schedule"),
@@ -217,17 +226,25 @@ class _Validator:
         host, port = self._listen(self._str(table, "listen", "127.0.0.1:9464", "metrics"))
         if not flags["allow_remote"] and not ipaddress.ip_address(host).is_loopback:
             # Metrics name feeds and their health: not for the network unless asked.
-            problem = (f"{host} is not a loopback address; set allow_remote = true to "
-                       "serve metrics beyond this machine")
+            problem = (
+                f"{host} is not a loopback address; set allow_remote = true to "
+                "serve metrics beyond this machine"
+            )
             raise self.fail("listen", problem, "metrics")
         # Three ticks, but never so short that one slow poll makes the daemon look dead.
         stale = self._duration(table, "stale_after", max(3 * tick, 60.0), "metrics")
-        return MetricsSettings(enabled=flags["enabled"], host=host, port=port,
-                               allow_remote=flags["allow_remote"], stale_after=stale)
+        return MetricsSettings(
+            enabled=flags["enabled"],
+            host=host,
+            port=port,
+            allow_remote=flags["allow_remote"],
+            stale_after=stale,
+        )
 
     def _listen(self, value: str) -> tuple[str, int]:
-        match = re.fullmatch(r"(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})",
-                             value.strip())
+        match = re.fullmatch(
+            r"(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})", value.strip()
+        )
         problem = f'expected "HOST:PORT" or "[IPv6]:PORT" with an IP address, got {value!r}'
         if not match or int(match["port"]) > 65535:
             raise self.fail("listen", problem, "metrics")
@@ -246,11 +263,15 @@ class _Validator:
         if not re.match(r"(sqlite|postgresql\+psycopg)://", url):
             raise self.fail(
                 "database",
-                "expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DB, " f"got {url!r}",
+                f"expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DB, got {url!r}",
             )
         prefix = "sqlite:///"
-        if url.startswith(prefix) and not url.startswith(prefix + "/") and url != "sqlite:///:memory:":
-            return prefix + str(self.base / url[len(prefix):])
+        if (
+            url.startswith(prefix)
+            and not url.startswith(prefix + "/")
+            and url != "sqlite:///:memory:"
+        ):
+            return prefix + str(self.base / url[len(prefix) :])
         return url
 
     def _fetch(self, table: dict[str, Any]) -> FetchSettings:
@@ -292,13 +313,30 @@ class _Validator:
         return tuple(feeds)
 
     def _feed(self, item: dict[str, Any], index: int, default_interval: float) -> FeedSettings:
-        known = {"name", "url", "format", "interval", "fetch_page", "source", "label", "site",
-                 "image_proxy", "sanitize", "newlines", "allow_private"}
+        known = {
+            "name",
+            "url",
+            "format",
+            "interval",
+            "fetch_page",
+            "source",
+            "label",
+            "site",
+            "image_proxy",
+            "sanitize",
+            "newlines",
+            "allow_private",
+        }
         self._no_unknown(item, known, "feeds", index)
         name = self._required_str(item, "name", index)
         if not is_safe_feed_name(name):
-            raise self.fail("name", f"{name!r} is not a safe folder name (letters, digits, "
-                            "'-', '_', '.', spaces; at most 64)", "feeds", index)
+            raise self.fail(
+                "name",
+                f"{name!r} is not a safe folder name (letters, digits, "
+                "'-', '_', '.', spaces; at most 64)",
+                "feeds",
+                index,
+            )
         fmt = self._choice(item, "format", {f.value for f in ArchiveFormat}, "feed", index)
         newlines = self._choice(item, "newlines", set(NEWLINE_STYLES), "lf", index)
         spec = FeedSpec(
@@ -324,7 +362,7 @@ class _Validator:
 
     def _feed_url(self, url: str, index: int) -> str:
         if url.startswith("file:"):
-            local = Path(url[len("file:"):].removeprefix("//"))
+            local = Path(url[len("file:") :].removeprefix("//"))
             return "file://" + str(local if local.is_absolute() else self.base / local)
         if not re.match(r"https?://[^/\s]+", url):
             problem = f"expected an http(s):// or file: URL, got {url!r}"
@@ -333,8 +371,9 @@ class _Validator:
 
     # --- typed getters -------------------------------------------------------
 
-    def _no_unknown(self, table: dict[str, Any], known: set[str], name: str,
-                    index: int | None = None) -> None:
+    def _no_unknown(
+        self, table: dict[str, Any], known: set[str], name: str, index: int | None = None
+    ) -> None:
         for key in table:
             if key not in known:
                 hint = ", ".join(sorted(known))
@@ -346,8 +385,9 @@ class _Validator:
             raise self.fail(key, f"expected a [{key}] table")
         return value
 
-    def _str(self, table: dict[str, Any], key: str, default: str, name: str,
-             index: int | None = None) -> str:
+    def _str(
+        self, table: dict[str, Any], key: str, default: str, name: str, index: int | None = None
+    ) -> str:
         value = table.get(key, default)
         if not isinstance(value, str):
             raise self.fail(key, f"expected a string, got {value!r}", name, index)
@@ -387,16 +427,18 @@ class _Validator:
             raise self.fail(key, f"expected a list of strings, got {value!r}", name)
         return value
 
-    def _choice(self, table: dict[str, Any], key: str, allowed: set[str], default: str,
-                index: int) -> str:
+    def _choice(
+        self, table: dict[str, Any], key: str, allowed: set[str], default: str, index: int
+    ) -> str:
         value = table.get(key, default)
         if value not in allowed:
             options = " or ".join(f'"{a}"' for a in sorted(allowed))
             raise self.fail(key, f"expected {options}, got {value!r}", "feeds", index)
         return str(value)
 
-    def _duration(self, table: dict[str, Any], key: str, default: float, name: str,
-                  index: int | None = None) -> float:
+    def _duration(
+        self, table: dict[str, Any], key: str, default: float, name: str, index: int | None = None
+    ) -> float:
         value = table.get(key, default)
         if isinstance(value, int | float) and not isinstance(value, bool):
             seconds = float(value)

@@ -37,8 +37,23 @@ _WIDGET = re.compile(
     r"\b(share|sharing|social|comments?|related|newsletter|advert|byline|entry-meta|post-meta)\b",
     re.I,
 )
-_VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta",
-                   "source", "track", "wbr"})
+_VOID = frozenset(
+    {
+        "area",
+        "base",
+        "br",
+        "col",
+        "embed",
+        "hr",
+        "img",
+        "input",
+        "link",
+        "meta",
+        "source",
+        "track",
+        "wbr",
+    }
+)
 _LINK_ATTRS = (("a", "href"), ("img", "src"), ("source", "src"), ("video", "src"))
 
 
@@ -93,9 +108,7 @@ def _canonical(root: HtmlElement, url: str) -> str | None:
     Pages are often fetched through redirects, mirrors or tracking URLs; the
     archive records the address the publisher names, when it is absolute http(s).
     """
-    for found in root.xpath(
-        '//link[@rel="canonical"]/@href | //meta[@property="og:url"]/@content'
-    ):
+    for found in root.xpath('//link[@rel="canonical"]/@href | //meta[@property="og:url"]/@content'):
         candidate = urljoin(url, str(found).strip())
         if re.match(r"https?://[^/\s]+", candidate):
             return candidate
@@ -187,8 +200,14 @@ def _absolute_links(article: HtmlElement, url: str) -> None:
 
 
 _META_CHARSET = re.compile(rb"""<meta[^>]+charset\s*=\s*["']?\s*([A-Za-z0-9_\-:.]+)""", re.I)
-_SUPERSETS = {"gb2312": "gb18030", "gbk": "gb18030", "big5": "big5hkscs",
-              "iso-8859-1": "cp1252", "latin-1": "cp1252", "ascii": "utf-8"}
+_SUPERSETS = {
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "big5": "big5hkscs",
+    "iso-8859-1": "cp1252",
+    "latin-1": "cp1252",
+    "ascii": "utf-8",
+}
 
 
 def decode_page(content: bytes, content_type: str) -> str:

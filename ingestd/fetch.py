@@ -540,8 +540,9 @@ class Fetcher:
 
     def _make_client(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
         lim = self.limits
-        pool = httpx.Limits(max_connections=lim.concurrency,
-                            max_keepalive_connections=lim.concurrency)
+        pool = httpx.Limits(
+            max_connections=lim.concurrency, max_keepalive_connections=lim.concurrency
+        )
         return httpx.AsyncClient(
             http2=True,
             follow_redirects=False,

@@ -63,21 +63,26 @@ class Metrics:
         self._configured: set[str] | None = None  # None: count every feed seen
         self._failing: set[str] = set()
         reg = self.registry
-        self.polls = Counter("ingestd_polls", "Feed polls by outcome", ["outcome"],
-                             registry=reg)
-        self.archived = Counter("ingestd_entries_archived", "Entries written to the archive",
-                                registry=reg)
-        self.revised = Counter("ingestd_entries_revised", "Entries recorded as new revisions",
-                               registry=reg)
-        self.fetch_duration = Histogram(
-            "ingestd_fetch_duration_seconds", "Time to poll one feed (fetch, parse, archive)",
-            buckets=DURATION_BUCKETS, registry=reg,
+        self.polls = Counter("ingestd_polls", "Feed polls by outcome", ["outcome"], registry=reg)
+        self.archived = Counter(
+            "ingestd_entries_archived", "Entries written to the archive", registry=reg
         )
-        self.feeds_failing = Gauge("ingestd_feeds_failing", "Feeds whose last poll failed",
-                                   registry=reg)
+        self.revised = Counter(
+            "ingestd_entries_revised", "Entries recorded as new revisions", registry=reg
+        )
+        self.fetch_duration = Histogram(
+            "ingestd_fetch_duration_seconds",
+            "Time to poll one feed (fetch, parse, archive)",
+            buckets=DURATION_BUCKETS,
+            registry=reg,
+        )
+        self.feeds_failing = Gauge(
+            "ingestd_feeds_failing", "Feeds whose last poll failed", registry=reg
+        )
         self.feeds_total = Gauge("ingestd_feeds_total", "Configured feeds", registry=reg)
-        self.last_tick = Gauge("ingestd_last_tick_timestamp",
-                               "Unix time of the scheduler's last tick", registry=reg)
+        self.last_tick = Gauge(
+            "ingestd_last_tick_timestamp", "Unix time of the scheduler's last tick", registry=reg
+        )
         for outcome in KNOWN_OUTCOMES:
             self.polls.labels(outcome=outcome)
 
@@ -101,8 +106,7 @@ class Metrics:
         for result in results:
             self.observe(result)
 
-    def set_feed_gauges(self, names: Collection[str],
-                        failing: Iterable[str] | None = None) -> None:
+    def set_feed_gauges(self, names: Collection[str], failing: Iterable[str] | None = None) -> None:
         """Record the configured feeds and, when known (from the store), the failing ones.
 
         Later poll results keep the failing gauge current; feeds no longer
@@ -201,8 +205,12 @@ def start_metrics_server(
         problem = exc.strerror or str(exc)
         raise ConfigError(f"metrics.listen: cannot listen on {shown}:{port}: {problem}") from None
     # A short poll interval keeps stop() quick, so SIGTERM's grace period goes to the feeds.
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                              name="ingestd-metrics", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever,
+        kwargs={"poll_interval": 0.1},
+        name="ingestd-metrics",
+        daemon=True,
+    )
     thread.start()
     return MetricsServer(server, thread)
 
@@ -229,13 +237,20 @@ def _router(metrics_app: WSGIApp, health: Callable[[], Health]) -> WSGIApp:
             state = health()
             body = json.dumps(state.detail).encode()
             status = "200 OK" if state.ok else "503 Service Unavailable"
-            start_response(status, [("Content-Type", "application/json"),
-                                    ("Content-Length", str(len(body))),
-                                    ("Cache-Control", "no-store")])
+            start_response(
+                status,
+                [
+                    ("Content-Type", "application/json"),
+                    ("Content-Length", str(len(body))),
+                    ("Cache-Control", "no-store"),
+                ],
+            )
             return [body]
         body = b"not found: try /metrics or /healthz\n"
-        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8"),
-                                         ("Content-Length", str(len(body)))])
+        start_response(
+            "404 Not Found",
+            [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body)))],
+        )
         return [body]
 
     return app

@@ -56,9 +56,7 @@ def _feedparser(content: bytes, headers: dict[str, str]) -> Any:
         raise ParseError(f"feed parser failed: {exc}") from exc
 
 
-def _chinese_text(
-    content: bytes, headers: dict[str, str], result: Any
-) -> tuple[str, str] | None:
+def _chinese_text(content: bytes, headers: dict[str, str], result: Any) -> tuple[str, str] | None:
     """A GBK or Big5 feed that feedparser fell back to a Latin codec for, decoded.
 
     When the declared charset lies, feedparser asks chardet, which says GB2312 for
@@ -90,7 +88,7 @@ def _declared_charsets(content: bytes, headers: dict[str, str]) -> set[str]:
 def _as_utf8_document(text: str) -> bytes:
     declaration = _XML_DECLARATION.match(text)
     if declaration:
-        text = '<?xml version="1.0" encoding="utf-8"?>' + text[declaration.end():]
+        text = '<?xml version="1.0" encoding="utf-8"?>' + text[declaration.end() :]
     return text.encode("utf-8")
 
 

@@ -74,9 +74,7 @@ def make_owner() -> str:
 class Persister:
     """Writes batches of archive files with their rows for one archive folder."""
 
-    def __init__(
-        self, store: Store, root: Path, owner: str, clock: Callable[[], datetime]
-    ) -> None:
+    def __init__(self, store: Store, root: Path, owner: str, clock: Callable[[], datetime]) -> None:
         self.store = store
         self.root = root
         self.owner = owner
@@ -101,8 +99,10 @@ class Persister:
         todo = [(index, save) for index, save in enumerate(saves) if save.batch]
         if not todo:
             return counts
-        written = [[(_new_entry(item), self.root / item.relative) for item in save.batch]
-                   for _index, save in todo]
+        written = [
+            [(_new_entry(item), self.root / item.relative) for item in save.batch]
+            for _index, save in todo
+        ]
         try:
             # Durable before any row names them: one sync for the whole group.
             archive.sync_batches(_by_folder(path for files in written for _e, path in files))
@@ -153,8 +153,9 @@ class Persister:
         for relative, entry_id in lost:
             self.store.delete_entry(entry_id)
             dropped.append(relative)
-            log.warning("database row without its file dropped (%s); it will be refetched",
-                        relative)
+            log.warning(
+                "database row without its file dropped (%s); it will be refetched", relative
+            )
         for entry in self.store.entries_without_file():
             self.store.delete_entry(entry.id)
             dropped.append(f"entry {entry.id}")
@@ -178,14 +179,18 @@ class Persister:
     def _release_dead_local_leases(self) -> None:
         # A daemon killed on this host keeps its leases until they run out; its
         # process is provably gone, so they can be freed at once.
-        dead = [owner for owner in set(self.store.active_leases(self.clock()).values())
-                if owner != self.owner and _dead_local_owner(owner)]
+        dead = [
+            owner
+            for owner in set(self.store.active_leases(self.clock()).values())
+            if owner != self.owner and _dead_local_owner(owner)
+        ]
         if dead and self.store.release_leases_of(dead):
             log.warning("freed the leases of ended processes: %s", ", ".join(sorted(dead)))
 
 
-def one_sided(files: Iterator[str],
-              rows: Iterator[tuple[str, int]]) -> Iterator[tuple[str, int | None]]:
+def one_sided(
+    files: Iterator[str], rows: Iterator[tuple[str, int]]
+) -> Iterator[tuple[str, int | None]]:
     """What only one of two streams sorted by path holds, in path order.
 
     ``(path, None)`` for a file without a row, ``(path, entry id)`` for a row without
@@ -208,8 +213,10 @@ def one_sided(files: Iterator[str],
 def _next_in_order(stream: Iterator[T], last: T | None) -> T | None:
     following = next(stream, None)
     if following is not None and last is not None and not last < following:
-        raise ArchiveError(f"start-up repair stopped: {following!r} came after {last!r}; "
-                           "the archive or the database does not list paths in order")
+        raise ArchiveError(
+            f"start-up repair stopped: {following!r} came after {last!r}; "
+            "the archive or the database does not list paths in order"
+        )
     return following
 
 

@@ -168,11 +168,11 @@ class Pipeline:
         # the hand-overs cost more than the work (millions of futex calls a cycle).
         self._store_thread = ThreadPoolExecutor(1, thread_name_prefix="ingestd-store")
         self._running = 0  # polls between their slot and their outcome
-        self.poll_log = PollLog(store, self._blocking, linger=OUTCOME_LINGER,
-                                worth_waiting=lambda: self._running > 0)
+        self.poll_log = PollLog(
+            store, self._blocking, linger=OUTCOME_LINGER, worth_waiting=lambda: self._running > 0
+        )
         # Batches of several polls written together: one sync, one transaction.
-        self._saves: GroupCommit[Save, int] = GroupCommit(self.persister.save_many,
-                                                          self._blocking)
+        self._saves: GroupCommit[Save, int] = GroupCommit(self.persister.save_many, self._blocking)
         self._active = asyncio.Semaphore(fetcher.limits.concurrency + PROCESSING_BACKLOG)
         # Feeds seen with stored entries: their polls skip the first-poll question.
         # (Only ever a shortcut to the general path, which is right for any feed.)
@@ -211,32 +211,41 @@ class Pipeline:
         try:
             fetched = await self._fetch_feed(job)
         except NotModified as signal:
-            return self._finish(run, NOT_MODIFIED, status=304,
-                                      moved_to=getattr(signal, "permanent_url", None),
-                                      headers=getattr(signal, "headers", {}))
+            return self._finish(
+                run,
+                NOT_MODIFIED,
+                status=304,
+                moved_to=getattr(signal, "permanent_url", None),
+                headers=getattr(signal, "headers", {}),
+            )
         except FetchError as exc:
             retry = exc.retry_after if isinstance(exc, HTTPStatusError) else None
-            return self._finish(run, FAILED, status=exc.status, error=str(exc),
-                                      retry_after=retry)
+            return self._finish(run, FAILED, status=exc.status, error=str(exc), retry_after=retry)
         size = len(fetched.content)
         try:
             if _from_feed_alone(job.spec) and not await self._has_entries(job.record.id):
                 parsed = await self._archive_first(run, fetched)
             else:
-                read = await self._cpu(_prepare().read_feed, fetched.content, fetched.headers,
-                                       job.record.url)
+                read = await self._cpu(
+                    _prepare().read_feed, fetched.content, fetched.headers, job.record.url
+                )
                 run.parse_seconds = read.cpu_seconds
                 await self._archive_new(run, read.keyed)
                 parsed = read.feed
         except (ParseError, ArchiveError, StorageError) as exc:
-            return self._finish(run, FAILED, status=fetched.status, error=str(exc),
-                                      size=size)
+            return self._finish(run, FAILED, status=fetched.status, error=str(exc), size=size)
         if parsed.bozo:
             run.warnings.append(f"feed is malformed but readable: {parsed.bozo}")
         return self._finish(
-            run, OK, status=fetched.status, size=size, parsed=parsed,
-            moved_to=getattr(fetched, "permanent_url", None), headers=fetched.headers,
-            etag=fetched.etag, last_modified=fetched.last_modified,
+            run,
+            OK,
+            status=fetched.status,
+            size=size,
+            parsed=parsed,
+            moved_to=getattr(fetched, "permanent_url", None),
+            headers=fetched.headers,
+            etag=fetched.etag,
+            last_modified=fetched.last_modified,
         )
 
     async def _fetch_feed(self, job: FeedJob) -> Fetched:
@@ -287,8 +296,10 @@ class Pipeline:
         cap = self.max_new_per_poll
         if new > cap:
             run.incomplete = True
-            run.warnings.append(f"{new - cap:,} more new entries than the {cap:,} "
-                                "archived per poll; the next polls archive them")
+            run.warnings.append(
+                f"{new - cap:,} more new entries than the {cap:,} "
+                "archived per poll; the next polls archive them"
+            )
 
     async def _archive_new(self, run: _Poll, keyed: Sequence[decide.Keyed]) -> None:
         plan = await self._blocking(self._plan, run, keyed)
@@ -308,8 +319,13 @@ class Pipeline:
         for start in range(0, min(len(ordered), cap), BATCH):
             chunk = ordered[start : min(start + BATCH, cap)]
             files: list[tuple[str, int]] = await self._write_files(
-                run, _prepare().write_items, self.archive_root, run.next_id, spec,
-                [k.entry for k in chunk], run.started,
+                run,
+                _prepare().write_items,
+                self.archive_root,
+                run.next_id,
+                spec,
+                [k.entry for k in chunk],
+                run.started,
             )
             pairs = zip(chunk, files, strict=True)
             run.pending.extend(_pending(run, item, file) for item, file in pairs)
@@ -327,8 +343,9 @@ class Pipeline:
         plan = decide.plan(keyed, by_key, by_link)
         if plan.new:
             if found.next_file_id is None:
-                raise StorageError(f"feed {run.job.spec.name} has used every file number: "
-                                   f"{self.store.target}")
+                raise StorageError(
+                    f"feed {run.job.spec.name} has used every file number: {self.store.target}"
+                )
             run.next_id = found.next_file_id
         changes = [(old.entry_id, new.content_hash) for old, new in plan.revised]
         run.revised = self.store.add_revisions(changes, run.started)
@@ -360,8 +377,9 @@ class Pipeline:
             raise ExtractError("the entry has no link to fetch")
         body: Fetched
         if link.startswith("file:"):
-            body = await asyncio.to_thread(fetchfile.read_page, link, job.record.url,
-                                           self.max_bytes)
+            body = await asyncio.to_thread(
+                fetchfile.read_page, link, job.record.url, self.max_bytes
+            )
         else:
             body = await self.fetcher.fetch(link, accept=ACCEPT_HTML)
         files: list[tuple[str, int]] = await self._write_files(
@@ -418,10 +436,11 @@ class Pipeline:
         if outcome == OK:
             # With entries left over, the next poll must get the whole feed again, not
             # a 304 that would strand them until the feed happens to change.
-            state.update(etag=None if run.incomplete else etag,
-                         last_modified=None if run.incomplete else last_modified)
-        attempt = FetchAttempt(run.started, duration_ms, status, outcome, size, run.archived,
-                               error)
+            state.update(
+                etag=None if run.incomplete else etag,
+                last_modified=None if run.incomplete else last_modified,
+            )
+        attempt = FetchAttempt(run.started, duration_ms, status, outcome, size, run.archived, error)
         return result, attempt, state  # type: ignore[return-value]  # a FeedState's fields
 
 
@@ -493,8 +512,9 @@ class GroupCommit(Generic[T, R]):
             _settle(done, None if results is None else results[0])
 
 
-def _settle(done: asyncio.Future[R | None], result: R | None = None,
-            error: BaseException | None = None) -> None:
+def _settle(
+    done: asyncio.Future[R | None], result: R | None = None, error: BaseException | None = None
+) -> None:
     if done.done():
         return
     if error is None:
@@ -555,9 +575,7 @@ def _pending(run: _Poll, item: decide.Keyed, file: tuple[str, int]) -> Pending:
     )  # fmt: skip
 
 
-def _next_state(
-    job: FeedJob, result: PollResult, now: datetime, rand: float
-) -> dict[str, object]:
+def _next_state(job: FeedJob, result: PollResult, now: datetime, rand: float) -> dict[str, object]:
     record = job.record
     state: dict[str, object] = {"last_fetch_at": now, "last_status": result.status}
     parsed = result.parsed
@@ -586,8 +604,9 @@ def _next_state(
     )  # fmt: skip
     if result.moved_to and result.moved_to != record.url:
         state["url"] = result.moved_to
-        log.warning("feed %s moved permanently: %s -> %s", job.spec.name, record.url,
-                    result.moved_to)
+        log.warning(
+            "feed %s moved permanently: %s -> %s", job.spec.name, record.url, result.moved_to
+        )
     return state
 
 
@@ -595,11 +614,21 @@ def _log_result(result: PollResult) -> None:
     if result.outcome == FAILED:
         log.warning("feed %s failed: %s", result.feed, result.error)
     else:
-        log.info("feed %s %s: %d new, %d archived, %d revised", result.feed, result.outcome,
-                 result.new_entries, result.archived, result.revised)
+        log.info(
+            "feed %s %s: %d new, %d archived, %d revised",
+            result.feed,
+            result.outcome,
+            result.new_entries,
+            result.archived,
+            result.revised,
+        )
 
 
 __all__ = [
-    "FeedJob", "Pipeline", "PollLog", "PollResult", "Reconciled",
+    "FeedJob",
+    "Pipeline",
+    "PollLog",
+    "PollResult",
+    "Reconciled",
     "make_owner",
 ]

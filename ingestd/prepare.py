@@ -79,8 +79,13 @@ class FirstRead:
 
 
 def read_new_feed(
-    content: bytes, headers: Mapping[str, str], base: str, root: Path, spec: FeedSpec,
-    cap: int, fallback: datetime,
+    content: bytes,
+    headers: Mapping[str, str],
+    base: str,
+    root: Path,
+    spec: FeedSpec,
+    cap: int,
+    fallback: datetime,
 ) -> FirstRead:
     """``read_feed`` and ``write_items`` in one step, for a feed with no stored entries.
 
@@ -94,8 +99,9 @@ def read_new_feed(
     chosen = decide.archive_order(plan.new, fallback)[:cap]
     files = write_items(root, archive.FIRST_FILE_ID, spec, [k.entry for k in chosen], fallback)
     light = [replace(k, entry=replace(k.entry, content="", summary="")) for k in chosen]
-    return FirstRead(read.feed, tuple(zip(light, files, strict=True)), len(plan.new),
-                     read.cpu_seconds)
+    return FirstRead(
+        read.feed, tuple(zip(light, files, strict=True)), len(plan.new), read.cpu_seconds
+    )
 
 
 def write_items(
@@ -110,8 +116,14 @@ def write_items(
 
 
 def write_page(
-    root: Path, next_id: int, spec: FeedSpec, entry: EntryData, fallback: datetime,
-    page: bytes, content_type: str, url: str,
+    root: Path,
+    next_id: int,
+    spec: FeedSpec,
+    entry: EntryData,
+    fallback: datetime,
+    page: bytes,
+    content_type: str,
+    url: str,
 ) -> list[tuple[str, int]]:
     """``render_page``, then its file written as ``write_items`` writes them (a list of one)."""
     text = render_page(spec, entry, fallback, page, content_type, url)
@@ -132,7 +144,11 @@ def render_items(spec: FeedSpec, entries: Sequence[EntryData], fallback: datetim
 
 
 def render_page(
-    spec: FeedSpec, entry: EntryData, fallback: datetime, page: bytes, content_type: str,
+    spec: FeedSpec,
+    entry: EntryData,
+    fallback: datetime,
+    page: bytes,
+    content_type: str,
     url: str,
 ) -> str:
     """The file text for an entry built from its fetched page (format A or B).
@@ -142,8 +158,9 @@ def render_page(
     article = extract_article(decode_page(page, content_type), url)
     if spec.format is ArchiveFormat.REPOST:
         label = spec.label.format(site=spec.site)
-        return render_any(format_b.from_article(article, source=spec.source, label=label,
-                                                newlines=spec.newlines))
+        return render_any(
+            format_b.from_article(article, source=spec.source, label=label, newlines=spec.newlines)
+        )
     content = format_a.content_from_article(article, spec.image_proxy)
     if spec.sanitize:
         content = sanitize(content).html

@@ -146,7 +146,7 @@ def build_feed(doc: FeedDoc) -> bytes:
     item = (
         f"<item><title>{_xml_text(doc.title)}</title>"
         f"<link>{_xml_text(doc.link)}</link>"
-        f"<guid isPermaLink=\"false\">{_xml_text(doc.link)}</guid>{date}"
+        f'<guid isPermaLink="false">{_xml_text(doc.link)}</guid>{date}'
         f"<description>{_xml_text(doc.content)}</description>"
         f"<content:encoded>{_xml_text(doc.content)}</content:encoded></item>"
     )
@@ -195,9 +195,7 @@ def _page_sentinels(state: StateCore) -> None:
     for token in state.tokens:
         for child in token.children or ():
             if child.type == "text":
-                child.content = child.content.replace(_PAGE_NBSP, "\xa0").replace(
-                    _PAGE_EMPTY, ""
-                )
+                child.content = child.content.replace(_PAGE_NBSP, "\xa0").replace(_PAGE_EMPTY, "")
 
 
 _MARKDOWN = _page_markdown()
@@ -251,9 +249,7 @@ _PAGE_FOOTER = (
 def _replay_repost(doc: RepostDoc) -> RepostDoc:
     page = build_page(doc)
     article = extract_article(page, doc.url)
-    return repost.from_article(
-        article, source=doc.source, label=doc.label, newlines=doc.newlines
-    )
+    return repost.from_article(article, source=doc.source, label=doc.label, newlines=doc.newlines)
 
 
 def build_page(doc: RepostDoc) -> str:
@@ -261,12 +257,12 @@ def build_page(doc: RepostDoc) -> str:
     body_html = _MARKDOWN.render(_page_dialect(doc.body))
     title = html.escape(doc.title, quote=False)
     return (
-        "<!DOCTYPE html>\n<html lang=\"zh\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="zh"><head><meta charset="utf-8">'
         f"<title>{title}</title>"
-        f"<link rel=\"canonical\" href=\"{html.escape(doc.url)}\">{_PAGE_HEAD}</head><body>"
-        f"{_PAGE_HEADER}<div class=\"wrap\"><main id=\"main\">"
-        f"<article class=\"post\"><h1 class=\"entry-title\">{title}</h1>"
-        f"{_PAGE_META}<div class=\"entry-content\">{body_html}</div>"
+        f'<link rel="canonical" href="{html.escape(doc.url)}">{_PAGE_HEAD}</head><body>'
+        f'{_PAGE_HEADER}<div class="wrap"><main id="main">'
+        f'<article class="post"><h1 class="entry-title">{title}</h1>'
+        f'{_PAGE_META}<div class="entry-content">{body_html}</div>'
         f"{_PAGE_SHARE}</article>{_PAGE_COMMENTS}</main>{_PAGE_SIDEBAR}</div>"
         f"{_PAGE_FOOTER}</body></html>"
     )

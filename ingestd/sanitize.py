@@ -15,15 +15,48 @@ import lxml.html
 import nh3
 from lxml import etree
 
-ACTIVE_TAGS = frozenset({
-    "script", "style", "iframe", "frame", "frameset", "object", "embed", "applet",
-    "form", "input", "button", "textarea", "select", "base", "meta", "link", "svg", "math",
-    "template", "noscript",
-})
-URL_ATTRIBUTES = frozenset({"href", "src", "action", "formaction", "xlink:href", "data",
-                            "poster", "background", "srcset", "lowsrc", "dynsrc"})
-_ACTIVE_SCHEME = re.compile(r"^\s*(javascript|vbscript|data\s*:\s*text/html|livescript)",
-                            re.IGNORECASE)
+ACTIVE_TAGS = frozenset(
+    {
+        "script",
+        "style",
+        "iframe",
+        "frame",
+        "frameset",
+        "object",
+        "embed",
+        "applet",
+        "form",
+        "input",
+        "button",
+        "textarea",
+        "select",
+        "base",
+        "meta",
+        "link",
+        "svg",
+        "math",
+        "template",
+        "noscript",
+    }
+)
+URL_ATTRIBUTES = frozenset(
+    {
+        "href",
+        "src",
+        "action",
+        "formaction",
+        "xlink:href",
+        "data",
+        "poster",
+        "background",
+        "srcset",
+        "lowsrc",
+        "dynsrc",
+    }
+)
+_ACTIVE_SCHEME = re.compile(
+    r"^\s*(javascript|vbscript|data\s*:\s*text/html|livescript)", re.IGNORECASE
+)
 _CHEAP_SIGNS = re.compile(
     r"<\s*/?\s*(" + "|".join(sorted(ACTIVE_TAGS)) + r")\b|\bon[a-z]+\s*=|script\s*:|data\s*:",
     re.IGNORECASE,
@@ -34,8 +67,19 @@ _ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     "img": {"alt", "align", "width", "height", "src", "title"},
     "a": {"href", "hreflang", "title"},
 }
-_SAFE_STYLE = {"color", "background-color", "font-weight", "font-style", "text-align",
-               "text-decoration", "width", "height", "margin", "padding", "font-size"}
+_SAFE_STYLE = {
+    "color",
+    "background-color",
+    "font-weight",
+    "font-style",
+    "text-align",
+    "text-decoration",
+    "width",
+    "height",
+    "margin",
+    "padding",
+    "font-size",
+}
 
 
 @dataclass(frozen=True)

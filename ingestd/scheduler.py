@@ -158,9 +158,11 @@ class Scheduler:
 
     async def _lease(self, free: int) -> list[FeedRecord]:
         """Lease up to ``free`` due feeds; if cancelled meanwhile, give them back."""
-        taking = asyncio.ensure_future(asyncio.to_thread(
-            self.store.lease_due_feeds, self.owner, self.clock(), self.lease_seconds, free
-        ))
+        taking = asyncio.ensure_future(
+            asyncio.to_thread(
+                self.store.lease_due_feeds, self.owner, self.clock(), self.lease_seconds, free
+            )
+        )
         try:
             return await asyncio.shield(taking)
         except asyncio.CancelledError:

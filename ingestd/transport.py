@@ -90,8 +90,11 @@ class FactBackend(httpcore.AsyncNetworkBackend):
         self, path: str, timeout: float | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:  # fmt: skip
-        return FactStream(await self._inner.connect_unix_socket(
-            path, timeout=timeout, socket_options=socket_options))
+        return FactStream(
+            await self._inner.connect_unix_socket(
+                path, timeout=timeout, socket_options=socket_options
+            )
+        )
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)

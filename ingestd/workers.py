@@ -27,15 +27,20 @@ def parse_pool() -> Executor:
     # Instead of the default ["__main__"]: the command line and everything it loads
     # would otherwise sit in the fork server and in every worker.
     context.set_forkserver_preload(PRELOAD)
-    return ProcessPoolExecutor(max_workers=os.cpu_count() or 2, mp_context=context,
-                               initializer=_init_worker, initargs=(os.getpid(),))
+    return ProcessPoolExecutor(
+        max_workers=os.cpu_count() or 2,
+        mp_context=context,
+        initializer=_init_worker,
+        initargs=(os.getpid(),),
+    )
 
 
 def _init_worker(parent: int) -> None:
     """In a parse worker: ignore Ctrl-C, and exit when ingestd itself is gone."""
     _ignore_interrupts()
-    threading.Thread(target=_exit_with, args=(parent,), name="exit-with-parent",
-                     daemon=True).start()
+    threading.Thread(
+        target=_exit_with, args=(parent,), name="exit-with-parent", daemon=True
+    ).start()
 
 
 def _ignore_interrupts() -> None:

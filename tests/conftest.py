@@ -56,9 +56,11 @@ DB_FIXTURES = frozenset({"database_url", "db_url", "pg_schema"})
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
-        "--db", choices=BACKENDS, default=os.environ.get("INGESTD_TEST_DB") or "sqlite",
+        "--db",
+        choices=BACKENDS,
+        default=os.environ.get("INGESTD_TEST_DB") or "sqlite",
         help="the backend of the database_url fixture: sqlite (default, or $INGESTD_TEST_DB) "
-             "or postgresql (a fresh schema per test on $INGESTD_TEST_POSTGRES)",
+        "or postgresql (a fresh schema per test on $INGESTD_TEST_POSTGRES)",
     )
 
 

@@ -85,7 +85,7 @@ def is_sqlite(url: str) -> bool:
 def sqlite_path(url: str) -> Path:
     """The file of a ``sqlite:///`` URL."""
     assert is_sqlite(url), url
-    return Path(url[len(SQLITE_PREFIX):])
+    return Path(url[len(SQLITE_PREFIX) :])
 
 
 def table_names(url: str) -> set[str]:
@@ -94,12 +94,17 @@ def table_names(url: str) -> set[str]:
         path = sqlite_path(url)
         if not path.exists():
             return set()
-        return {name for (name,) in query(
-            url, "SELECT name FROM sqlite_master WHERE type = 'table'")}
+        return {
+            name for (name,) in query(url, "SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
     with pg_connect(url) as db:
-        return {name for (name,) in db.execute(
-            "SELECT table_name FROM information_schema.tables "
-            "WHERE table_schema = current_schema()")}
+        return {
+            name
+            for (name,) in db.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = current_schema()"
+            )
+        }
 
 
 def query(url: str, sql: str) -> list[tuple[Any, ...]]:

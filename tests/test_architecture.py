@@ -27,6 +27,11 @@ def test_ruff_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_ruff_format_is_applied() -> None:
+    result = run(str(BIN / "ruff"), "format", "--check", "ingestd", "tests", "bench")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def test_mypy_is_clean() -> None:
     result = run(str(BIN / "mypy"), "--no-error-summary")
     assert result.returncode == 0, result.stdout + result.stderr

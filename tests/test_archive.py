@@ -23,7 +23,7 @@ from tests.disk import archived_files
         ("CON", "_CON"),
         ("con.txt", "_con.txt"),
         (".hidden", "hidden"),
-        ("a/b:c*d?e|f<g>h\"i\x00j\nk", "a_b_c_d_e_f_g_h_i_j_k"),
+        ('a/b:c*d?e|f<g>h"i\x00j\nk', "a_b_c_d_e_f_g_h_i_j_k"),
         ("...", "_"),
         ("", "_"),
         ("trailing dot. ", "trailing dot"),
@@ -97,8 +97,16 @@ def test_sweep_removes_only_temporaries(tmp_path: Path) -> None:
 def test_sweep_lists_files_in_the_order_of_their_full_paths(tmp_path: Path) -> None:
     # A folder's files come where their whole paths sort, not right after its name:
     # "a-b/..." sorts before "a/..." ("-" < "/") though the folder "a" sorts first.
-    names = ["articles/a/2.md", "articles/a/10.md", "articles/a-b/1.md", "articles/a.md",
-             "articles/a0/1.md", "articles/Z/1.md", "articles/é/1.md", "articles/a/b/1.md"]
+    names = [
+        "articles/a/2.md",
+        "articles/a/10.md",
+        "articles/a-b/1.md",
+        "articles/a.md",
+        "articles/a0/1.md",
+        "articles/Z/1.md",
+        "articles/é/1.md",
+        "articles/a/b/1.md",
+    ]
     for name in names:
         archive.write_atomic(tmp_path, name, "x")
     (tmp_path / "articles" / "a-b" / f"{archive.TEMP_MARK}young").write_text("half")
@@ -164,8 +172,10 @@ def test_sync_batches_makes_unsynced_files_durable(
         monkeypatch.setattr(archive, "_libc_syncfs", lambda: None)
         real = archive.os.fsync
         monkeypatch.setattr(archive.os, "fsync", lambda fd: synced.append("f") or real(fd))
-    paths = [archive.write_new(tmp_path, f"articles/a/{n}.md", f"text {n}", durable=False)
-             for n in range(3)]
+    paths = [
+        archive.write_new(tmp_path, f"articles/a/{n}.md", f"text {n}", durable=False)
+        for n in range(3)
+    ]
     assert all(p is not None for p in paths)
     archive.sync_batches({tmp_path / "articles" / "a": [p for p in paths if p is not None]})
     assert [p.read_text() for p in paths if p is not None] == ["text 0", "text 1", "text 2"]

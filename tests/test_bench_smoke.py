@@ -25,12 +25,36 @@ def test_runner_at_toy_scale_prints_the_table(tmp_path: Path) -> None:
     contenders = "ingestd,floor,pipeline" + (",reader" if READER_PYTHON.exists() else "")
     out = tmp_path / "results.json"
     run = subprocess.run(
-        [sys.executable, "-m", "bench.runner", "--feeds", "3", "--items", "3",
-         "--pipeline-feeds", "1", "--rounds", "1", "--reader-workers", "2",
-         "--concurrency", "2,4",
-         "--server", "python", "--contenders", contenders, "--dir", str(tmp_path / "b"),
-         "--json", str(out)],
-        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        [
+            sys.executable,
+            "-m",
+            "bench.runner",
+            "--feeds",
+            "3",
+            "--items",
+            "3",
+            "--pipeline-feeds",
+            "1",
+            "--rounds",
+            "1",
+            "--reader-workers",
+            "2",
+            "--concurrency",
+            "2,4",
+            "--server",
+            "python",
+            "--contenders",
+            contenders,
+            "--dir",
+            str(tmp_path / "b"),
+            "--json",
+            str(out),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     result = json.loads(out.read_text())

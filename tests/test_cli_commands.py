@@ -34,8 +34,9 @@ def test_status_shows_ok_and_failing_feeds(
 ) -> None:
     loopback.route("/ok.xml", (200, {}, rss(item("a", "http://x.example/a", "a"))))
     loopback.route("/bad.xml", (500, {}, b"down"))
-    setup.write(feed_toml("good", loopback.url("/ok.xml"))
-                + feed_toml("broken", loopback.url("/bad.xml")))
+    setup.write(
+        feed_toml("good", loopback.url("/ok.xml")) + feed_toml("broken", loopback.url("/bad.xml"))
+    )
     setup.fetch()
     code, out, _ = run(capsys, "status", "--config", str(setup.config), "--json")
     assert code == 0
@@ -55,8 +56,20 @@ def test_feeds_add_list_remove_keep_comments(
 ) -> None:
     setup.write("# my feeds\n" + feed_toml("one", "https://one.example/feed"))
     config = str(setup.config)
-    assert run(capsys, "feeds", "add", "two", "https://two.example/rss", "--interval", "2h",
-               "--config", config)[0] == 0
+    assert (
+        run(
+            capsys,
+            "feeds",
+            "add",
+            "two",
+            "https://two.example/rss",
+            "--interval",
+            "2h",
+            "--config",
+            config,
+        )[0]
+        == 0
+    )
     code, out, _ = run(capsys, "feeds", "list", "--config", config, "--json")
     names = [f["name"] for f in json.loads(out)["feeds"]]
     assert names == ["one", "two"]
@@ -100,8 +113,10 @@ def test_extract_format_a_sanitizes(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     text = "A paragraph of real article text that is long enough to count. " * 8
-    page = (f"<html><head><title>T</title></head><body><article><p>{text}</p>"
-            "<p>more<script>alert(1)</script></p></article></body></html>").encode()
+    page = (
+        f"<html><head><title>T</title></head><body><article><p>{text}</p>"
+        "<p>more<script>alert(1)</script></p></article></body></html>"
+    ).encode()
     monkeypatch.setattr("sys.stdin", io.TextIOWrapper(io.BytesIO(page)))
     code, out, _ = run(capsys, "extract", "--format", "feed", "--url", "https://a.example/x")
     assert code == 0

@@ -99,7 +99,11 @@ def test_schedule_table(tmp_path: Path) -> None:
     text = '[schedule]\ntick = "2s"\nfloor = "5m"\njitter = 0.2\nmax_backoff = "6h"\n'
     schedule = config.loads(text, tmp_path / "x.toml").schedule
     assert (schedule.tick, schedule.floor, schedule.jitter, schedule.max_backoff) == (
-        2.0, 300.0, 0.2, 21600.0)
+        2.0,
+        300.0,
+        0.2,
+        21600.0,
+    )
     assert config.loads("", tmp_path / "x.toml").schedule == config.ScheduleSettings()
     with pytest.raises(ConfigError, match="line 2: schedule.jitter: expected a fraction"):
         config.loads("[schedule]\njitter = 3\n", tmp_path / "x.toml")

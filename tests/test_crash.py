@@ -112,8 +112,7 @@ class Gates:
             generation = self._generation
             self.arrived[key] += 1
             self._cond.notify_all()
-            while (key in self._held and not self._allow[key]
-                   and generation == self._generation):
+            while key in self._held and not self._allow[key] and generation == self._generation:
                 self._cond.wait(0.5)
             if generation == self._generation and key in self._held:
                 self._allow[key] -= 1
@@ -175,26 +174,34 @@ class FeedFarm:
             count = self.counts[feed.name]  # read before the gate: what this request offers
             self.gates.passage(f"{feed.name}:feed")
             items = "".join(self._item(feed.name, i) for i in range(count))
-            body = (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
-                    f"<title>{feed.name}</title><link>{self.server.url('/')}</link>"
-                    f"{items}</channel></rss>")
+            body = (
+                f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+                f"<title>{feed.name}</title><link>{self.server.url('/')}</link>"
+                f"{items}</channel></rss>"
+            )
             return Response(200, {"Content-Type": "application/rss+xml"}, body.encode())
+
         return handle
 
     def _item(self, name: str, i: int) -> str:
         day, minute = divmod(i, 1440)
         stamp = f"{day % 28 + 1:02d} Feb 2022 {minute // 60:02d}:{minute % 60:02d}:00 GMT"
-        return (f"<item><title>{title(name, i)}</title><link>{self.link(name, i)}</link>"
-                f"<guid>{name}-{i}</guid><pubDate>Mon, {stamp}</pubDate>"
-                f"<description>&lt;p&gt;item {i} of {name}&lt;/p&gt;</description></item>")
+        return (
+            f"<item><title>{title(name, i)}</title><link>{self.link(name, i)}</link>"
+            f"<guid>{name}-{i}</guid><pubDate>Mon, {stamp}</pubDate>"
+            f"<description>&lt;p&gt;item {i} of {name}&lt;/p&gt;</description></item>"
+        )
 
     def _page_handler(self, name: str, i: int) -> Callable[[Request], Response]:
         def handle(_request: Request) -> Response:
             self.gates.passage(f"{name}:page")
-            html = (f"<html><head><title>{title(name, i)}</title></head><body><article>"
-                    f"<h1>{title(name, i)}</h1><p>{PAGE_TEXT}</p><p>{i}</p></article></body>"
-                    "</html>")
+            html = (
+                f"<html><head><title>{title(name, i)}</title></head><body><article>"
+                f"<h1>{title(name, i)}</h1><p>{PAGE_TEXT}</p><p>{i}</p></article></body>"
+                "</html>"
+            )
             return Response(200, {"Content-Type": "text/html; charset=utf-8"}, html.encode())
+
         return handle
 
 
@@ -219,11 +226,13 @@ class Tally:
 
     def line(self) -> str:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.kills.items()))
-        return (f"crash test: {sum(self.kills.values())} kill points ({kinds}); "
-                f"{self.runs} runs; {self.full_checks} full checks; "
-                f"{self.files_checked} files and {self.rows_checked} rows checked; "
-                f"{len(self.orphans_seen)} files left without a row by a kill, all found in "
-                f"orphans/; {self.temporaries_seen} temporary files left by a kill, all swept")
+        return (
+            f"crash test: {sum(self.kills.values())} kill points ({kinds}); "
+            f"{self.runs} runs; {self.full_checks} full checks; "
+            f"{self.files_checked} files and {self.rows_checked} rows checked; "
+            f"{len(self.orphans_seen)} files left without a row by a kill, all found in "
+            f"orphans/; {self.temporaries_seen} temporary files left by a kill, all swept"
+        )
 
 
 class Workspace:
@@ -253,9 +262,11 @@ class Workspace:
         log = open(self.root / "run.log", "ab")  # noqa: SIM115 - closed by the child's exit
         try:
             return subprocess.Popen(
-                [sys.executable, "-m", "ingestd", "fetch", "--config", str(self.config),
-                 "--json"],
-                cwd=self.root, stdout=subprocess.PIPE, stderr=log, start_new_session=True,
+                [sys.executable, "-m", "ingestd", "fetch", "--config", str(self.config), "--json"],
+                cwd=self.root,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                start_new_session=True,
             )
         finally:
             log.close()
@@ -264,8 +275,10 @@ class Workspace:
         """archive_path -> (feed, link) of every entry row."""
         if "entries" not in table_names(self.database):
             return {}  # killed before the first migration committed
-        found = query(self.database, "SELECT e.archive_path, f.name, e.link FROM entries e "
-                                     "JOIN feeds f ON f.id = e.feed_id")
+        found = query(
+            self.database,
+            "SELECT e.archive_path, f.name, e.link FROM entries e JOIN feeds f ON f.id = e.feed_id",
+        )
         return {path: (name, link) for path, name, link in found if path}
 
     def files(self) -> dict[str, bytes]:
@@ -315,7 +328,8 @@ def check_after_kill(ws: Workspace, tally: Tally) -> dict[str, bytes]:
     # pages (stored one by one), up to BATCH for feeds built from the item alone.
     limits = {f.name: 1 if f.fmt == "repost" or f.fetch_page else BATCH for f in FEEDS}
     assert all(n <= limits[name] for name, n in per_feed.items()), (
-        f"more orphans than one batch: {per_feed}")
+        f"more orphans than one batch: {per_feed}"
+    )
     tally.files_checked += len(files)
     tally.rows_checked += len(rows)
     tally.temporaries_seen += len(ws.temporaries())
@@ -334,8 +348,9 @@ def check_complete(ws: Workspace, tally: Tally, earlier: dict[str, bytes]) -> di
     )
     for feed in FEEDS:
         offered = ws.farm.offered(feed.name)
-        archived = Counter(ws.link_in(r, d) for r, d in files.items()
-                           if r.split("/")[1] == feed.name)
+        archived = Counter(
+            ws.link_in(r, d) for r, d in files.items() if r.split("/")[1] == feed.name
+        )
         duplicates = [link for link, n in archived.items() if n > 1]
         assert not duplicates, f"feed {feed.name}: archived more than once: {duplicates[:3]}"
         lost = sorted(set(offered) - set(archived))
@@ -470,8 +485,9 @@ class Crasher:
             # more, so that there is an entry to pause before.
             farm.grow(**{feed: farm.counts[feed] + committed + 1 - waiting})
         key = self._gate_key(feed)
-        process = self._start(free=feed if key.endswith(":page") else "",
-                              pages=feed if key.endswith(":page") else "")
+        process = self._start(
+            free=feed if key.endswith(":page") else "", pages=feed if key.endswith(":page") else ""
+        )
         if committed:
             self.gates.release(key, committed)
         self.gates.wait_arrived(key, committed + 1)
@@ -508,9 +524,13 @@ class Crasher:
         before = set(os.listdir(folder)) if folder.is_dir() else set()
         with write_lock(self.ws.database):
             self.gates.release(key)
-            wait_for(lambda: any(not n.startswith(TEMP_MARK) for n in
-                                 (set(os.listdir(folder)) if folder.is_dir() else set()) - before),
-                     what=f"a new file of feed {feed}")
+            wait_for(
+                lambda: any(
+                    not n.startswith(TEMP_MARK)
+                    for n in (set(os.listdir(folder)) if folder.is_dir() else set()) - before
+                ),
+                what=f"a new file of feed {feed}",
+            )
             orphans = self._kill(process, "file written, row not committed")
         assert [r for r in orphans if r.split("/")[1] == feed], "the new file should lack its row"
 
@@ -621,25 +641,33 @@ def test_killed_ingestd_leaves_no_processes(tmp_path: Path, database_url: str) -
     release = threading.Event()
     names = [f"p{i}" for i in range(4)]  # at least runtime.POOL_THRESHOLD feeds
     with LoopbackServer() as server:
+
         def page(_request: Request) -> Response:
             release.wait(30)
             return Response(200, {"Content-Type": "text/html"}, b"<p>late</p>")
 
         for name in names:
             server.route(f"/{name}/page", page)
-            server.route(f"/{name}.xml", (200, {"Content-Type": "application/rss+xml"}, rss(
-                item(name, server.url(f"/{name}/page"), guid=name))))
+            server.route(
+                f"/{name}.xml",
+                (
+                    200,
+                    {"Content-Type": "application/rss+xml"},
+                    rss(item(name, server.url(f"/{name}/page"), guid=name)),
+                ),
+            )
         config = tmp_path / "ingestd.toml"
         config.write_text(
             f'database = "{database_url}"\narchive_dir = "archive"\n[fetch]\n'
             'allow_private = ["127.0.0.1"]\n'
-            + "".join(feed_toml(n, server.url(f"/{n}.xml")) + "fetch_page = true\n"
-                      for n in names),
+            + "".join(feed_toml(n, server.url(f"/{n}.xml")) + "fetch_page = true\n" for n in names),
             encoding="utf-8",
         )
         process = subprocess.Popen(
             [sys.executable, "-m", "ingestd", "fetch", "--config", str(config)],
-            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=tmp_path,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
         try:
@@ -666,8 +694,11 @@ def test_killed_ingestd_leaves_no_processes(tmp_path: Path, database_url: str) -
 def small_disk(folder: Path, size: str) -> Iterator[Path]:
     """A real tmpfs of ``size`` mounted on ``folder``; skip when mounting is not allowed."""
     folder.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755",
-                              "tmpfs", str(folder)], capture_output=True, text=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", f"size={size},mode=0755", "tmpfs", str(folder)],
+        capture_output=True,
+        text=True,
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs here: {mounted.stderr.strip()}")
     try:
@@ -680,7 +711,10 @@ def run_fetch(config: Path) -> tuple[int, str, str, float]:
     started = time.monotonic()
     done = subprocess.run(
         [sys.executable, "-m", "ingestd", "fetch", "--config", str(config), "--json"],
-        cwd=config.parent, capture_output=True, text=True, timeout=120,
+        cwd=config.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     return done.returncode, done.stdout, done.stderr, time.monotonic() - started
 
@@ -707,8 +741,10 @@ def test_disk_full_fails_clearly_corrupts_nothing_and_recovers(
         offered = 12
 
         def feed(_request: Request) -> Response:
-            items = "".join(item(f"entry {i}", f"http://x.example/{i}", guid=f"g{i}",
-                                 content=body) for i in range(offered))
+            items = "".join(
+                item(f"entry {i}", f"http://x.example/{i}", guid=f"g{i}", content=body)
+                for i in range(offered)
+            )
             return Response(200, {"Content-Type": "application/rss+xml"}, rss(items))
 
         server.route("/feed.xml", feed)
@@ -769,8 +805,14 @@ def assert_archive_consistent(archive: Path, db: Path) -> set[str]:
 def test_database_locked_by_another_process_waits_then_fails_clearly(tmp_path: Path) -> None:
     """Another process holds SQLite's exclusive lock: ingestd waits, then says so."""
     with LoopbackServer() as server:
-        server.route("/feed.xml", (200, {"Content-Type": "application/rss+xml"},
-                                   rss(item("one", "http://x.example/1", guid="1"))))
+        server.route(
+            "/feed.xml",
+            (
+                200,
+                {"Content-Type": "application/rss+xml"},
+                rss(item("one", "http://x.example/1", guid="1")),
+            ),
+        )
         config = tmp_path / "ingestd.toml"
         config.write_text(
             'database = "sqlite:///state.db"\narchive_dir = "archive"\n[fetch]\n'
@@ -778,15 +820,29 @@ def test_database_locked_by_another_process_waits_then_fails_clearly(tmp_path: P
             encoding="utf-8",
         )
         assert run_fetch(config)[0] == 0
-        server.route("/feed.xml", (200, {"Content-Type": "application/rss+xml"}, rss(
-            item("one", "http://x.example/1", guid="1")
-            + item("two", "http://x.example/2", guid="2"))))
+        server.route(
+            "/feed.xml",
+            (
+                200,
+                {"Content-Type": "application/rss+xml"},
+                rss(
+                    item("one", "http://x.example/1", guid="1")
+                    + item("two", "http://x.example/2", guid="2")
+                ),
+            ),
+        )
         holder = subprocess.Popen(
-            [sys.executable, "-c", "import sqlite3, sys\n"
-             "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
-             "db.execute('BEGIN EXCLUSIVE')\nprint('locked', flush=True)\nsys.stdin.read()\n",
-             str(tmp_path / "state.db")],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-c",
+                "import sqlite3, sys\n"
+                "db = sqlite3.connect(sys.argv[1], isolation_level=None)\n"
+                "db.execute('BEGIN EXCLUSIVE')\nprint('locked', flush=True)\nsys.stdin.read()\n",
+                str(tmp_path / "state.db"),
+            ],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         try:
             assert holder.stdout is not None and holder.stdout.readline() == "locked\n"

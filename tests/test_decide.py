@@ -19,9 +19,16 @@ def known_from(keyed: list[decide.Keyed], revisions: int = 1) -> dict[str, Known
 
 
 def test_identity_order_guid_link_hash() -> None:
-    keys = [k.key for k in decide.identify([
-        entry("g1", "https://a/1"), entry(None, "https://a/2"), entry(None, "", "<p>only</p>"),
-    ])]
+    keys = [
+        k.key
+        for k in decide.identify(
+            [
+                entry("g1", "https://a/1"),
+                entry(None, "https://a/2"),
+                entry(None, "", "<p>only</p>"),
+            ]
+        )
+    ]
     assert keys[0] == "guid:g1"
     assert keys[1] == "link:https://a/2"
     assert keys[2].startswith("hash:")
@@ -42,11 +49,13 @@ def test_exact_repeat_in_one_document_counts_once() -> None:
 def test_new_unchanged_and_revised() -> None:
     first = decide.identify([entry("g1", "https://a/1"), entry("g2", "https://a/2")])
     known = known_from(first)
-    second = decide.identify([
-        entry("g1", "https://a/1"),
-        entry("g2", "https://a/2", content="<p>edited</p>"),
-        entry("g3", "https://a/3"),
-    ])
+    second = decide.identify(
+        [
+            entry("g1", "https://a/1"),
+            entry("g2", "https://a/2", content="<p>edited</p>"),
+            entry("g3", "https://a/3"),
+        ]
+    )
     result = decide.plan(second, known, {})
     assert [k.key for k in result.new] == ["guid:g3"]
     assert [(old.identity_key, new.key) for old, new in result.revised] == [("guid:g2", "guid:g2")]

@@ -28,12 +28,16 @@ PAGE = "gnews-2181912.html"
 def demo_files() -> dict[str, bytes]:
     doc_a = format_a.parse(SEED_A.read_text(encoding="utf-8"))
     doc_b = format_b.parse(SEED_B.read_text(encoding="utf-8"))
-    item = (f"<item><title>{doc_b.title}</title><link>{PAGE}</link>"
-            f"<guid isPermaLink=\"false\">gnews-2181912</guid>"
-            "<pubDate>Thu, 17 Mar 2022 17:40:28 GMT</pubDate></item>")
-    gnews = ('<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
-             "<title>GNews demo</title><link>https://gnews.org/</link>"
-             f"<description>offline demo feed</description>{item}</channel></rss>\n")
+    item = (
+        f"<item><title>{doc_b.title}</title><link>{PAGE}</link>"
+        f'<guid isPermaLink="false">gnews-2181912</guid>'
+        "<pubDate>Thu, 17 Mar 2022 17:40:28 GMT</pubDate></item>"
+    )
+    gnews = (
+        '<?xml version="1.0" encoding="utf-8"?>\n<rss version="2.0"><channel>'
+        "<title>GNews demo</title><link>https://gnews.org/</link>"
+        f"<description>offline demo feed</description>{item}</channel></rss>\n"
+    )
     return {
         "voa.xml": build_feed(doc_a),
         "gnews.xml": gnews.encode("utf-8"),
@@ -57,10 +61,12 @@ def test_example_config_archives_both_seeds_offline(
     line = 'database = "sqlite:///ingestd.db"\n'
     assert example.count(line) == 1, "the example's database line moved"
     (tmp_path / "ingestd.toml").write_text(
-        example.replace(line, f'database = "{database_url}"\n'), encoding="utf-8")
+        example.replace(line, f'database = "{database_url}"\n'), encoding="utf-8"
+    )
     shutil.copytree(DEMO, tmp_path / "seeds" / "demo")
-    code = main(["fetch", "--config", str(tmp_path / "ingestd.toml"), "--json",
-                 "demo-voa", "demo-gnews"])
+    code = main(
+        ["fetch", "--config", str(tmp_path / "ingestd.toml"), "--json", "demo-voa", "demo-gnews"]
+    )
     out = json.loads(capsys.readouterr().out)
     assert code == 0, out
     assert out["archived"] == 2

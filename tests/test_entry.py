@@ -31,21 +31,28 @@ print(status, seen["frozen"] > 10000, seen["enabled"], seen["loaded"])
 
 
 def test_the_command_runs_after_its_modules_are_frozen_and_the_collector_is_back_on() -> None:
-    done = subprocess.run([sys.executable, "-c", PROBE], capture_output=True, text=True,
-                          timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60, check=True
+    )
     assert done.stdout.split() == ["7", "True", "True", "True"], done.stderr
 
 
 def test_a_collector_switched_off_by_the_caller_stays_off() -> None:
     probe = PROBE.replace("gc.enable()", "gc.disable()")
-    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          timeout=60, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
     assert done.stdout.split() == ["7", "True", "False", "True"], done.stderr
 
 
 def test_python_dash_m_and_the_console_script_use_the_entry_point() -> None:
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
     assert scripts == {"ingestd": "ingestd.entry:main"}
-    done = subprocess.run([sys.executable, "-m", "ingestd", "--version"], capture_output=True,
-                          text=True, timeout=60, check=False)
+    done = subprocess.run(
+        [sys.executable, "-m", "ingestd", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert (done.returncode, done.stdout.strip()) == (0, f"ingestd {ingestd.__version__}")

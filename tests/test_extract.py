@@ -102,12 +102,16 @@ def test_empty_page_is_an_error() -> None:
 
 def test_canonical_url_names_the_article() -> None:
     text = "Long enough paragraph text. " * 20
-    page = ('<html><head><title>t</title><link rel="canonical" href="/a/1.html"></head>'
-            f"<body><article><p>{text}</p></article></body></html>")
+    page = (
+        '<html><head><title>t</title><link rel="canonical" href="/a/1.html"></head>'
+        f"<body><article><p>{text}</p></article></body></html>"
+    )
     article = extract_article(page, "http://mirror.example/x?utm=1")
     assert article.url == "http://mirror.example/a/1.html"
-    og = page.replace('<link rel="canonical" href="/a/1.html">',
-                      '<meta property="og:url" content="https://pub.example/story">')
+    og = page.replace(
+        '<link rel="canonical" href="/a/1.html">',
+        '<meta property="og:url" content="https://pub.example/story">',
+    )
     assert extract_article(og, "http://mirror.example/x").url == "https://pub.example/story"
     plain = page.replace('<link rel="canonical" href="/a/1.html">', "")
     assert extract_article(plain, "http://mirror.example/x").url == "http://mirror.example/x"

@@ -48,15 +48,21 @@ _HEADER = re.compile(r"^Header:\s+([^:]+):(.+)$", re.MULTILINE)
 _EXPECT = re.compile(r"Description:\s*(.*?)\s*Expect:\s*(.*?)\s*-->", re.DOTALL)
 # Byte patterns of non-ASCII-compatible encodings, as feedparser's harness reads them.
 _ENCODINGS = (
-    (b"\x00\x00\xfe\xff", "utf-32-be", 4), (b"\xff\xfe\x00\x00", "utf-32-le", 4),
-    (b"\x00\x00\x00<", "utf-32-be", 0), (b"<\x00\x00\x00", "utf-32-le", 0),
-    (b"\x00<\x00?", "utf-16-be", 0), (b"<\x00?\x00", "utf-16-le", 0),
-    (b"\xfe\xff", "utf-16-be", 2), (b"\xff\xfe", "utf-16-le", 2),
-    (b"\xef\xbb\xbf", "utf-8", 3), (b"\x4c\x6f\xa7\x94", "cp037", 0),
+    (b"\x00\x00\xfe\xff", "utf-32-be", 4),
+    (b"\xff\xfe\x00\x00", "utf-32-le", 4),
+    (b"\x00\x00\x00<", "utf-32-be", 0),
+    (b"<\x00\x00\x00", "utf-32-le", 0),
+    (b"\x00<\x00?", "utf-16-be", 0),
+    (b"<\x00?\x00", "utf-16-le", 0),
+    (b"\xfe\xff", "utf-16-be", 2),
+    (b"\xff\xfe", "utf-16-le", 2),
+    (b"\xef\xbb\xbf", "utf-8", 3),
+    (b"\x4c\x6f\xa7\x94", "cp037", 0),
 )
 _FEED_KEYS = frozenset({"title", "link"})
-_ENTRY_KEYS = frozenset({"title", "link", "id", "guid", "summary", "description",
-                         "published_parsed"})
+_ENTRY_KEYS = frozenset(
+    {"title", "link", "id", "guid", "summary", "description", "published_parsed"}
+)
 _NAMES = frozenset({"feed", "entries", "bozo", "len", "True", "False", "None"})
 
 
@@ -103,6 +109,7 @@ class _TooSlow(BaseException):
 def cpu_limit(seconds: float) -> Iterator[None]:
     """Interrupt the block after ``seconds`` of CPU time (SIGVTALRM; pytest-timeout keeps
     SIGALRM)."""
+
     def expired(_signum: int, _frame: FrameType | None) -> None:
         raise _TooSlow
 
@@ -225,8 +232,11 @@ def applies(expression: ast.Expression) -> bool:
 def _scope(node: ast.expr) -> str | None:
     if isinstance(node, ast.Name) and node.id == "feed":
         return "feed"
-    if (isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name)
-            and node.value.id == "entries"):
+    if (
+        isinstance(node, ast.Subscript)
+        and isinstance(node.value, ast.Name)
+        and node.value.id == "entries"
+    ):
         return "entry"
     return None
 
@@ -263,8 +273,12 @@ def test_expectations_about_carried_fields_hold_in_ingestd_records(cases: list[C
         if _holds(expression, adapter(result)):
             counts["held"] += 1
             continue
-        reference = feedparser.parse(case.data, response_headers=case.headers,
-                                     sanitize_html=False, resolve_relative_uris=False)
+        reference = feedparser.parse(
+            case.data,
+            response_headers=case.headers,
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
         if _holds(expression, dict(reference)):
             disagree.append(f"{case.path}: {case.expect[:160]}")
         else:

@@ -27,26 +27,40 @@ SEED_B = (SEEDS / "004_a3e85a139a601f97.txt").read_bytes()
 
 def rss(items: str, encoding: str = "utf-8", declared: str | None = None) -> bytes:
     head = f'<?xml version="1.0" encoding="{declared or encoding}"?>\n'
-    body = (f"<rss version=\"2.0\"><channel><title>t</title><link>http://x.example/</link>"
-            f"{items}</channel></rss>")
+    body = (
+        f'<rss version="2.0"><channel><title>t</title><link>http://x.example/</link>'
+        f"{items}</channel></rss>"
+    )
     return (head + body).encode(encoding)
 
 
-def item(title: str, link: str, guid: str | None = None, content: str = "<p>body</p>",
-         date: str = "Mon, 28 Feb 2022 22:29:57 GMT") -> str:
+def item(
+    title: str,
+    link: str,
+    guid: str | None = None,
+    content: str = "<p>body</p>",
+    date: str = "Mon, 28 Feb 2022 22:29:57 GMT",
+) -> str:
     escaped = content.replace("&", "&amp;").replace("<", "&lt;")
     guid_xml = f"<guid>{guid}</guid>" if guid else ""
-    return (f"<item><title>{title}</title><link>{link}</link>{guid_xml}"
-            f"<pubDate>{date}</pubDate><description>{escaped}</description></item>")
+    return (
+        f"<item><title>{title}</title><link>{link}</link>{guid_xml}"
+        f"<pubDate>{date}</pubDate><description>{escaped}</description></item>"
+    )
 
 
 def conditional(body: bytes, etag: str = '"v1"', ctype: str = "application/rss+xml") -> Any:
     """A handler that answers 304 when the client sends the current ETag."""
+
     def handle(request: Request) -> Response:
         if request.headers.get("if-none-match") == etag:
             return Response(304, {"ETag": etag})
-        return Response(200, {"Content-Type": ctype, "ETag": etag,
-                              "Last-Modified": "Mon, 28 Feb 2022 23:00:00 GMT"}, body)
+        return Response(
+            200,
+            {"Content-Type": ctype, "ETag": etag, "Last-Modified": "Mon, 28 Feb 2022 23:00:00 GMT"},
+            body,
+        )
+
     return handle
 
 
@@ -99,14 +113,16 @@ def test_both_seeds_come_out_byte_identical_then_304(
     doc_b = format_b.parse(SEED_B.decode())
     loopback.route("/a.xml", conditional(build_feed(doc_a)))
     page = build_page(doc_b)
-    loopback.route("/b/2181912.html", (200, {"Content-Type": "text/html; charset=utf-8"},
-                                       page.encode()))
+    loopback.route(
+        "/b/2181912.html", (200, {"Content-Type": "text/html; charset=utf-8"}, page.encode())
+    )
     feed_b = rss(item(doc_b.title, loopback.url("/b/2181912.html"), guid="2181912"))
     loopback.route("/b.xml", conditional(feed_b, etag='"b1"'))
     setup.write(
         feed_toml("voa", loopback.url("/a.xml"), sanitize="false").replace('"false"', "false")
-        + feed_toml("gnews", loopback.url("/b.xml"), format="repost",
-                    source=doc_b.source, site="GNews")
+        + feed_toml(
+            "gnews", loopback.url("/b.xml"), format="repost", source=doc_b.source, site="GNews"
+        )
     )
     code, out = setup.fetch()
     assert out["errors"] == []
@@ -136,12 +152,14 @@ def test_both_seeds_come_out_byte_identical_then_304(
 
 def test_gbk_feed_and_lying_charset(setup: Setup, loopback: LoopbackServer) -> None:
     gbk = rss(item("美国之音新闻", "http://x.example/1", guid="1"), encoding="gbk")
-    lying = rss(item("德国之声新闻", "http://x.example/2", guid="2"), encoding="gbk",
-                declared="utf-8")
+    lying = rss(
+        item("德国之声新闻", "http://x.example/2", guid="2"), encoding="gbk", declared="utf-8"
+    )
     loopback.route("/gbk.xml", (200, {"Content-Type": "application/rss+xml"}, gbk))
     loopback.route("/lie.xml", (200, {"Content-Type": "text/xml; charset=utf-8"}, lying))
-    setup.write(feed_toml("gbk", loopback.url("/gbk.xml"))
-                + feed_toml("lie", loopback.url("/lie.xml")))
+    setup.write(
+        feed_toml("gbk", loopback.url("/gbk.xml")) + feed_toml("lie", loopback.url("/lie.xml"))
+    )
     code, out = setup.fetch()
     assert code == 0 and out["archived"] == 2
     assert "[美国之音新闻](http://x.example/1)" in setup.file("gbk").read_text()
@@ -202,8 +220,10 @@ def test_an_entry_with_a_very_long_guid_is_known_on_the_next_poll(
     # recognise the entry, not archive it again (or write and remove its file).
     # (No link: a guid-keyed entry may also be matched by its link.)
     long_guid = "urn:" + "x" * 2000
-    no_link = (f"<item><title>long</title><guid isPermaLink=\"false\">{long_guid}</guid>"
-               "<description>body</description></item>")
+    no_link = (
+        f'<item><title>long</title><guid isPermaLink="false">{long_guid}</guid>'
+        "<description>body</description></item>"
+    )
     body = rss(no_link + item("short", "http://x.example/s", "s"))
     loopback.route("/l.xml", (200, {"Content-Type": "application/rss+xml"}, body))
     setup.write(feed_toml("l", loopback.url("/l.xml")))
@@ -219,15 +239,22 @@ def test_a_cycle_of_304s_loads_no_parsing_stack(setup: Setup, loopback: Loopback
     loopback.route("/n.xml", conditional(rss(item("n", "http://x.example/n", "n"))))
     setup.write(feed_toml("n", loopback.url("/n.xml")))
     assert setup.fetch()[1]["archived"] == 1
-    code = ("import sys\nfrom ingestd.cli import main\n"
-            "status = main(['fetch', '--config', sys.argv[1], '--json'])\n"
-            "heavy = ['feedparser', 'readability', 'ingestd.prepare', 'ingestd.extract',\n"
-            "         'ingestd.formats', 'ingestd.replay', 'markdown_it', 'nh3']\n"
-            "if 'sqlite' in sys.argv[2]:\n    heavy.append('sqlalchemy.dialects.postgresql')\n"
-            "print(status, sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n")
-    warm = subprocess.run([sys.executable, "-c", code, str(setup.config), setup.database],
-                          cwd=setup.root, capture_output=True, text=True, timeout=60,
-                          check=False)
+    code = (
+        "import sys\nfrom ingestd.cli import main\n"
+        "status = main(['fetch', '--config', sys.argv[1], '--json'])\n"
+        "heavy = ['feedparser', 'readability', 'ingestd.prepare', 'ingestd.extract',\n"
+        "         'ingestd.formats', 'ingestd.replay', 'markdown_it', 'nh3']\n"
+        "if 'sqlite' in sys.argv[2]:\n    heavy.append('sqlalchemy.dialects.postgresql')\n"
+        "print(status, sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+    )
+    warm = subprocess.run(
+        [sys.executable, "-c", code, str(setup.config), setup.database],
+        cwd=setup.root,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert json.loads(warm.stdout)["not_modified"] == 1, warm.stderr
     assert warm.stderr.strip().splitlines()[-1] == "0 []"
 
@@ -243,8 +270,11 @@ def test_file_feed(setup: Setup) -> None:
 @pytest.mark.parametrize(
     ("route", "status", "words"),
     [
-        ((200, {"Content-Type": "text/html"}, b"<!DOCTYPE html><html><body>hi</body></html>"),
-         200, "HTML page, not an RSS or Atom feed"),
+        (
+            (200, {"Content-Type": "text/html"}, b"<!DOCTYPE html><html><body>hi</body></html>"),
+            200,
+            "HTML page, not an RSS or Atom feed",
+        ),
         ((404, {}, b"gone fishing"), 404, "404"),
         ((500, {}, b"oops"), 500, "500"),
     ],
@@ -254,8 +284,9 @@ def test_failures_are_recorded_with_status(
 ) -> None:
     loopback.route("/bad.xml", route)
     loopback.route("/good.xml", (200, {}, rss(item("ok", "http://x.example/ok", "ok"))))
-    setup.write(feed_toml("bad", loopback.url("/bad.xml"))
-                + feed_toml("good", loopback.url("/good.xml")))
+    setup.write(
+        feed_toml("bad", loopback.url("/bad.xml")) + feed_toml("good", loopback.url("/good.xml"))
+    )
     code, out = setup.fetch()
     assert code == 1
     assert (out["failed"], out["ok"], out["archived"]) == (1, 1, 1)
@@ -297,5 +328,3 @@ def test_bad_config_exits_2_without_touching_the_database(
 def test_unknown_feed_name_is_a_usage_error(setup: Setup, loopback: LoopbackServer) -> None:
     setup.write(feed_toml("a", loopback.url("/a.xml")))
     assert main(["fetch", "--config", str(setup.config), "nope"]) == 2
-
-

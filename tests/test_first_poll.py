@@ -21,8 +21,12 @@ from tests.loopback import LoopbackServer
 from tests.test_fetch_e2e import item, rss
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
-DATES = ["Mon, 02 Mar 2026 08:00:00 GMT", "Mon, 02 Mar 2026 09:00:00 GMT",
-         "Mon, 02 Mar 2026 07:00:00 GMT", "Mon, 02 Mar 2026 09:30:00 GMT"]
+DATES = [
+    "Mon, 02 Mar 2026 08:00:00 GMT",
+    "Mon, 02 Mar 2026 09:00:00 GMT",
+    "Mon, 02 Mar 2026 07:00:00 GMT",
+    "Mon, 02 Mar 2026 09:30:00 GMT",
+]
 
 
 class RecordingPool(ThreadPoolExecutor):
@@ -49,21 +53,29 @@ def poll_items(
 ) -> tuple[PollResult, list[str]]:
     """Serve the first ``count`` items and poll feed "a" once; the result and pool steps."""
     pool = RecordingPool()
-    items = "".join(item(f"title {n}", f"http://x.example/{n}", str(n), date=DATES[n])
-                    for n in range(count))
+    items = "".join(
+        item(f"title {n}", f"http://x.example/{n}", str(n), date=DATES[n]) for n in range(count)
+    )
     with LoopbackServer() as server, pool:
-        server.route("/f.xml", (200, {"Content-Type": "application/rss+xml", "ETag": '"v1"'},
-                                rss(items)))
+        server.route(
+            "/f.xml", (200, {"Content-Type": "application/rss+xml", "ETag": '"v1"'}, rss(items))
+        )
         feed = store.get_feed("a")
         assert feed is not None
         record = store.update_feed_state(feed.id, url=server.url("/f.xml"))
 
         async def go() -> PollResult:
             async with Fetcher(guard=NetworkGuard(["127.0.0.1"])) as fetcher:
-                line = Pipeline(store, fetcher, root, clock=lambda: NOW, owner="me:1:x",
-                                parse_executor=pool, max_new_per_poll=cap)
-                return await line.poll(FeedJob(record, FeedSpec("a", record.url), 60,
-                                               trusted=True))
+                line = Pipeline(
+                    store,
+                    fetcher,
+                    root,
+                    clock=lambda: NOW,
+                    owner="me:1:x",
+                    parse_executor=pool,
+                    max_new_per_poll=cap,
+                )
+                return await line.poll(FeedJob(record, FeedSpec("a", record.url), 60, trusted=True))
 
         return asyncio.run(go()), pool.steps
 
@@ -72,8 +84,9 @@ def titles_by_file(root: Path) -> dict[str, str]:
     found = {}
     for relative in sorted(archived_files(root)):
         text = (root / relative).read_text(encoding="utf-8")
-        found[Path(relative).name] = next(t for t in ("title 0", "title 1", "title 2",
-                                                       "title 3") if t in text)
+        found[Path(relative).name] = next(
+            t for t in ("title 0", "title 1", "title 2", "title 3") if t in text
+        )
     return found
 
 
@@ -85,8 +98,11 @@ def test_first_poll_is_one_pool_step_then_polls_look_up_and_write(
     assert steps == ["read_new_feed"]  # parsed and written in one step
     assert (first.outcome, first.new_entries, first.archived) == ("ok", 3, 3)
     # Oldest first, numbered down: the newest entry has the lowest number.
-    assert titles_by_file(root) == {"1048573.md": "title 1", "1048574.md": "title 0",
-                                    "1048575.md": "title 2"}
+    assert titles_by_file(root) == {
+        "1048573.md": "title 1",
+        "1048574.md": "title 0",
+        "1048575.md": "title 2",
+    }
     feed = store.get_feed("a")
     assert feed is not None
     entry = store.find_entry(feed.id, "guid:1")
@@ -121,20 +137,28 @@ def test_a_pipeline_asks_whether_a_feed_has_entries_until_it_has(
 ) -> None:
     asked: list[int] = []
     real = store.has_entries
-    monkeypatch.setattr(store, "has_entries", lambda feed_id: (asked.append(feed_id),
-                                                               real(feed_id))[1])
+    monkeypatch.setattr(
+        store, "has_entries", lambda feed_id: (asked.append(feed_id), real(feed_id))[1]
+    )
     pool = RecordingPool()
     with LoopbackServer() as server, pool:
-        server.route("/f.xml", (200, {"Content-Type": "application/rss+xml"},
-                                rss(item("t", "http://x.example/0", "0", date=DATES[0]))))
+        server.route(
+            "/f.xml",
+            (
+                200,
+                {"Content-Type": "application/rss+xml"},
+                rss(item("t", "http://x.example/0", "0", date=DATES[0])),
+            ),
+        )
         feed = store.get_feed("a")
         assert feed is not None
         record = store.update_feed_state(feed.id, url=server.url("/f.xml"))
 
         async def go() -> list[int]:
             async with Fetcher(guard=NetworkGuard(["127.0.0.1"])) as fetcher:
-                line = Pipeline(store, fetcher, tmp_path, clock=lambda: NOW, owner="me:1:x",
-                                parse_executor=pool)
+                line = Pipeline(
+                    store, fetcher, tmp_path, clock=lambda: NOW, owner="me:1:x", parse_executor=pool
+                )
                 job = FeedJob(record, FeedSpec("a", record.url), 60, trusted=True)
                 return [(await line.poll(job)).archived for _ in range(3)]
 

@@ -32,12 +32,15 @@ from ingestd.parse import parse_feed
 from ingestd.types import ParsedFeed
 from tests.conftest import SEEDS
 
-settings.register_profile("fuzz", max_examples=200, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("long", max_examples=20_000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-FUZZ = settings(settings.get_profile(
-    "long" if os.environ.get("HYPOTHESIS_PROFILE") == "long" else "fuzz"))
+settings.register_profile(
+    "fuzz", max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "long", max_examples=20_000, deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
+FUZZ = settings(
+    settings.get_profile("long" if os.environ.get("HYPOTHESIS_PROFILE") == "long" else "fuzz")
+)
 SLOW = 5.0  # seconds: one call taking longer counts as a hang
 
 FEED_XML = [(SEEDS / "demo" / name).read_bytes() for name in ("voa.xml", "gnews.xml")]
@@ -57,8 +60,12 @@ def format_a_like() -> st.SearchStrategy[str]:
         lambda d, heading, rule, blank, content, end: (
             f"<!--{d}-->\n{heading}\n{rule}\n{blank}\n{content}{end}"
         ),
-        date, st.one_of(line2, piece), st.sampled_from(["------", "-----", piece]),
-        st.sampled_from(["", " ", "x"]), piece, st.sampled_from(["\n", "", "\n\n", "\r\n"]),
+        date,
+        st.one_of(line2, piece),
+        st.sampled_from(["------", "-----", piece]),
+        st.sampled_from(["", " ", "x"]),
+        piece,
+        st.sampled_from(["\n", "", "\n\n", "\r\n"]),
     )
 
 
@@ -82,7 +89,15 @@ def format_b_like() -> st.SearchStrategy[str]:
         lambda e1, title, e2, src, label, url, e3, body, e4: (
             f"---{e1}title: {title}{e1}---{e1}`{src}` [{label}]({url}){e2}{e3}{body}{e4}"
         ),
-        eol, piece, eol, piece, piece, piece, eol, piece, eol,
+        eol,
+        piece,
+        eol,
+        piece,
+        piece,
+        piece,
+        eol,
+        piece,
+        eol,
     )
 
 
@@ -100,17 +115,74 @@ def test_format_b_parse_gives_a_document_or_format_error(source: str) -> None:
 
 # --- HTML to markdown -------------------------------------------------------------------------
 
-TAGS = ["p", "div", "span", "b", "strong", "i", "em", "a", "img", "br", "hr", "ul", "ol", "li",
-        "h1", "h3", "h6", "blockquote", "pre", "code", "figure", "figcaption", "table", "td",
-        "script", "style", "iframe", "section", "article", "!--", "![CDATA["]
-ATTRS = ['', ' href="x"', ' src="/i.png"', ' alt="a_b"', ' title="t"', ' start="3"',
-         ' href="javascript:alert(1)"', " onclick=x", ' class="c"', ' href="a&amp;b"']
+TAGS = [
+    "p",
+    "div",
+    "span",
+    "b",
+    "strong",
+    "i",
+    "em",
+    "a",
+    "img",
+    "br",
+    "hr",
+    "ul",
+    "ol",
+    "li",
+    "h1",
+    "h3",
+    "h6",
+    "blockquote",
+    "pre",
+    "code",
+    "figure",
+    "figcaption",
+    "table",
+    "td",
+    "script",
+    "style",
+    "iframe",
+    "section",
+    "article",
+    "!--",
+    "![CDATA[",
+]
+ATTRS = [
+    "",
+    ' href="x"',
+    ' src="/i.png"',
+    ' alt="a_b"',
+    ' title="t"',
+    ' start="3"',
+    ' href="javascript:alert(1)"',
+    " onclick=x",
+    ' class="c"',
+    ' href="a&amp;b"',
+]
 markup = st.lists(
     st.one_of(
         st.builds(lambda t, a: f"<{t}{a}>", st.sampled_from(TAGS), st.sampled_from(ATTRS)),
         st.builds(lambda t: f"</{t}>", st.sampled_from(TAGS)),
-        st.sampled_from(["&nbsp;", "&amp;", "&#0;", "&#x110000;", "&bogus;", "<", ">", "\n",
-                         "\r\n", "_", "*", "  ", "\xa0", "<!DOCTYPE html>", "<?xml?>"]),
+        st.sampled_from(
+            [
+                "&nbsp;",
+                "&amp;",
+                "&#0;",
+                "&#x110000;",
+                "&bogus;",
+                "<",
+                ">",
+                "\n",
+                "\r\n",
+                "_",
+                "*",
+                "  ",
+                "\xa0",
+                "<!DOCTYPE html>",
+                "<?xml?>",
+            ]
+        ),
         st.text(max_size=20),
     ),
     max_size=40,
@@ -135,13 +207,34 @@ def test_html_to_markdown_deep_nesting_is_not_a_hang() -> None:
 
 # --- file naming -------------------------------------------------------------------------------
 
-RESERVED = {"CON", "PRN", "AUX", "NUL", *(f"COM{i}" for i in range(10)),
-            *(f"LPT{i}" for i in range(10))}
+RESERVED = {
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    *(f"COM{i}" for i in range(10)),
+    *(f"LPT{i}" for i in range(10)),
+}
 names = st.one_of(
     st.text(st.characters(blacklist_categories=("Cs",)), max_size=400),
-    st.text(st.sampled_from("./\\:*?\"<>| \x00\n.CONULPTcom1ı"), max_size=30),
-    st.sampled_from(["..", ".", "../../etc/x", "..\\..\\x", "CON", "con.txt", "NUL.md", " . ",
-                     ".hidden", "LPT9", "x" * 5000, "é" * 300, "😀" * 100]),
+    st.text(st.sampled_from('./\\:*?"<>| \x00\n.CONULPTcom1ı'), max_size=30),
+    st.sampled_from(
+        [
+            "..",
+            ".",
+            "../../etc/x",
+            "..\\..\\x",
+            "CON",
+            "con.txt",
+            "NUL.md",
+            " . ",
+            ".hidden",
+            "LPT9",
+            "x" * 5000,
+            "é" * 300,
+            "😀" * 100,
+        ]
+    ),
 )
 
 
@@ -188,9 +281,16 @@ def check_parse(content: bytes, headers: dict[str, str] | None = None) -> None:
 
 
 @FUZZ
-@given(st.binary(max_size=2000),
-       st.sampled_from([None, {"content-type": "text/xml; charset=gbk"},
-                        {"content-type": "application/rss+xml; charset=bogus"}]))
+@given(
+    st.binary(max_size=2000),
+    st.sampled_from(
+        [
+            None,
+            {"content-type": "text/xml; charset=gbk"},
+            {"content-type": "application/rss+xml; charset=bogus"},
+        ]
+    ),
+)
 def test_parse_feed_on_random_bytes(content: bytes, headers: dict[str, str] | None) -> None:
     check_parse(content, headers)
 
@@ -204,11 +304,27 @@ def mutated_feed(draw: st.DrawFn) -> bytes:
         if action == "flip" and at < len(data):
             data[at] = draw(st.integers(0, 255))
         elif action == "insert":
-            data[at:at] = draw(st.sampled_from([
-                b"<", b">", b"&", b"]]>", b"<![CDATA[", b"<!DOCTYPE x [<!ENTITY e 'ee'>]>",
-                b"&e;", b"\x00", b"\xff\xfe", b"\xe4\xb8", b"</item>", b"<item>",
-                b"<entry>", b'<?xml version="1.0" encoding="gbk"?>', b"&#xD800;",
-            ]))
+            data[at:at] = draw(
+                st.sampled_from(
+                    [
+                        b"<",
+                        b">",
+                        b"&",
+                        b"]]>",
+                        b"<![CDATA[",
+                        b"<!DOCTYPE x [<!ENTITY e 'ee'>]>",
+                        b"&e;",
+                        b"\x00",
+                        b"\xff\xfe",
+                        b"\xe4\xb8",
+                        b"</item>",
+                        b"<item>",
+                        b"<entry>",
+                        b'<?xml version="1.0" encoding="gbk"?>',
+                        b"&#xD800;",
+                    ]
+                )
+            )
         elif action == "delete":
             del data[at : at + draw(st.integers(1, 64))]
         elif action == "cut":

@@ -54,13 +54,19 @@ class Harness:
     def poll(self) -> PollResult:
         record = self.store.get_feed("f")
         assert record is not None
-        job = FeedJob(record, FeedSpec("f", record.url), self.interval, trusted=True,
-                      rhythm=Rhythm(self.interval, floor=60, jitter=0.1))
+        job = FeedJob(
+            record,
+            FeedSpec("f", record.url),
+            self.interval,
+            trusted=True,
+            rhythm=Rhythm(self.interval, floor=60, jitter=0.1),
+        )
 
         async def go() -> PollResult:
             async with Fetcher(guard=NetworkGuard(["127.0.0.1"])) as fetcher:
-                pipeline = Pipeline(self.store, fetcher, self.root, clock=self.clock,
-                                    rand=lambda: 0.0)
+                pipeline = Pipeline(
+                    self.store, fetcher, self.root, clock=self.clock, rand=lambda: 0.0
+                )
                 return await pipeline.poll(job)
 
         return asyncio.run(go())
@@ -207,8 +213,7 @@ def test_floor_and_jitter() -> None:
 
 
 def test_expires_is_read_against_the_servers_date() -> None:
-    headers = {"date": "Mon, 02 Mar 2026 09:00:00 GMT",
-               "expires": "Mon, 02 Mar 2026 12:00:00 GMT"}
+    headers = {"date": "Mon, 02 Mar 2026 09:00:00 GMT", "expires": "Mon, 02 Mar 2026 12:00:00 GMT"}
     hints = decide.hints_from(headers, T0)
     assert hints.expires_in == 3 * 3600
     assert decide.hints_from({"cache-control": "no-cache, max-age=999"}, T0).max_age is None
@@ -235,8 +240,12 @@ def test_a_skipped_entry_is_retried_despite_validators(harness: Harness) -> None
     harness.store.sync_feeds([FeedConfig("f", harness.server.url("/f.xml"), "repost", 600)], T0)
     record = harness.store.get_feed("f")
     assert record is not None
-    job = FeedJob(record, FeedSpec("f", record.url, format=ArchiveFormat.REPOST, source="s"),
-                  600, trusted=True)
+    job = FeedJob(
+        record,
+        FeedSpec("f", record.url, format=ArchiveFormat.REPOST, source="s"),
+        600,
+        trusted=True,
+    )
 
     def poll() -> PollResult:
         async def go() -> PollResult:
@@ -245,6 +254,7 @@ def test_a_skipped_entry_is_retried_despite_validators(harness: Harness) -> None
             async with Fetcher(guard=NetworkGuard(["127.0.0.1"])) as fetcher:
                 pipeline = Pipeline(harness.store, fetcher, harness.root, clock=harness.clock)
                 return await pipeline.poll(replace(job, record=fresh))
+
         return asyncio.run(go())
 
     first = poll()
@@ -254,5 +264,6 @@ def test_a_skipped_entry_is_retried_despite_validators(harness: Harness) -> None
     state["page"] = 200
     second = poll()
     assert second.archived == 1
-    assert [r.headers.get("if-none-match") for r in harness.server.requests
-            if r.path == "/f.xml"] == [None, None]
+    assert [
+        r.headers.get("if-none-match") for r in harness.server.requests if r.path == "/f.xml"
+    ] == [None, None]

@@ -38,7 +38,10 @@ GOLDEN = [
     # URLs keep their characters as written
     ('<p><img src="https://x.org/图片.png"></p>', "![](https://x.org/图片.png)"),
     # images, alt and title; the caption follows directly
-    ('<p><img src="https://x.org/a.jpg" alt="A b">Caption</p>', "![A b](https://x.org/a.jpg)Caption"),
+    (
+        '<p><img src="https://x.org/a.jpg" alt="A b">Caption</p>',
+        "![A b](https://x.org/a.jpg)Caption",
+    ),
     ('<p><img src="https://x.org/a.jpg" alt="A" title="T"></p>', '![A](https://x.org/a.jpg "T")'),
     (
         '<figure><img src="https://x.org/a.jpg" alt=""><figcaption>Photo: X</figcaption></figure>',
@@ -70,7 +73,10 @@ GOLDEN = [
     ("<p>Note<br>\u00a0\u00a0</p><ul><li>a</li></ul>", "Note\n  \n- a"),
     ("<hr><p>\u00a0<br>Next</p>", "* * *\n \nNext"),
     # images sit directly under headings and rules, and directly above rules and lists
-    ('<h4>By X</h4><p><img src="https://x.org/a.png">Cap</p>', "#### By X\n![](https://x.org/a.png)Cap"),
+    (
+        '<h4>By X</h4><p><img src="https://x.org/a.png">Cap</p>',
+        "#### By X\n![](https://x.org/a.png)Cap",
+    ),
     ('<p><img src="https://x.org/a.png"></p><hr>', "![](https://x.org/a.png)\n* * *"),
     ('<p><img src="https://x.org/a.png"></p><h2>H</h2>', "![](https://x.org/a.png)\n\n## H"),
     # furniture that can sit inside content is not text

@@ -98,8 +98,11 @@ def test_health_is_starting_then_ok_then_stale() -> None:
     metrics.mark_tick()
     clock.now += 15
     assert metrics.health().ok
-    assert metrics.health().detail == {"status": "ok", "last_tick_age_seconds": 15.0,
-                                       "stale_after_seconds": 15}
+    assert metrics.health().detail == {
+        "status": "ok",
+        "last_tick_age_seconds": 15.0,
+        "stale_after_seconds": 15,
+    }
     clock.now += 0.5
     assert not metrics.health().ok and metrics.health().detail["status"] == "stale"
 
@@ -133,8 +136,11 @@ def test_server_serves_metrics_and_health(
     metrics.mark_tick()
     status, kind, body = get(server.url + "/metrics")
     assert status == 200 and kind.startswith("text/plain")
-    samples = {(s.name, tuple(sorted(s.labels.items()))): s.value
-               for family in text_string_to_metric_families(body) for s in family.samples}
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(body)
+        for s in family.samples
+    }
     assert samples[("ingestd_polls_total", (("outcome", "ok"),))] == 1
     assert samples[("ingestd_entries_archived_total", ())] == 2
     assert samples[("ingestd_fetch_duration_seconds_count", ())] == 1
@@ -144,8 +150,11 @@ def test_server_serves_metrics_and_health(
     clock.now += 3
     status, kind, body = get(server.url + "/healthz")
     assert status == 200 and kind == "application/json"
-    assert json.loads(body) == {"status": "ok", "last_tick_age_seconds": 3.0,
-                                "stale_after_seconds": 15}
+    assert json.loads(body) == {
+        "status": "ok",
+        "last_tick_age_seconds": 3.0,
+        "stale_after_seconds": 15,
+    }
     clock.now += 60
     status, _, body = get(server.url + "/healthz")
     assert status == 503 and json.loads(body)["status"] == "stale"
@@ -180,36 +189,39 @@ def load(tmp_path: Path, table: str) -> config.MetricsSettings:
 
 def test_metrics_config_defaults(tmp_path: Path) -> None:
     settings = load(tmp_path, "")
-    assert settings == config.MetricsSettings(enabled=False, host="127.0.0.1", port=9464,
-                                              allow_remote=False, stale_after=60.0)
+    assert settings == config.MetricsSettings(
+        enabled=False, host="127.0.0.1", port=9464, allow_remote=False, stale_after=60.0
+    )
     ticked = tmp_path / "t.toml"
     ticked.write_text('[schedule]\ntick = "1m"\n', encoding="utf-8")
     assert config.load(ticked).metrics.stale_after == 180  # three ticks
 
 
 def test_metrics_config_accepts_loopback_and_ipv6(tmp_path: Path) -> None:
-    assert load(tmp_path, 'enabled = true\nlisten = "[::1]:9000"\nstale_after = "2m"') == \
-        config.MetricsSettings(enabled=True, host="::1", port=9000, stale_after=120)
+    assert load(
+        tmp_path, 'enabled = true\nlisten = "[::1]:9000"\nstale_after = "2m"'
+    ) == config.MetricsSettings(enabled=True, host="::1", port=9000, stale_after=120)
     assert load(tmp_path, 'listen = "localhost:0"').host == "127.0.0.1"
     assert load(tmp_path, 'listen = "0.0.0.0:9464"\nallow_remote = true').host == "0.0.0.0"
 
 
-@pytest.mark.parametrize(("table", "problem"), [
-    ('listen = "0.0.0.0:9464"', "line 3: metrics.listen: 0.0.0.0 is not a loopback address"),
-    ('listen = "[::]:9464"', "metrics.listen: :: is not a loopback address"),
-    ('listen = "192.168.1.5:9464"', "set allow_remote = true"),
-    ('listen = "metrics.example:80"', 'line 3: metrics.listen: expected "HOST:PORT"'),
-    ('listen = "127.0.0.1"', "metrics.listen: expected"),
-    ('listen = "127.0.0.1:70000"', "metrics.listen: expected"),
-    ("listen = 9464", "metrics.listen: expected a string"),
-    ('enabled = "yes"', "line 3: metrics.enabled: expected true or false"),
-    ("allow_remote = 1", "metrics.allow_remote: expected true or false"),
-    ("stale_after = 0", "metrics.stale_after: must be longer than zero"),
-    ("port = 1", "metrics.port: unknown key"),
-])
-def test_metrics_config_errors_name_key_and_line(
-    tmp_path: Path, table: str, problem: str
-) -> None:
+@pytest.mark.parametrize(
+    ("table", "problem"),
+    [
+        ('listen = "0.0.0.0:9464"', "line 3: metrics.listen: 0.0.0.0 is not a loopback address"),
+        ('listen = "[::]:9464"', "metrics.listen: :: is not a loopback address"),
+        ('listen = "192.168.1.5:9464"', "set allow_remote = true"),
+        ('listen = "metrics.example:80"', 'line 3: metrics.listen: expected "HOST:PORT"'),
+        ('listen = "127.0.0.1"', "metrics.listen: expected"),
+        ('listen = "127.0.0.1:70000"', "metrics.listen: expected"),
+        ("listen = 9464", "metrics.listen: expected a string"),
+        ('enabled = "yes"', "line 3: metrics.enabled: expected true or false"),
+        ("allow_remote = 1", "metrics.allow_remote: expected true or false"),
+        ("stale_after = 0", "metrics.stale_after: must be longer than zero"),
+        ("port = 1", "metrics.port: unknown key"),
+    ],
+)
+def test_metrics_config_errors_name_key_and_line(tmp_path: Path, table: str, problem: str) -> None:
     with pytest.raises(ConfigError) as error:
         load(tmp_path, table)
     assert problem in str(error.value)
@@ -235,8 +247,11 @@ def polls_ok(url: str) -> float:
         _, _, body = get(url + "/metrics")
     except OSError:
         return 0.0  # not listening yet
-    samples = {(s.name, tuple(s.labels.items())): s.value
-               for family in text_string_to_metric_families(body) for s in family.samples}
+    samples = {
+        (s.name, tuple(s.labels.items())): s.value
+        for family in text_string_to_metric_families(body)
+        for s in family.samples
+    }
     return samples.get(("ingestd_polls_total", (("outcome", "ok"),)), 0.0)
 
 
@@ -244,7 +259,8 @@ def polls_ok(url: str) -> float:
 def test_ingestd_run_serves_metrics_of_its_polls(tmp_path: Path, database_url: str) -> None:
     port = free_port()
     config_file = tmp_path / "ingestd.toml"
-    config_file.write_text(f"""database = "{database_url}"
+    config_file.write_text(
+        f"""database = "{database_url}"
 [schedule]
 tick = "0.2s"
 [metrics]
@@ -252,13 +268,19 @@ enabled = true
 listen = "127.0.0.1:{port}"
 [[feeds]]
 name = "voa"
-url = "file:{SEEDS / 'demo' / 'voa.xml'}"
+url = "file:{SEEDS / "demo" / "voa.xml"}"
 sanitize = false
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     proc = subprocess.Popen(
         [sys.executable, "-m", "ingestd", "run", "--config", str(config_file)],
-        cwd=tmp_path, env=dict(os.environ, PYTHONPATH=str(REPO)), stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path,
+        env=dict(os.environ, PYTHONPATH=str(REPO)),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:

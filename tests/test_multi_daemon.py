@@ -61,10 +61,13 @@ class Farm:
                 f"<description>&lt;p&gt;text {n}&lt;/p&gt;</description></item>"
                 for n in range(self.offered(now))
             )
-            body = (f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
-                    f"<title>feed {index}</title><link>http://farm.example/</link>{items}"
-                    "</channel></rss>").encode()
+            body = (
+                f'<?xml version="1.0" encoding="utf-8"?><rss version="2.0"><channel>'
+                f"<title>feed {index}</title><link>http://farm.example/</link>{items}"
+                "</channel></rss>"
+            ).encode()
             return Response(200, {"Content-Type": "application/rss+xml"}, body)
+
         return handle
 
 
@@ -97,7 +100,10 @@ def start_daemon(config: Path, log: Path) -> subprocess.Popen[bytes]:
     with open(log, "ab") as out:
         return subprocess.Popen(
             [sys.executable, "-m", "ingestd", "run", "--config", str(config)],
-            stdout=out, stderr=out, env=env, cwd=config.parent,
+            stdout=out,
+            stderr=out,
+            env=env,
+            cwd=config.parent,
         )
 
 
@@ -155,6 +161,7 @@ def test_three_daemons_share_one_database(tmp_path: Path, schema: str) -> None:
 
 def _now():  # type: ignore[no-untyped-def]
     from datetime import UTC, datetime
+
     return datetime.now(UTC)
 
 
@@ -177,13 +184,16 @@ def check_polls(farm: Farm, killed_at: float, stopping: float) -> None:
                 continue
             assert any(point <= t < point + INTERVAL * 2 for t in times), (
                 f"feed {index} not polled between {point - farm.started:.1f}s and "
-                f"{point - farm.started + 2 * INTERVAL:.1f}s")
+                f"{point - farm.started + 2 * INTERVAL:.1f}s"
+            )
     assert min(gaps) >= INTERVAL * 0.95, f"a feed was fetched twice within {min(gaps):.2f}s"
     early = "a killed daemon's feed was taken before its lease ran out"
     assert min(takeovers) >= LEASE * 0.95, early
-    print(f"\nmulti-daemon: {total} feed requests, {len(gaps)} gaps, "
-          f"shortest gap {min(gaps):.2f}s (interval {INTERVAL}s); {len(takeovers)} polls "
-          f"spanning the kill, shortest {min(takeovers):.2f}s (lease {LEASE}s)")
+    print(
+        f"\nmulti-daemon: {total} feed requests, {len(gaps)} gaps, "
+        f"shortest gap {min(gaps):.2f}s (interval {INTERVAL}s); {len(takeovers)} polls "
+        f"spanning the kill, shortest {min(takeovers):.2f}s (lease {LEASE}s)"
+    )
 
 
 def check_exactly_once(root: Path, database: str, farm: Farm, stopped: float) -> None:

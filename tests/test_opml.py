@@ -51,12 +51,17 @@ def cfg(tmp_path: Path) -> Path:
 def test_round_trip_export_then_import_gives_the_same_feeds(
     tmp_path: Path, cfg: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    source = write(tmp_path / "source.toml", "".join(
-        f'[[feeds]]\nname = "{name}"\nurl = "{url}"\n\n' for name, url in [
-            ("bbc", "https://feeds.example/bbc.xml"),
-            ("dw news", "https://rss.example/dw?lang=zh&x=1"),
-            ("中文", "https://zh.example/rss"),
-        ]))
+    source = write(
+        tmp_path / "source.toml",
+        "".join(
+            f'[[feeds]]\nname = "{name}"\nurl = "{url}"\n\n'
+            for name, url in [
+                ("bbc", "https://feeds.example/bbc.xml"),
+                ("dw news", "https://rss.example/dw?lang=zh&x=1"),
+                ("中文", "https://zh.example/rss"),
+            ]
+        ),
+    )
     code, out, _ = run(capsys, "feeds", "export-opml", "--config", str(source))
     assert code == 0 and out.startswith("<?xml")
     exported = write(tmp_path / "feeds.opml", out)
@@ -83,12 +88,15 @@ def test_nested_folders_are_read_and_names_are_safe(
     tmp_path: Path, cfg: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     file = write(tmp_path / "subs.opml", NESTED)
-    code, out, _ = run(capsys, "feeds", "import-opml", str(file), "--config", str(cfg),
-                       "--interval", "2h")
+    code, out, _ = run(
+        capsys, "feeds", "import-opml", str(file), "--config", str(cfg), "--interval", "2h"
+    )
     assert code == 0
-    assert configured(cfg) == {"world-news": "https://news.example/world.xml",
-                               "kernel": "https://kernel.example/rss",
-                               "中文-新闻": "https://zh.example/feed"}
+    assert configured(cfg) == {
+        "world-news": "https://news.example/world.xml",
+        "kernel": "https://kernel.example/rss",
+        "中文-新闻": "https://zh.example/feed",
+    }
     assert all(f.interval_seconds == 7200 for f in config.load(cfg).feeds)
     assert "added 3 feeds" in out
 
@@ -97,20 +105,25 @@ def test_duplicates_are_skipped_and_names_made_unique(
     tmp_path: Path, cfg: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     write(cfg, '[[feeds]]\nname = "kernel"\nurl = "https://kernel.example/rss"\n')
-    file = write(tmp_path / "subs.opml", """<opml version="1.0"><body>
+    file = write(
+        tmp_path / "subs.opml",
+        """<opml version="1.0"><body>
 <outline text="Kernel" xmlUrl="https://kernel.example/rss"/>
 <outline text="Kernel" xmlUrl="https://other.example/kernel"/>
 <outline text="KERNEL" xmlUrl="https://third.example/kernel"/>
 <outline text="again" xmlUrl="https://other.example/kernel"/>
 <outline text="local" xmlUrl="file:///etc/passwd"/>
 <outline text="" xmlUrl="https://blog.example.org/feed"/>
-</body></opml>""")
+</body></opml>""",
+    )
     code, out, _ = run(capsys, "feeds", "import-opml", str(file), "--config", str(cfg))
     assert code == 0
-    assert configured(cfg) == {"kernel": "https://kernel.example/rss",
-                               "kernel-2": "https://other.example/kernel",
-                               "kernel-3": "https://third.example/kernel",
-                               "blog.example.org": "https://blog.example.org/feed"}
+    assert configured(cfg) == {
+        "kernel": "https://kernel.example/rss",
+        "kernel-2": "https://other.example/kernel",
+        "kernel-3": "https://third.example/kernel",
+        "blog.example.org": "https://blog.example.org/feed",
+    }
     assert "already configured as 'kernel'" in out
     assert "listed twice (first on line 3)" in out
     assert "file:///etc/passwd (line 6): not an http(s) URL" in out
@@ -133,8 +146,7 @@ def test_dry_run_changes_nothing(
 ) -> None:
     before = cfg.read_bytes()
     file = write(tmp_path / "subs.opml", NESTED)
-    code, out, _ = run(capsys, "feeds", "import-opml", str(file), "--config", str(cfg),
-                       "--dry-run")
+    code, out, _ = run(capsys, "feeds", "import-opml", str(file), "--config", str(cfg), "--dry-run")
     assert code == 0 and "would add 3 feeds" in out and "world-news" in out
     assert cfg.read_bytes() == before
     assert sorted(p.name for p in cfg.parent.iterdir()) == ["ingestd.toml", "subs.opml"]
@@ -144,11 +156,22 @@ def test_repost_format_needs_a_source_and_uses_titles_as_site(
     tmp_path: Path, cfg: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     file = write(tmp_path / "subs.opml", NESTED)
-    code, _, err = run(capsys, "feeds", "import-opml", str(file), "--config", str(cfg),
-                       "--format", "repost")
+    code, _, err = run(
+        capsys, "feeds", "import-opml", str(file), "--config", str(cfg), "--format", "repost"
+    )
     assert code == 2 and "--source" in err
-    code, _, err = run(capsys, "feeds", "import-opml", str(file), "--config", str(cfg),
-                       "--format", "repost", "--source", "someone")
+    code, _, err = run(
+        capsys,
+        "feeds",
+        "import-opml",
+        str(file),
+        "--config",
+        str(cfg),
+        "--format",
+        "repost",
+        "--source",
+        "someone",
+    )
     assert code == 0, err
     feed = config.load(cfg).feed("world-news")
     assert feed.spec.format.value == "repost" and feed.spec.site == "World News"
@@ -158,8 +181,10 @@ def test_malformed_opml_names_the_line(
     tmp_path: Path, cfg: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     before = cfg.read_bytes()
-    file = write(tmp_path / "bad.opml", '<opml><body>\n<outline xmlUrl="https://a.example/">\n'
-                                        "</body></opml>\n")
+    file = write(
+        tmp_path / "bad.opml",
+        '<opml><body>\n<outline xmlUrl="https://a.example/">\n</body></opml>\n',
+    )
     code, _, err = run(capsys, "feeds", "import-opml", str(file), "--config", str(cfg))
     assert code == 2
     assert "bad.opml, line 3: not well-formed XML" in err
@@ -167,18 +192,22 @@ def test_malformed_opml_names_the_line(
     assert cfg.read_bytes() == before
 
 
-@pytest.mark.parametrize(("document", "problem"), [
-    (b"", "line 1: not well-formed XML"),
-    (b'<rss version="2.0"><channel/></rss>', "not an OPML file (the root element is <rss>)"),
-])
+@pytest.mark.parametrize(
+    ("document", "problem"),
+    [
+        (b"", "line 1: not well-formed XML"),
+        (b'<rss version="2.0"><channel/></rss>', "not an OPML file (the root element is <rss>)"),
+    ],
+)
 def test_not_opml(document: bytes, problem: str) -> None:
     with pytest.raises(opml.OpmlError, match=problem.replace("(", r"\(").replace(")", r"\)")):
         opml.parse(document, "x.opml")
 
 
 def test_missing_file(tmp_path: Path, cfg: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code, _, err = run(capsys, "feeds", "import-opml", str(tmp_path / "none.opml"),
-                       "--config", str(cfg))
+    code, _, err = run(
+        capsys, "feeds", "import-opml", str(tmp_path / "none.opml"), "--config", str(cfg)
+    )
     assert code == 2 and "none.opml: cannot read" in err
 
 
@@ -188,9 +217,11 @@ def billion_laughs(where: str) -> bytes:
     ]
     attribute = 'text="&lol9;"' if where == "attribute" else 'text="t"'
     content = "&lol9;" if where == "content" else ""
-    return (f'<?xml version="1.0"?>\n<!DOCTYPE opml [{"".join(entities)}]>\n'
-            f'<opml version="2.0"><body><outline {attribute} '
-            f'xmlUrl="https://a.example/">{content}</outline></body></opml>').encode()
+    return (
+        f'<?xml version="1.0"?>\n<!DOCTYPE opml [{"".join(entities)}]>\n'
+        f'<opml version="2.0"><body><outline {attribute} '
+        f'xmlUrl="https://a.example/">{content}</outline></body></opml>'
+    ).encode()
 
 
 @pytest.mark.parametrize("where", ["attribute", "content"])
@@ -213,13 +244,17 @@ def test_external_entity_reads_no_local_file(
 ) -> None:
     secret = write(tmp_path / "secret.txt", "TOP-SECRET-VALUE")
     use = ('text="&xxe;"', "") if where == "attribute" else ('text="t"', "&xxe;")
-    file = write(tmp_path / "xxe.opml", f"""<?xml version="1.0"?>
+    file = write(
+        tmp_path / "xxe.opml",
+        f"""<?xml version="1.0"?>
 <!DOCTYPE opml [<!ENTITY xxe SYSTEM "{secret.as_uri()}">]>
 <opml version="2.0"><body>
 <outline {use[0]} xmlUrl="https://a.example/">{use[1]}</outline>
-</body></opml>""")
-    code, out, err = run(capsys, "feeds", "import-opml", str(file), "--config", str(cfg),
-                         "--dry-run")
+</body></opml>""",
+    )
+    code, out, err = run(
+        capsys, "feeds", "import-opml", str(file), "--config", str(cfg), "--dry-run"
+    )
     assert code == 2 and "xxe.opml" in err
     assert "TOP-SECRET" not in out + err + cfg.read_text(encoding="utf-8")
 
@@ -227,11 +262,24 @@ def test_external_entity_reads_no_local_file(
 def test_the_result_is_valid_toml_whatever_the_titles(
     tmp_path: Path, cfg: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    file = write(tmp_path / "odd.opml", """<opml version="2.0"><body>
+    file = write(
+        tmp_path / "odd.opml",
+        """<opml version="2.0"><body>
 <outline text='quote " back \\ slash &#x7f; del &#x85; nel' xmlUrl="https://a.example/?q=&quot;x&quot;"/>
-</body></opml>""")
-    code, _, err = run(capsys, "feeds", "import-opml", str(file), "--config", str(cfg),
-                       "--format", "repost", "--source", "s")
+</body></opml>""",
+    )
+    code, _, err = run(
+        capsys,
+        "feeds",
+        "import-opml",
+        str(file),
+        "--config",
+        str(cfg),
+        "--format",
+        "repost",
+        "--source",
+        "s",
+    )
     assert code == 0, err
     data = tomllib.loads(cfg.read_text(encoding="utf-8"))
     assert data["feeds"][0]["url"] == 'https://a.example/?q="x"'
@@ -247,6 +295,8 @@ def test_a_harmless_looking_entity_is_refused_too() -> None:
 
 
 def test_a_plain_doctype_is_fine() -> None:
-    document = b'<!DOCTYPE opml><opml version="1.0"><body><outline text="A" ' \
-               b'xmlUrl="https://a.example/"/></body></opml>'
+    document = (
+        b'<!DOCTYPE opml><opml version="1.0"><body><outline text="A" '
+        b'xmlUrl="https://a.example/"/></body></opml>'
+    )
     assert [o.url for o in opml.parse(document)] == ["https://a.example/"]

@@ -40,8 +40,11 @@ def test_truncated_feed_keeps_complete_items() -> None:
 @pytest.mark.parametrize(
     ("body", "ctype", "message"),
     [
-        (b"<!DOCTYPE html><html><head><title>x</title></head><body>x</body></html>",
-         "text/html; charset=utf-8", "HTML page, not an RSS or Atom feed"),
+        (
+            b"<!DOCTYPE html><html><head><title>x</title></head><body>x</body></html>",
+            "text/html; charset=utf-8",
+            "HTML page, not an RSS or Atom feed",
+        ),
         (b"", "application/rss+xml", "empty response"),
         (b"just some text", "text/plain", "not an RSS or Atom feed"),
     ],
@@ -69,8 +72,13 @@ def test_gbk_beyond_gb2312_with_a_lying_charset_is_not_garbled() -> None:
 
 def test_declared_windows_1252_is_taken_at_its_word() -> None:
     # "é" + "t" would also decode as one GB18030 character; the feed says what it is.
-    data = RSS.format(decl="windows-1252").replace("美国之音新闻标题", "Zoé's été").replace(
-        "这是一个描述", "détail").replace("中文频道", "chaîne").encode("cp1252")
+    data = (
+        RSS.format(decl="windows-1252")
+        .replace("美国之音新闻标题", "Zoé's été")
+        .replace("这是一个描述", "détail")
+        .replace("中文频道", "chaîne")
+        .encode("cp1252")
+    )
     (item,) = parse_feed(data).entries
     assert item.title == "Zoé's été" and item.content == "détail"
 

@@ -19,9 +19,20 @@ NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 def written(root: Path, folder: str, next_id: int, *keys: str) -> list[Pending]:
     """Files for ``keys`` written as the pool workers write them, as Pending entries."""
     files = archive.write_numbered(root, folder, next_id, [f"text of {key}\n" for key in keys])
-    return [Pending(identity_key=key, content_hash=key * 4, relative=relative, file_id=file_id,
-                    guid=key, link=None, title=key, published=NOW, published_is_fallback=False)
-            for key, (relative, file_id) in zip(keys, files, strict=True)]
+    return [
+        Pending(
+            identity_key=key,
+            content_hash=key * 4,
+            relative=relative,
+            file_id=file_id,
+            guid=key,
+            link=None,
+            title=key,
+            published=NOW,
+            published_is_fallback=False,
+        )
+        for key, (relative, file_id) in zip(keys, files, strict=True)
+    ]
 
 
 @pytest.fixture
@@ -40,39 +51,48 @@ def test_batches_of_several_feeds_are_archived_together(
 ) -> None:
     syncs: list[int] = []
     real = archive.sync_batches
-    monkeypatch.setattr(archive, "sync_batches",
-                        lambda batches: (syncs.append(len(batches)), real(batches))[1])
+    monkeypatch.setattr(
+        archive, "sync_batches", lambda batches: (syncs.append(len(batches)), real(batches))[1]
+    )
     by_name = feeds(store)
     persister = Persister(store, tmp_path, "me:1:x", lambda: NOW)
     top = store.next_file_id(by_name["a"].id)
-    counts = persister.save_many([
-        Save(by_name["a"], written(tmp_path, "a", top, "1", "2"), NOW),
-        Save(by_name["b"], [], NOW),
-        Save(by_name["c"], written(tmp_path, "c", top, "1"), NOW),
-    ])
+    counts = persister.save_many(
+        [
+            Save(by_name["a"], written(tmp_path, "a", top, "1", "2"), NOW),
+            Save(by_name["b"], [], NOW),
+            Save(by_name["c"], written(tmp_path, "c", top, "1"), NOW),
+        ]
+    )
     assert counts == [2, 0, 1]
     assert syncs == [2]  # one sync for both folders
     assert archived_files(tmp_path) == {
-        "articles/a/1048575.md", "articles/a/1048574.md", "articles/c/1048575.md"}
+        "articles/a/1048575.md",
+        "articles/a/1048574.md",
+        "articles/c/1048575.md",
+    }
     assert (tmp_path / "articles/a/1048575.md").read_text() == "text of 1\n"
     # The next number continues below the feed's lowest file.
     next_id = store.next_file_id(by_name["a"].id)
-    assert persister.save_many([Save(by_name["a"], written(tmp_path, "a", next_id, "3"),
-                                     NOW)]) == [1]
+    assert persister.save_many([Save(by_name["a"], written(tmp_path, "a", next_id, "3"), NOW)]) == [
+        1
+    ]
     entry = store.find_entry(by_name["a"].id, "3")
     assert entry is not None and entry.archive_path == "articles/a/1048573.md"
 
 
-def test_a_failing_group_stores_nothing_and_removes_its_files(
-    store: Store, tmp_path: Path
-) -> None:
+def test_a_failing_group_stores_nothing_and_removes_its_files(store: Store, tmp_path: Path) -> None:
     by_name = feeds(store)
     top = store.next_file_id(by_name["a"].id)
     gone = FeedRecord(**{**by_name["c"].__dict__, "id": 10_000})  # no such feed: FK fails
     persister = Persister(store, tmp_path, "me:1:x", lambda: NOW)
     with pytest.raises(StorageError):
-        persister.save_many([Save(by_name["a"], written(tmp_path, "a", top, "1"), NOW),
-                             Save(gone, written(tmp_path, "c", top, "1"), NOW)])
+        persister.save_many(
+            [
+                Save(by_name["a"], written(tmp_path, "a", top, "1"), NOW),
+                Save(gone, written(tmp_path, "c", top, "1"), NOW),
+            ]
+        )
     assert archived_files(tmp_path) == set()  # both files went again
     assert store.entry_counts() == {"a": 0, "b": 0, "c": 0}
 
@@ -88,7 +108,9 @@ def test_numbered_writes_skip_taken_names_and_clean_up_on_error(tmp_path: Path) 
     assert archive.write_numbered(tmp_path, "a", 9, ["x"]) == [("articles/a/9.md", 9)]
     # 9 is taken (another writer's file): the next text goes below it, never over it.
     assert archive.write_numbered(tmp_path, "a", 9, ["y", "z"]) == [
-        ("articles/a/8.md", 8), ("articles/a/7.md", 7)]
+        ("articles/a/8.md", 8),
+        ("articles/a/7.md", 7),
+    ]
     assert (tmp_path / "articles/a/9.md").read_text() == "x"
     with pytest.raises(ArchiveError, match="no free file name"):
         archive.write_numbered(tmp_path, "a", 0, ["w"] * 2)  # 0 free, then nothing below
@@ -102,7 +124,11 @@ def test_one_sided_gives_what_only_one_sorted_stream_holds() -> None:
     files = ["a/1", "a/2", "b/1", "c/1"]
     rows = [("a/0", 10), ("a/2", 12), ("b/1", 21), ("d/1", 41)]
     assert list(one_sided(iter(files), iter(rows))) == [
-        ("a/0", 10), ("a/1", None), ("c/1", None), ("d/1", 41)]
+        ("a/0", 10),
+        ("a/1", None),
+        ("c/1", None),
+        ("d/1", 41),
+    ]
     assert list(one_sided(iter([]), iter(rows[:1]))) == [("a/0", 10)]
     assert list(one_sided(iter(files[:1]), iter([]))) == [("a/1", None)]
 
@@ -124,14 +150,27 @@ def test_repair_matches_rows_and_files_across_folders_that_sort_apart(
     root = tmp_path / "archive"
     persister = Persister(store, root, "me:1:x", lambda: NOW)
     feed = feeds(store)["a"]
-    kept = ["articles/a/1048575.md", "articles/a/b/1.md", "articles/a-b/1048575.md",
-            "articles/a.b/1048575.md", "articles/a0/1048575.md", "articles/Z/1048575.md",
-            "articles/é/1048575.md"]
+    kept = [
+        "articles/a/1048575.md",
+        "articles/a/b/1.md",
+        "articles/a-b/1048575.md",
+        "articles/a.b/1048575.md",
+        "articles/a0/1048575.md",
+        "articles/Z/1048575.md",
+        "articles/é/1048575.md",
+    ]
     lost, orphan = "articles/a-b/1048574.md", "articles/a0/1048574.md"
     for number, relative in enumerate([*kept, lost]):
-        store.add_entry(feed.id, f"guid:{number}", content_hash="0" * 64, first_seen_at=NOW,
-                        archive_path=relative, file_id=number,
-                        archive_id=persister.archive_id, archived_by="me:1:x")
+        store.add_entry(
+            feed.id,
+            f"guid:{number}",
+            content_hash="0" * 64,
+            first_seen_at=NOW,
+            archive_path=relative,
+            file_id=number,
+            archive_id=persister.archive_id,
+            archived_by="me:1:x",
+        )
     for relative in [*kept, orphan]:
         archive.write_atomic(root, relative, "text\n")
     result = persister.reconcile()

@@ -37,16 +37,17 @@ def attempt(status: int = 200) -> FetchAttempt:
 
 def test_polls_ending_together_share_transactions(database_url: str) -> None:
     with open_store(database_url) as store:
-        store.sync_feeds([FeedConfig(f"f{i}", f"https://{i}.example/", "feed", 60)
-                          for i in range(50)], NOW)
+        store.sync_feeds(
+            [FeedConfig(f"f{i}", f"https://{i}.example/", "feed", 60) for i in range(50)], NOW
+        )
         ids = [f.id for f in store.list_feeds()]
         counting = Counting(store)
         log = PollLog(counting)  # type: ignore[arg-type]
 
         async def go() -> None:
-            await asyncio.gather(*(log.record(i, attempt(), {"last_status": 200,
-                                                             "last_fetch_at": NOW})
-                                   for i in ids))
+            await asyncio.gather(
+                *(log.record(i, attempt(), {"last_status": 200, "last_fetch_at": NOW}) for i in ids)
+            )
 
         asyncio.run(go())
         assert sum(counting.groups) == 50 and len(counting.groups) < 50
@@ -61,11 +62,13 @@ def test_one_bad_poll_does_not_fail_its_group(database_url: str) -> None:
         log = PollLog(store)
 
         async def go() -> list[object]:
-            return list(await asyncio.gather(
-                log.record(good, attempt(), {"last_status": 200}),
-                log.record(10_000, attempt(), {"last_status": 200}),
-                return_exceptions=True,
-            ))
+            return list(
+                await asyncio.gather(
+                    log.record(good, attempt(), {"last_status": 200}),
+                    log.record(10_000, attempt(), {"last_status": 200}),
+                    return_exceptions=True,
+                )
+            )
 
         ok, bad = asyncio.run(go())
         assert ok is None
@@ -90,8 +93,9 @@ def test_lingering_gathers_outcomes_that_arrive_a_moment_apart() -> None:
     writes = Writes()
 
     async def go(linger: float) -> None:
-        group: GroupCommit[int, None] = GroupCommit(writes, linger=linger,
-                                                    worth_waiting=lambda: True)
+        group: GroupCommit[int, None] = GroupCommit(
+            writes, linger=linger, worth_waiting=lambda: True
+        )
 
         async def late(item: int, after: float) -> None:
             await asyncio.sleep(after)
@@ -111,10 +115,10 @@ def test_no_lingering_when_nothing_more_is_coming_or_the_group_is_large() -> Non
     writes = Writes()
 
     async def go(items: int, coming: bool) -> None:
-        group: GroupCommit[int, None] = GroupCommit(writes, linger=3600.0,
-                                                    worth_waiting=lambda: coming)
-        await asyncio.wait_for(asyncio.gather(*(group.submit(i) for i in range(items))),
-                               timeout=5)
+        group: GroupCommit[int, None] = GroupCommit(
+            writes, linger=3600.0, worth_waiting=lambda: coming
+        )
+        await asyncio.wait_for(asyncio.gather(*(group.submit(i) for i in range(items))), timeout=5)
 
     asyncio.run(go(1, coming=False))
     asyncio.run(go(LARGE_GROUP, coming=True))
@@ -147,20 +151,29 @@ def test_polls_waiting_for_their_outcome_commit_let_the_next_polls_run(
     feeds = 40
     with open_store(database_url) as store, LoopbackServer() as server:
         server.route("/f.xml", Response(304, {"ETag": '"v1"'}))
-        store.sync_feeds([FeedConfig(f"f{i}", server.url("/f.xml"), "feed", 60)
-                          for i in range(feeds)], NOW)
+        store.sync_feeds(
+            [FeedConfig(f"f{i}", server.url("/f.xml"), "feed", 60) for i in range(feeds)], NOW
+        )
         held = HeldStore(store)
-        jobs = [FeedJob(record, FeedSpec(record.name, record.url), 60, trusted=True)
-                for record in store.list_feeds()]
+        jobs = [
+            FeedJob(record, FeedSpec(record.name, record.url), 60, trusted=True)
+            for record in store.list_feeds()
+        ]
 
         async def go() -> list[str]:
             limits = FetchLimits(concurrency=1, per_host=1)
             async with Fetcher(limits, guard=NetworkGuard(["127.0.0.1"])) as fetcher:
-                line = Pipeline(held, fetcher, tmp_path, clock=lambda: NOW,  # type: ignore[arg-type]
-                                owner="me:1:x")
+                line = Pipeline(
+                    held,
+                    fetcher,
+                    tmp_path,
+                    clock=lambda: NOW,  # type: ignore[arg-type]
+                    owner="me:1:x",
+                )
                 polls = asyncio.gather(*(line.poll(job) for job in jobs))
                 asked = await asyncio.to_thread(
-                    server.wait_until, lambda s: s.hits["/f.xml"] == feeds, 10)
+                    server.wait_until, lambda s: s.hits["/f.xml"] == feeds, 10
+                )
                 held.release.set()
                 assert asked, f"only {server.hits['/f.xml']} of {feeds} polls fetched"
                 return [result.outcome for result in await polls]

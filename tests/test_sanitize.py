@@ -16,11 +16,11 @@ A_FILES = corpus_files("format-a")
 @pytest.mark.parametrize(
     "html",
     [
-        '<p>x</p><script>alert(1)</script>',
+        "<p>x</p><script>alert(1)</script>",
         '<img src=x onerror="alert(1)">',
         '<a href=" JaVaScRiPt:alert(1)">x</a>',
         '<iframe src="https://evil.example/"></iframe>',
-        '<style>body{display:none}</style><p>x</p>',
+        "<style>body{display:none}</style><p>x</p>",
         '<object data="x.swf"></object><embed src="x.swf">',
         '<form action="https://evil.example/"><input name=a></form>',
         '<a href="data:text/html;base64,PHNjcmlwdD4=">x</a>',
@@ -41,8 +41,11 @@ def test_inert_content_passes_byte_for_byte() -> None:
     assert sanitize(html).html == html and not sanitize(html).cleaned
 
 
-@pytest.mark.parametrize("path", [SEEDS / "000_8d4ffb861fbb6860.txt", *A_FILES],
-                         ids=["seed-a", *[file_id(p) for p in A_FILES]])
+@pytest.mark.parametrize(
+    "path",
+    [SEEDS / "000_8d4ffb861fbb6860.txt", *A_FILES],
+    ids=["seed-a", *[file_id(p) for p in A_FILES]],
+)
 def test_real_archive_content(path: Path) -> None:
     """Real items pass untouched unless they embed frames (YouTube, Facebook, WordPress)."""
     content = feed.parse(path.read_bytes().decode("utf-8")).content

@@ -95,8 +95,10 @@ async def tick_and_wait(scheduler: Scheduler) -> list[PollResult | None]:
 
 
 def serve_feed(server: LoopbackServer, path: str) -> None:
-    server.route(path, (200, {"Content-Type": "application/rss+xml"},
-                        rss(item("one", "http://x.example/1", "1"))))
+    server.route(
+        path,
+        (200, {"Content-Type": "application/rss+xml"}, rss(item("one", "http://x.example/1", "1"))),
+    )
 
 
 def leases(store: Store) -> dict[str, str | None]:
@@ -134,7 +136,9 @@ def test_a_10m_feed_is_polled_at_0_and_10m_not_between(
 
 
 def test_two_schedulers_on_one_database_never_poll_the_same_feed(
-    tmp_path: Path, runtime_for: Callable[[str], Runtime], clock: Clock,
+    tmp_path: Path,
+    runtime_for: Callable[[str], Runtime],
+    clock: Clock,
     loopback: LoopbackServer,
 ) -> None:
     names = [f"f{i}" for i in range(6)]
@@ -146,9 +150,14 @@ def test_two_schedulers_on_one_database_never_poll_the_same_feed(
     async def both() -> list[list[PollResult | None]]:
         async with first.make_fetcher() as f1, second.make_fetcher() as f2:
             schedulers = [
-                Scheduler(rt.store, rt.make_pipeline(fetcher),
-                          job_lookup(lambda rt=rt: rt.settings),  # type: ignore[misc]
-                          clock=clock, owner=make_owner(), concurrency=4)
+                Scheduler(
+                    rt.store,
+                    rt.make_pipeline(fetcher),
+                    job_lookup(lambda rt=rt: rt.settings),  # type: ignore[misc]
+                    clock=clock,
+                    owner=make_owner(),
+                    concurrency=4,
+                )
                 for rt, fetcher in ((first, f1), (second, f2))
             ]
             assert schedulers[0].owner != schedulers[1].owner
@@ -240,8 +249,9 @@ def test_long_polls_keep_their_lease(runtime_for: Callable[[str], Runtime], cloc
 def test_drain_lets_quick_polls_finish_and_cancels_the_rest(
     runtime_for: Callable[[str], Runtime], clock: Clock
 ) -> None:
-    store = runtime_for(feed_toml("a", "https://a.example/")
-                        + feed_toml("b", "https://b.example/")).store
+    store = runtime_for(
+        feed_toml("a", "https://a.example/") + feed_toml("b", "https://b.example/")
+    ).store
 
     async def body() -> None:
         scheduler, gate = gated(store, clock)

@@ -42,8 +42,13 @@ def test_cancelled_tick_returns_its_leases(database_url: str) -> None:
     with open_store(database_url) as store:
         store.sync_feeds([FeedConfig(n, f"https://{n}.example/", "feed", 60) for n in "ab"], NOW)
         slow = SlowLeases(store)
-        scheduler = Scheduler(slow, NeverPolled(), lambda r: None,  # type: ignore[arg-type]
-                              clock=lambda: NOW, owner="me:1:x")
+        scheduler = Scheduler(
+            slow,
+            NeverPolled(),
+            lambda r: None,  # type: ignore[arg-type]
+            clock=lambda: NOW,
+            owner="me:1:x",
+        )
 
         async def go() -> list[object]:
             tick = asyncio.create_task(scheduler.tick())
@@ -67,8 +72,13 @@ def test_stopping_just_after_a_tick_was_submitted_is_quiet(
         store.sync_feeds([FeedConfig("a", "https://a.example/", "feed", 60)], NOW)
 
         async def go(steps: int) -> int:
-            scheduler = Scheduler(store, NeverPolled(), lambda r: None,  # type: ignore[arg-type]
-                                  owner="me:1:x", tick_seconds=0.01)
+            scheduler = Scheduler(
+                store,
+                NeverPolled(),
+                lambda r: None,  # type: ignore[arg-type]
+                owner="me:1:x",
+                tick_seconds=0.01,
+            )
             scheduler.start()
             for _ in range(steps):
                 await asyncio.sleep(0)

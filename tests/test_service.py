@@ -47,6 +47,7 @@ class Collector:
 
     def wait_for(self, predicate: Callable[[Any], bool], timeout: float = WAIT) -> Any:
         """The first item satisfying ``predicate``; fails the test after ``timeout``."""
+
         def found() -> list[Any]:
             return [i for i in self.items if predicate(i)]
 
@@ -92,8 +93,9 @@ class Daemon:
     """``python -m ingestd run`` with JSON logs collected line by line."""
 
     def __init__(self, config: Path, notify: NotifySocket) -> None:
-        env = dict(os.environ, NOTIFY_SOCKET=notify.address, WATCHDOG_USEC="400000",
-                   PYTHONPATH=str(REPO))
+        env = dict(
+            os.environ, NOTIFY_SOCKET=notify.address, WATCHDOG_USEC="400000", PYTHONPATH=str(REPO)
+        )
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ingestd", "run", "--config", str(config),
              "--log-format", "json"],
@@ -122,8 +124,10 @@ class Daemon:
 
 def article(title: str) -> bytes:
     words = " ".join(["This paragraph carries the article's text so readability keeps it."] * 6)
-    return (f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
-            f"<p>{words}</p><p>{words}</p></article></body></html>").encode()
+    return (
+        f"<html><head><title>{title}</title></head><body><article><h1>{title}</h1>"
+        f"<p>{words}</p><p>{words}</p></article></body></html>"
+    ).encode()
 
 
 @pytest.fixture
@@ -146,20 +150,26 @@ def write_config(path: Path, database_url: str, feeds: str) -> None:
 def serve(loopback: LoopbackServer) -> dict[str, str]:
     """Feeds a and b (one item each) and a feed whose third page drips forever."""
     for name in ("a", "b"):
-        loopback.route(f"/{name}.xml", (200, {"Content-Type": "application/rss+xml"},
-                                        rss(item(name, f"http://x.example/{name}", name))))
+        loopback.route(
+            f"/{name}.xml",
+            (
+                200,
+                {"Content-Type": "application/rss+xml"},
+                rss(item(name, f"http://x.example/{name}", name)),
+            ),
+        )
     pages = {n: loopback.url(f"/slow/{n}.html") for n in (1, 2, 3)}
     for n in (1, 2):
         loopback.route(f"/slow/{n}.html", (200, {"Content-Type": "text/html"}, article(f"p{n}")))
     loopback.route("/slow/3.html", lambda _req: _dripping(loopback))
-    items = "".join(item(f"p{n}", pages[n], f"s{n}", date=f"Mon, 0{n} Mar 2026 10:00:00 GMT")
-                    for n in (1, 2, 3))
+    items = "".join(
+        item(f"p{n}", pages[n], f"s{n}", date=f"Mon, 0{n} Mar 2026 10:00:00 GMT") for n in (1, 2, 3)
+    )
     loopback.route("/slow.xml", (200, {"Content-Type": "application/rss+xml"}, rss(items)))
     return {
         "a": feed_toml("a", loopback.url("/a.xml")),
         "b": feed_toml("b", loopback.url("/b.xml")),
-        "slow": feed_toml("slow", loopback.url("/slow.xml"), interval="1h")
-        + "fetch_page = true\n",
+        "slow": feed_toml("slow", loopback.url("/slow.xml"), interval="1h") + "fetch_page = true\n",
     }
 
 
@@ -192,7 +202,11 @@ def test_run_polls_reloads_and_stops_without_partial_files(
         assert loopback.wait_until(lambda s: s.hits["/b.xml"] >= 1, timeout=WAIT)
 
         # A broken file is reported with its key and line; the running configuration stays.
-        write_config(config, database_url, feeds["a"] + feeds["b"] + '[[feeds]]\nname = "c"\nurl = "ftp://x"\n')
+        write_config(
+            config,
+            database_url,
+            feeds["a"] + feeds["b"] + '[[feeds]]\nname = "c"\nurl = "ftp://x"\n',
+        )
         daemon.signal(signal.SIGHUP)
         error = daemon.logs.wait_for(is_error("configuration not reloaded"))
         line = config.read_text().splitlines().index('url = "ftp://x"') + 1
@@ -233,7 +247,11 @@ def assert_archive_matches_rows(root: Path, database_url: str) -> None:
         assert all(f.lease_owner is None for f in store.list_feeds())
     assert set(recorded) == on_disk
     # a, b, and the two slow-feed pages that finished before SIGTERM; never page 3.
-    assert sorted(on_disk) == sorted([
-        "articles/a/1048575.md", "articles/b/1048575.md",
-        "articles/slow/1048575.md", "articles/slow/1048574.md",
-    ])
+    assert sorted(on_disk) == sorted(
+        [
+            "articles/a/1048575.md",
+            "articles/b/1048575.md",
+            "articles/slow/1048575.md",
+            "articles/slow/1048574.md",
+        ]
+    )

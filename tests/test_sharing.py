@@ -62,8 +62,9 @@ def test_reconcile_frees_leases_of_dead_local_processes(store: Store, tmp_path: 
     alive = f"{host}:{os.getpid()}:efgh"
     remote = f"elsewhere.example:{dead_pid()}:ijkl"
     for owner in (dead, alive, remote):
-        store.sync_feeds([FeedConfig(n, f"https://{n}.example/", "feed", 60)
-                          for n in ("a", "b", "c")], NOW)
+        store.sync_feeds(
+            [FeedConfig(n, f"https://{n}.example/", "feed", 60) for n in ("a", "b", "c")], NOW
+        )
         store.lease_due_feeds(owner, NOW, 300, limit=1)
     pipeline(store, tmp_path / "archive").reconcile()
     assert set(store.active_leases(NOW).values()) == {alive, remote}
@@ -87,9 +88,16 @@ def test_reconcile_keeps_rows_of_other_archives(store: Store, tmp_path: Path) ->
     feed = store.get_feed("a")
     assert feed is not None
     digest = hashlib.sha256(b"x").hexdigest()
-    store.add_entry(feed.id, "guid:far", content_hash=digest, first_seen_at=NOW,
-                    archive_path="articles/a/1048575.md", file_id=1048575,
-                    archive_id="another-machine", archived_by="far:1:x")
+    store.add_entry(
+        feed.id,
+        "guid:far",
+        content_hash=digest,
+        first_seen_at=NOW,
+        archive_path="articles/a/1048575.md",
+        file_id=1048575,
+        archive_id="another-machine",
+        archived_by="far:1:x",
+    )
     result = pipeline(store, tmp_path / "archive").reconcile()
     assert result.rows_dropped == ()
     assert store.find_entry(feed.id, "guid:far") is not None
@@ -108,8 +116,9 @@ def test_pipeline_skips_taken_file_names(store: Store, tmp_path: Path) -> None:
         async def go() -> None:
             async with Fetcher(guard=NetworkGuard(["127.0.0.1"])) as fetcher:
                 line = Pipeline(store, fetcher, root, clock=lambda: NOW, owner="me:1:x")
-                result = await line.poll(FeedJob(record, FeedSpec("a", record.url), 60,
-                                                 trusted=True))
+                result = await line.poll(
+                    FeedJob(record, FeedSpec("a", record.url), 60, trusted=True)
+                )
                 assert result.archived == 1
 
         asyncio.run(go())

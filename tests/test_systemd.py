@@ -72,10 +72,12 @@ def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
         pytest.skip(f"the ingestd entry point is not installed at {installed} (pip install -e .)")
     # verify checks that ExecStart's program exists: point it at this venv's entry point.
     copy = tmp_path / "ingestd.service"
-    copy.write_text(UNIT_TEXT.replace("/opt/ingestd/.venv/bin/ingestd", str(installed)),
-                    encoding="utf-8")
-    done = subprocess.run([analyze, "verify", str(copy)], capture_output=True, text=True,
-                          timeout=60)
+    copy.write_text(
+        UNIT_TEXT.replace("/opt/ingestd/.venv/bin/ingestd", str(installed)), encoding="utf-8"
+    )
+    done = subprocess.run(
+        [analyze, "verify", str(copy)], capture_output=True, text=True, timeout=60
+    )
     output = done.stdout + done.stderr
     # Warnings (unknown keys, bad values) leave the exit status at 0: any line about
     # the unit is a failure too.

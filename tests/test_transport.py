@@ -88,8 +88,10 @@ def test_the_transport_hands_out_fact_streams(loopback: LoopbackServer) -> None:
 
 
 def fetcher(concurrency: int = 1) -> Fetcher:
-    return Fetcher(FetchLimits(concurrency=concurrency, per_host=concurrency),
-                   guard=NetworkGuard(("127.0.0.0/8",)))
+    return Fetcher(
+        FetchLimits(concurrency=concurrency, per_host=concurrency),
+        guard=NetworkGuard(("127.0.0.0/8",)),
+    )
 
 
 def test_a_fetcher_connects_once_for_many_requests_through_fact_streams(
@@ -128,8 +130,10 @@ def test_a_connection_the_server_closed_is_not_used_again(loopback: LoopbackServ
 
     async def go() -> list[bytes]:
         async with fetcher() as f:
-            bodies = [(await f.fetch(loopback.url(path), trusted=True)).content
-                      for path in ("/hello", "/bye")]
+            bodies = [
+                (await f.fetch(loopback.url(path), trusted=True)).content
+                for path in ("/hello", "/bye")
+            ]
             assert loopback.wait_until(lambda s: s.hung_up == 1)
             return [*bodies, (await f.fetch(loopback.url("/next"), trusted=True)).content]
 

@@ -32,18 +32,32 @@ class NewFeed:
 
     def table(self) -> list[str]:
         """The ``[[feeds]]`` table's lines, preceded by a blank line."""
-        lines = ["", "[[feeds]]", f"name = {_toml(self.name)}", f"url = {_toml(self.url)}",
-                 f"format = {_toml(self.fmt)}"]
-        for key, value in (("interval", self.interval), ("source", self.source),
-                           ("site", self.site)):
+        lines = [
+            "",
+            "[[feeds]]",
+            f"name = {_toml(self.name)}",
+            f"url = {_toml(self.url)}",
+            f"format = {_toml(self.fmt)}",
+        ]
+        for key, value in (
+            ("interval", self.interval),
+            ("source", self.source),
+            ("site", self.site),
+        ):
             if value is not None:
                 lines.append(f"{key} = {_toml(value)}")
         return lines
 
 
 def add_feed(
-    path: Path, name: str, url: str, *, fmt: str = "feed", interval: str | None = None,
-    source: str | None = None, site: str | None = None,
+    path: Path,
+    name: str,
+    url: str,
+    *,
+    fmt: str = "feed",
+    interval: str | None = None,
+    source: str | None = None,
+    site: str | None = None,
 ) -> None:
     """Append a ``[[feeds]]`` table; refuse a duplicate name or an invalid result."""
     add_feeds(path, [NewFeed(name, url, fmt, interval, source, site)])

@@ -37,10 +37,17 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser for every subcommand."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--config", metavar="PATH",
-                        help="configuration file (default: $INGESTD_CONFIG or ./ingestd.toml)")
-    common.add_argument("--log-format", choices=("text", "json"), default="text",
-                        help="log lines on stderr as text (default) or JSON")
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        help="configuration file (default: $INGESTD_CONFIG or ./ingestd.toml)",
+    )
+    common.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log lines on stderr as text (default) or JSON",
+    )
     common.add_argument("-v", "--verbose", action="store_true", help="log every feed")
     parser = argparse.ArgumentParser(
         prog="ingestd", description="Feed ingestion daemon with archive normalization."
@@ -66,23 +73,35 @@ def _add_run(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def _add_fetch(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    cmd = sub.add_parser("fetch", parents=[common], help="poll every (or the named) feed once",
-                         description="Poll every configured feed, or the named ones, once.")
+    cmd = sub.add_parser(
+        "fetch",
+        parents=[common],
+        help="poll every (or the named) feed once",
+        description="Poll every configured feed, or the named ones, once.",
+    )
     cmd.add_argument("names", nargs="*", metavar="NAME")
     cmd.add_argument("--json", action="store_true", help="print one JSON object")
     cmd.set_defaults(handler=cmd_fetch)
 
 
 def _add_status(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    cmd = sub.add_parser("status", parents=[common], help="show every feed's health",
-                         description="Show every feed: state, last fetch, errors, next check.")
+    cmd = sub.add_parser(
+        "status",
+        parents=[common],
+        help="show every feed's health",
+        description="Show every feed: state, last fetch, errors, next check.",
+    )
     cmd.add_argument("--json", action="store_true", help="print one JSON object")
     cmd.set_defaults(handler=cmd_status)
 
 
 def _add_feeds(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    cmd = sub.add_parser("feeds", parents=[common], help="list, add, remove, enable feeds",
-                         description="Manage the feeds of the configuration file.")
+    cmd = sub.add_parser(
+        "feeds",
+        parents=[common],
+        help="list, add, remove, enable feeds",
+        description="Manage the feeds of the configuration file.",
+    )
     actions = cmd.add_subparsers(dest="action", required=True, metavar="ACTION")
     listing = actions.add_parser("list", parents=[common], help="list configured feeds")
     listing.add_argument("--json", action="store_true")
@@ -105,8 +124,12 @@ def _add_feeds(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 
 def _add_extract(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    cmd = sub.add_parser("extract", parents=[common], help="show what a page would become",
-                         description="Read an HTML page on stdin; print its archive file.")
+    cmd = sub.add_parser(
+        "extract",
+        parents=[common],
+        help="show what a page would become",
+        description="Read an HTML page on stdin; print its archive file.",
+    )
     cmd.add_argument("--format", choices=("feed", "repost"), default="repost")
     cmd.add_argument("--url", default="https://example.invalid/", help="the page's URL")
     cmd.add_argument("--source", default="ingestd extract", help="format B backtick text")
@@ -117,7 +140,8 @@ def _add_extract(sub: Subparsers, common: argparse.ArgumentParser) -> None:
 
 def _add_replay(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     cmd = sub.add_parser(
-        "replay", parents=[common],
+        "replay",
+        parents=[common],
         help="rebuild archived files from their sources and compare bytes",
         description="Rebuild each file's feed or page, run it through the pipeline, compare.",
     )
@@ -173,16 +197,30 @@ def cmd_feeds(args: argparse.Namespace) -> int:
         return opml.command(path, args)
     if args.action == "list":
         settings = config.load(path)
-        rows = [{"name": f.spec.name, "url": f.spec.url, "format": f.spec.format.value,
-                 "interval_seconds": f.interval_seconds} for f in settings.feeds]
+        rows = [
+            {
+                "name": f.spec.name,
+                "url": f.spec.url,
+                "format": f.spec.format.value,
+                "interval_seconds": f.interval_seconds,
+            }
+            for f in settings.feeds
+        ]
         if args.json:
             print(json.dumps({"feeds": rows}, ensure_ascii=False))
         for row in [] if args.json else rows:
             print(f"{row['name']}\t{row['format']}\t{row['url']}")
         return EXIT_OK
     if args.action == "add":
-        feedsfile.add_feed(path, args.name, args.url, fmt=args.format, interval=args.interval,
-                           source=args.source, site=args.site)
+        feedsfile.add_feed(
+            path,
+            args.name,
+            args.url,
+            fmt=args.format,
+            interval=args.interval,
+            source=args.source,
+            site=args.site,
+        )
         print(f"added feed {args.name!r} to {path}")
         return EXIT_OK
     if args.action == "remove":
@@ -218,8 +256,9 @@ def cmd_extract(args: argparse.Namespace) -> int:
         doc = format_b.from_article(article, source=args.source, label=label)
     else:
         content = sanitize(format_a.content_from_article(article)).html
-        doc = format_a.from_item(article.title, article.url, content,
-                                 article.published or datetime.now(UTC))
+        doc = format_a.from_item(
+            article.title, article.url, content, article.published or datetime.now(UTC)
+        )
     sys.stdout.write(render_any(doc))
     return EXIT_OK
 

@@ -80,8 +80,9 @@ def parse(data: bytes, origin: str = "OPML") -> list[Outline]:
     """The feed outlines (those with an xmlUrl) of an OPML document, folders included."""
     root = _parse_xml(data, origin)
     if etree.QName(root).localname.lower() != "opml":
-        raise OpmlError(f"{origin}: not an OPML file (the root element is "
-                        f"<{etree.QName(root).localname}>)")
+        raise OpmlError(
+            f"{origin}: not an OPML file (the root element is <{etree.QName(root).localname}>)"
+        )
     outlines = []
     for element in root.iter("{*}outline"):  # nested folders are outlines too
         attributes = {str(k).lower(): str(v) for k, v in element.attrib.items()}
@@ -94,8 +95,14 @@ def parse(data: bytes, origin: str = "OPML") -> list[Outline]:
 
 
 def _parse_xml(data: bytes, origin: str) -> etree._Element:
-    parser = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False,
-                             load_dtd=False, remove_comments=True, remove_pis=True)
+    parser = etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        huge_tree=False,
+        load_dtd=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
     try:
         root = etree.fromstring(data, parser)
     except etree.XMLSyntaxError as exc:
@@ -104,14 +111,20 @@ def _parse_xml(data: bytes, origin: str) -> etree._Element:
         raise OpmlError(f"{origin}, line {exc.lineno}: not well-formed XML: {message}") from None
     dtd = root.getroottree().docinfo.internalDTD
     if dtd is not None and any(True for _ in dtd.iterentities()):
-        raise OpmlError(f"{origin}: declares XML entities; refused (OPML needs none, and "
-                        "entities are how hostile files read local files or exhaust memory)")
+        raise OpmlError(
+            f"{origin}: declares XML entities; refused (OPML needs none, and "
+            "entities are how hostile files read local files or exhaust memory)"
+        )
     return root
 
 
 def plan_import(
-    outlines: Iterable[Outline], configured: Sequence[FeedSettings], *, fmt: str = "feed",
-    interval: str | None = None, source: str | None = None,
+    outlines: Iterable[Outline],
+    configured: Sequence[FeedSettings],
+    *,
+    fmt: str = "feed",
+    interval: str | None = None,
+    source: str | None = None,
 ) -> ImportPlan:
     """Which outlines become feeds (with unique, safe names) and which are skipped, why."""
     plan = ImportPlan()
@@ -178,8 +191,7 @@ def _printable(text: str) -> str:
     return " ".join("".join(c for c in text if unicodedata.category(c)[0] != "C").split())
 
 
-def export(feeds: Sequence[FeedSettings], *, now: datetime,
-           title: str = "ingestd feeds") -> bytes:
+def export(feeds: Sequence[FeedSettings], *, now: datetime, title: str = "ingestd feeds") -> bytes:
     """OPML 2.0 with one ``rss`` outline per feed (text and title are the feed's name)."""
     root = etree.Element("opml", version="2.0", nsmap={"ingestd": NAMESPACE})
     head = etree.SubElement(root, "head")
@@ -187,11 +199,16 @@ def export(feeds: Sequence[FeedSettings], *, now: datetime,
     etree.SubElement(head, "dateCreated").text = format_datetime(now, usegmt=True)
     body = etree.SubElement(root, "body")
     for feed in feeds:
-        outline = etree.SubElement(body, "outline", type="rss", text=feed.spec.name,
-                                   title=feed.spec.name, xmlUrl=feed.spec.url)
+        outline = etree.SubElement(
+            body,
+            "outline",
+            type="rss",
+            text=feed.spec.name,
+            title=feed.spec.name,
+            xmlUrl=feed.spec.url,
+        )
         outline.set(_NAME_ATTRIBUTE, feed.spec.name)
-    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8",
-                                pretty_print=True))
+    return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
 
 
 # --- commands ------------------------------------------------------------------------
@@ -199,17 +216,25 @@ def export(feeds: Sequence[FeedSettings], *, now: datetime,
 
 def add_arguments(actions: Subparsers, common: argparse.ArgumentParser) -> None:
     """The ``feeds import-opml`` and ``feeds export-opml`` actions."""
-    imp = actions.add_parser("import-opml", parents=[common],
-                             help="append the feeds of an OPML file to the config file")
+    imp = actions.add_parser(
+        "import-opml", parents=[common], help="append the feeds of an OPML file to the config file"
+    )
     imp.add_argument("file", type=Path, metavar="FILE")
     imp.add_argument("--format", choices=("feed", "repost"), default="feed")
     imp.add_argument("--interval", default=None, help='e.g. "30m"; default: the config\'s')
     imp.add_argument("--source", default=None, help="format B: the backtick text (required)")
     imp.add_argument("--dry-run", action="store_true", help="show what would be added")
-    exp = actions.add_parser("export-opml", parents=[common],
-                             help="write the configured feeds as OPML 2.0")
-    exp.add_argument("--output", "-o", type=Path, default=None, metavar="FILE",
-                     help="write here instead of standard output")
+    exp = actions.add_parser(
+        "export-opml", parents=[common], help="write the configured feeds as OPML 2.0"
+    )
+    exp.add_argument(
+        "--output",
+        "-o",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="write here instead of standard output",
+    )
 
 
 def command(config_path: Path, args: argparse.Namespace) -> int:
@@ -225,10 +250,15 @@ def command(config_path: Path, args: argparse.Namespace) -> int:
 
 def _import(config_path: Path, args: argparse.Namespace) -> int:
     if args.format == "repost" and not args.source:
-        raise OpmlError('--format repost needs --source (the backtick text of every feed)')
+        raise OpmlError("--format repost needs --source (the backtick text of every feed)")
     settings = config.load(config_path)
-    plan = plan_import(read_file(args.file), settings.feeds, fmt=args.format,
-                       interval=args.interval, source=args.source)
+    plan = plan_import(
+        read_file(args.file),
+        settings.feeds,
+        fmt=args.format,
+        interval=args.interval,
+        source=args.source,
+    )
     if plan.add:
         # One validated write: every feed is added, or (ConfigError) none is.
         feedsfile.add_feeds(config_path, plan.add, dry_run=args.dry_run)
@@ -238,8 +268,10 @@ def _import(config_path: Path, args: argparse.Namespace) -> int:
     for outline, reason in plan.skipped:
         print(f"skipped {outline.url} (line {outline.line}): {reason}")
     where = "" if args.dry_run else f" to {config_path}"
-    print(f"{verb} {len(plan.add)} feeds{where}; skipped {len(plan.skipped)}"
-          + (" (dry run: nothing written)" if args.dry_run else ""))
+    print(
+        f"{verb} {len(plan.add)} feeds{where}; skipped {len(plan.skipped)}"
+        + (" (dry run: nothing written)" if args.dry_run else "")
+    )
     return 0
 
 

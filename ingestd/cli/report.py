@@ -68,30 +68,32 @@ def status_rows(store: Store, now: datetime) -> list[dict[str, Any]]:
     by_daemon = store.archived_by_counts()
     rows = []
     for feed in store.list_feeds():
-        rows.append({
-            "name": feed.name,
-            "url": feed.url,
-            "moved_from": feed.original_url if feed.original_url != feed.url else None,
-            "state": feed_state(feed),
-            "enabled": feed.enabled,
-            "last_fetch": _iso(feed.last_fetch_at),
-            "last_status": feed.last_status,
-            "consecutive_errors": feed.consecutive_errors,
-            "last_error": feed.last_error,
-            "entries": counts.get(feed.name, 0),
-            "archived_by": by_daemon.get(feed.name, {}),
-            "polled_by": feed.lease_owner if feed.lease_expires_at and feed.lease_expires_at > now
-            else None,
-            "next_check": _iso(feed.next_check_at),
-            "due": feed.enabled and (feed.next_check_at is None or feed.next_check_at <= now),
-        })
+        rows.append(
+            {
+                "name": feed.name,
+                "url": feed.url,
+                "moved_from": feed.original_url if feed.original_url != feed.url else None,
+                "state": feed_state(feed),
+                "enabled": feed.enabled,
+                "last_fetch": _iso(feed.last_fetch_at),
+                "last_status": feed.last_status,
+                "consecutive_errors": feed.consecutive_errors,
+                "last_error": feed.last_error,
+                "entries": counts.get(feed.name, 0),
+                "archived_by": by_daemon.get(feed.name, {}),
+                "polled_by": feed.lease_owner
+                if feed.lease_expires_at and feed.lease_expires_at > now
+                else None,
+                "next_check": _iso(feed.next_check_at),
+                "due": feed.enabled and (feed.next_check_at is None or feed.next_check_at <= now),
+            }
+        )
     return rows
 
 
 def print_status(rows: list[dict[str, Any]]) -> None:
     """A table on a terminal, tab-separated lines otherwise."""
-    columns = ("name", "state", "entries", "last_fetch", "last_status", "next_check",
-               "last_error")
+    columns = ("name", "state", "entries", "last_fetch", "last_status", "next_check", "last_error")
     if sys.stdout.isatty():
         from rich.console import Console
         from rich.table import Table

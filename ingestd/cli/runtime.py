@@ -123,10 +123,19 @@ def job_for(
 ) -> FeedJob:
     """The pipeline's job for a configured feed and its stored record."""
     limits = schedule or ScheduleSettings()
-    rhythm = Rhythm(interval=feed.interval_seconds, floor=limits.floor, jitter=limits.jitter,
-                    max_backoff=limits.max_backoff)
-    return FeedJob(record=record, spec=feed.spec, interval_seconds=feed.interval_seconds,
-                   trusted=feed.allow_private, rhythm=rhythm)
+    rhythm = Rhythm(
+        interval=feed.interval_seconds,
+        floor=limits.floor,
+        jitter=limits.jitter,
+        max_backoff=limits.max_backoff,
+    )
+    return FeedJob(
+        record=record,
+        spec=feed.spec,
+        interval_seconds=feed.interval_seconds,
+        trusted=feed.allow_private,
+        rhythm=rhythm,
+    )
 
 
 def open_runtime(settings: Settings, *, sync: bool = True, clock: Clock = _utcnow) -> Runtime:
@@ -144,8 +153,9 @@ def feed_config(feed: FeedSettings) -> FeedConfig:
 
 
 def _disabled(feed: FeedSettings, reason: str | None) -> PollResult:
-    return PollResult(feed=feed.spec.name, outcome="disabled",
-                      error=f"disabled: {reason or 'no reason recorded'}")
+    return PollResult(
+        feed=feed.spec.name, outcome="disabled", error=f"disabled: {reason or 'no reason recorded'}"
+    )
 
 
 async def _with_progress(polls: Sequence[Awaitable[PollResult]]) -> list[PollResult]:

@@ -107,8 +107,9 @@ class Service:
             runtime.executor = parse_pool()
             async with runtime.make_fetcher() as fetcher:
                 pipeline = runtime.make_pipeline(fetcher)
-                _log_reconciled(await asyncio.to_thread(
-                    pipeline.reconcile, self.settings.schedule.lease))
+                _log_reconciled(
+                    await asyncio.to_thread(pipeline.reconcile, self.settings.schedule.lease)
+                )
                 scheduler = self._scheduler = Scheduler(
                     runtime.store, pipeline, job_lookup(lambda: self.settings),
                     clock=runtime.clock, owner=pipeline.owner,
@@ -136,7 +137,8 @@ class Service:
         failing = [f.name for f in runtime.store.list_feeds() if f.enabled and f.consecutive_errors]
         metrics.set_feed_gauges([f.spec.name for f in self.settings.feeds], failing)
         server = self.metrics_server = start_metrics_server(
-            wanted.host, wanted.port, metrics.registry, metrics.health)
+            wanted.host, wanted.port, metrics.registry, metrics.health
+        )
         log.info("metrics at %s/metrics, health at %s/healthz", server.url, server.url)
 
     async def _serve(self, scheduler: Scheduler) -> None:
@@ -146,16 +148,23 @@ class Service:
         try:
             scheduler.start()
             self.notifier.send("READY=1", f"STATUS={_status(scheduler, self.settings)}")
-            log.info("ingestd started: %d feeds, tick %gs, owner %s",
-                     len(self.settings.feeds), scheduler.tick_seconds, scheduler.owner)
+            log.info(
+                "ingestd started: %d feeds, tick %gs, owner %s",
+                len(self.settings.feeds),
+                scheduler.tick_seconds,
+                scheduler.owner,
+            )
             await self._stop.wait()
             self.notifier.send("STOPPING=1", "STATUS=stopping")
             grace = self.settings.service.grace
             log.info("stopping: %d polls in flight, %gs to finish", scheduler.running, grace)
             drained = await scheduler.drain(grace)
             if drained.cancelled:
-                log.warning("stopping: %d polls cancelled after the %gs grace period",
-                            drained.cancelled, grace)
+                log.warning(
+                    "stopping: %d polls cancelled after the %gs grace period",
+                    drained.cancelled,
+                    grace,
+                )
             await asyncio.gather(*self._reloads, return_exceptions=True)
         finally:
             scheduler.stop()
@@ -201,9 +210,13 @@ class Service:
             log.error("configuration not reloaded, keeping the running one: %s", exc)
             return
         old, self.settings = self.settings, new
-        log.info("configuration reloaded: %d feeds; added %s; changed %s; removed %s",
-                 len(new.feeds), _names(synced.added + synced.reenabled),
-                 _names(synced.updated), _names(synced.disabled))
+        log.info(
+            "configuration reloaded: %d feeds; added %s; changed %s; removed %s",
+            len(new.feeds),
+            _names(synced.added + synced.reenabled),
+            _names(synced.updated),
+            _names(synced.disabled),
+        )
         self._apply_schedule(new)
         if self.metrics is not None:
             self.metrics.set_feed_gauges([f.spec.name for f in new.feeds])
@@ -231,8 +244,10 @@ class Service:
 def _status(scheduler: Scheduler, settings: config.Settings) -> str:
     last = scheduler.last_tick
     ticked = last.astimezone(UTC).strftime("%H:%M:%SZ") if last else "not yet"
-    return (f"{len(settings.feeds)} feeds; {scheduler.running} polls in flight; "
-            f"{scheduler.polls_finished} polls done; last tick {ticked}")
+    return (
+        f"{len(settings.feeds)} feeds; {scheduler.running} polls in flight; "
+        f"{scheduler.polls_finished} polls done; last tick {ticked}"
+    )
 
 
 def _names(names: tuple[str, ...]) -> str:
@@ -248,9 +263,13 @@ def _warn_restart_only(old: config.Settings, new: config.Settings) -> None:
 
 def _log_reconciled(done: Reconciled) -> None:
     if done.temporaries_removed or done.orphans_moved or done.rows_dropped:
-        log.warning("start-up repair: %d temporary files removed, %d orphan files moved "
-                    "aside, %d rows dropped", done.temporaries_removed,
-                    len(done.orphans_moved), len(done.rows_dropped))
+        log.warning(
+            "start-up repair: %d temporary files removed, %d orphan files moved "
+            "aside, %d rows dropped",
+            done.temporaries_removed,
+            len(done.orphans_moved),
+            len(done.rows_dropped),
+        )
 
 
 def run_service(config_path: Path, settings: config.Settings) -> int:
@@ -272,4 +291,3 @@ def _route_apscheduler_logs() -> None:
 
 
 __all__ = ["Notifier", "Service", "job_lookup", "run_service", "watchdog_interval"]
-

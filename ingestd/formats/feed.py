@@ -43,8 +43,9 @@ def parse(text: str) -> FeedDoc:
         )
     date = _DATE_LINE.fullmatch(lines[0])
     if date is None:
-        raise FormatError(f"expected <!--milliseconds--> or <!--NaN-->, found {lines[0][:60]!r}",
-                          line=1)
+        raise FormatError(
+            f"expected <!--milliseconds--> or <!--NaN-->, found {lines[0][:60]!r}", line=1
+        )
     title, link = _split_heading(lines[1])
     if lines[2] != RULE:
         raise FormatError(f"expected {RULE!r}, found {lines[2][:60]!r}", line=3)

@@ -146,8 +146,9 @@ class EntryQueries:
         Returns the identity keys actually inserted; one that already existed (a
         concurrent writer won) is skipped and its caller's file must go.
         """
-        return self.add_entry_groups([(feed_id, entries, first_seen_at)],
-                                     archive_id=archive_id, archived_by=archived_by)[0]
+        return self.add_entry_groups(
+            [(feed_id, entries, first_seen_at)], archive_id=archive_id, archived_by=archived_by
+        )[0]
 
     def add_entry_groups(
         self,
@@ -171,8 +172,11 @@ class EntryQueries:
         ]  # fmt: skip
         if not rows:
             return [set() for _ in groups]
-        hashes = {(feed_id, stored_key(e.identity_key)): (e.content_hash, seen_at)
-                  for feed_id, entries, seen_at in groups for e in entries}
+        hashes = {
+            (feed_id, stored_key(e.identity_key)): (e.content_hash, seen_at)
+            for feed_id, entries, seen_at in groups
+            for e in entries
+        }
         # One cached statement run as an executemany: SQLAlchemy batches it into
         # multi-row INSERT ... RETURNING ("insertmanyvalues") without compiling a
         # new statement for every batch, as .values(rows) would.
@@ -180,11 +184,18 @@ class EntryQueries:
         with self._db.write_rows() as connection:
             inserted = connection.execute(insert, rows).all()
             if inserted:
-                connection.execute(_REVISIONS, [
-                    dict(entry_id=entry_id, revision=1, content_hash=hashes[feed, key][0],
-                         seen_at=hashes[feed, key][1])
-                    for entry_id, feed, key in inserted
-                ])
+                connection.execute(
+                    _REVISIONS,
+                    [
+                        dict(
+                            entry_id=entry_id,
+                            revision=1,
+                            content_hash=hashes[feed, key][0],
+                            seen_at=hashes[feed, key][1],
+                        )
+                        for entry_id, feed, key in inserted
+                    ],
+                )
         stored = {(feed, key) for _id, feed, key in inserted}
         return [
             {e.identity_key for e in entries if (feed_id, stored_key(e.identity_key)) in stored}
@@ -257,16 +268,19 @@ class EntryQueries:
         by_stored = {stored_key(k): k for k in identity_keys}
         rows: dict[int, Row[int, str, str | None, int]] = {}
         with self._db.read_rows() as connection:
-            for query, values in ((_MATCH_BY_KEY, sorted(by_stored)),
-                                  (_MATCH_BY_LINK, sorted({v for v in links if v}))):
+            for query, values in (
+                (_MATCH_BY_KEY, sorted(by_stored)),
+                (_MATCH_BY_LINK, sorted({v for v in links if v})),
+            ):
                 for chunk in _chunks(values):
                     found = connection.execute(query, {"feed": feed_id, "values": chunk})
                     rows.update((row[0], row) for row in found)
             hashes = _latest_hashes(connection, list(rows))
             lowest = connection.scalar(_LOWEST_FILE_ID, {"feed": feed_id})
         matches = [
-            EntryMatch(entry_id, by_stored.get(key, key), link or "", hashes.get(entry_id, ""),
-                       revisions)
+            EntryMatch(
+                entry_id, by_stored.get(key, key), link or "", hashes.get(entry_id, ""), revisions
+            )
             for entry_id, key, link, revisions in rows.values()
         ]
         return PollLookup(matches, _next_below(lowest))
@@ -390,8 +404,10 @@ def _chunks(values: list[V], size: int = 500) -> Iterator[list[V]]:
 def _latest_hashes(connection: Connection, entry_ids: list[int]) -> dict[int, str]:
     found: dict[int, str] = {}
     for ids in _chunks(entry_ids):
-        found.update((entry_id, digest)
-                     for entry_id, digest in connection.execute(_LATEST_HASHES, {"ids": ids}))
+        found.update(
+            (entry_id, digest)
+            for entry_id, digest in connection.execute(_LATEST_HASHES, {"ids": ids})
+        )
     return found
 
 
@@ -400,4 +416,3 @@ def _next_below(lowest: int | None) -> int | None:
     if lowest is None:
         return FIRST_FILE_ID
     return lowest - 1 if lowest > 0 else None
-

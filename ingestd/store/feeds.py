@@ -53,8 +53,10 @@ def _feed_update(fields: tuple[str, ...]) -> Update:
     """UPDATE feeds SET (these fields) WHERE id = :_id, for executemany; cached per field set."""
     statement = _FEED_UPDATES.get(fields)
     if statement is None:
-        statement = update(Feed).where(Feed.id == bindparam("_id")).values(
-            {field: bindparam(f"_{field}") for field in fields}
+        statement = (
+            update(Feed)
+            .where(Feed.id == bindparam("_id"))
+            .values({field: bindparam(f"_{field}") for field in fields})
         )
         _FEED_UPDATES[fields] = statement
     return statement
@@ -136,8 +138,9 @@ class FeedQueries:
         """Lease these feeds whether due or not (a one-off fetch); skip ones leased by
         others and disabled ones. Returns the ids leased (the caller has the records)."""
         until = now + timedelta(seconds=lease_seconds)
-        free = or_(Feed.lease_expires_at.is_(None), Feed.lease_expires_at <= now,
-                   Feed.lease_owner == owner)
+        free = or_(
+            Feed.lease_expires_at.is_(None), Feed.lease_expires_at <= now, Feed.lease_owner == owner
+        )
         query = (
             update(Feed)
             .where(Feed.id.in_(list(feed_ids)), Feed.enabled.is_(True), free)
@@ -245,7 +248,8 @@ class FeedQueries:
         for _feed_id, attempt, state in polls:
             if attempt.outcome not in FETCH_OUTCOMES:
                 raise ValueError(
-                    f"outcome must be one of {FETCH_OUTCOMES}, not {attempt.outcome!r}")
+                    f"outcome must be one of {FETCH_OUTCOMES}, not {attempt.outcome!r}"
+                )
             unknown = set(state) - set(FeedState.__optional_keys__)
             if unknown:
                 raise TypeError(f"record_poll got unknown state fields: {sorted(unknown)}")
@@ -260,9 +264,10 @@ class FeedQueries:
             found = set(connection.scalars(_FEEDS_WITH_IDS, {"ids": ids}))
             if missing := set(ids) - found:
                 raise StorageError(f"no feed with id {min(missing)}: {self._db.target}")
-            connection.execute(_INSERT_FETCH, [
-                dict(feed_id=feed_id, **attempt._asdict()) for feed_id, attempt, _ in polls
-            ])
+            connection.execute(
+                _INSERT_FETCH,
+                [dict(feed_id=feed_id, **attempt._asdict()) for feed_id, attempt, _ in polls],
+            )
             for fields, rows in by_fields.items():
                 if fields:
                     connection.execute(_feed_update(fields), rows)

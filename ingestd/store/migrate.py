@@ -32,8 +32,11 @@ def packaged_head() -> str | None:
     Revision ids are sequential (``0001``, ``0002``, ...; see ``new_revision``), so
     the newest is the largest; alembic itself is only imported when there is work.
     """
-    ids = [m.group(1) for p in MIGRATIONS.joinpath("versions").iterdir()
-           if (m := _SCRIPT.fullmatch(p.name))]
+    ids = [
+        m.group(1)
+        for p in MIGRATIONS.joinpath("versions").iterdir()
+        if (m := _SCRIPT.fullmatch(p.name))
+    ]
     return max(ids, default=None)
 
 

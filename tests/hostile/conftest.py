@@ -77,8 +77,24 @@ ACTIVE_TEXT = re.compile(
     r"|behavior\s*:|expression\s*\(",
     re.IGNORECASE,
 )
-ACTIVE_TAGS = {"script", "style", "iframe", "frame", "frameset", "object", "embed", "applet",
-               "form", "input", "button", "textarea", "select", "base", "meta", "link"}
+ACTIVE_TAGS = {
+    "script",
+    "style",
+    "iframe",
+    "frame",
+    "frameset",
+    "object",
+    "embed",
+    "applet",
+    "form",
+    "input",
+    "button",
+    "textarea",
+    "select",
+    "base",
+    "meta",
+    "link",
+}
 
 
 def passwd_marker() -> str | None:
@@ -101,8 +117,11 @@ class Feed:
     def toml(self) -> str:
         lines = ["[[feeds]]", f"name = {json.dumps(self.name)}", f"url = {json.dumps(self.url)}"]
         for key, value in self.options.items():
-            rendered = ("true" if value else "false") if isinstance(value, bool) else json.dumps(
-                value, ensure_ascii=False)
+            rendered = (
+                ("true" if value else "false")
+                if isinstance(value, bool)
+                else json.dumps(value, ensure_ascii=False)
+            )
             lines.append(f"{key} = {rendered}")
         return "\n".join(lines) + "\n"
 
@@ -152,8 +171,10 @@ class Harness:
         self.database_files: set[Path] = set()
         if is_sqlite(database_url):
             path = sqlite_path(database_url)
-            self.database_files = {path, *(path.with_name(path.name + suffix)
-                                           for suffix in ("-wal", "-shm", "-journal"))}
+            self.database_files = {
+                path,
+                *(path.with_name(path.name + suffix) for suffix in ("-wal", "-shm", "-journal")),
+            }
         self.feeds: list[Feed] = []
 
     # --- running ---
@@ -170,31 +191,41 @@ class Harness:
             encoding="utf-8",
         )
 
-    def run(self, *feeds: Feed, seconds: float, memory_mb: float,
-            allow_private: tuple[str, ...] = ()) -> Run:
+    def run(
+        self, *feeds: Feed, seconds: float, memory_mb: float, allow_private: tuple[str, ...] = ()
+    ) -> Run:
         """Run ``ingestd fetch`` once over ``feeds`` plus the control feed; check the bounds."""
         self.write_config(list(feeds), allow_private)
         run = self._spawn(seconds)
         assert run.seconds <= seconds, f"took {run.seconds:.1f} s, bound {seconds} s"
         assert run.peak_mb <= memory_mb, f"peak RSS {run.peak_mb:.0f} MB, bound {memory_mb} MB"
         self.check_invariants(run)
-        print(f"ingestd fetch: {run.seconds:.1f} s (bound {seconds:g}), peak RSS "
-              f"{run.peak_mb:.0f} MB (bound {memory_mb:g})")
+        print(
+            f"ingestd fetch: {run.seconds:.1f} s (bound {seconds:g}), peak RSS "
+            f"{run.peak_mb:.0f} MB (bound {memory_mb:g})"
+        )
         return run
 
     def _spawn(self, seconds: float) -> Run:
-        env = {**os.environ, "TMPDIR": str(self.tempdir), "HOME": str(self.cwd),
-               "PYTHONPATH": os.pathsep.join([str(TRIPWIRE), str(REPO)]),
-               "INGESTD_TEST_TRIPWIRE": "1"}
+        env = {
+            **os.environ,
+            "TMPDIR": str(self.tempdir),
+            "HOME": str(self.cwd),
+            "PYTHONPATH": os.pathsep.join([str(TRIPWIRE), str(REPO)]),
+            "INGESTD_TEST_TRIPWIRE": "1",
+        }
         jail = self.work.parent
         out, err, report = jail / "stdout", jail / "stderr", jail / "rusage.json"
-        command = [sys.executable, "-m", "ingestd", "fetch", "--config", str(self.config),
-                   "--json"]
+        command = [sys.executable, "-m", "ingestd", "fetch", "--config", str(self.config), "--json"]
         started = time.monotonic()
         with open(out, "wb") as stdout, open(err, "wb") as stderr:
             launcher = subprocess.Popen(
                 [sys.executable, str(MEASURE), str(report), "--", *command],
-                cwd=self.cwd, env=env, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
+                cwd=self.cwd,
+                env=env,
+                stdout=stdout,
+                stderr=stderr,
+                stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
             # A run that overstays its bound is killed a little later so the test fails fast.
@@ -207,17 +238,27 @@ class Harness:
         elapsed = time.monotonic() - started
         stdout_text = out.read_text(encoding="utf-8", errors="replace")
         stderr_text = err.read_text(encoding="utf-8", errors="replace")
-        measured = json.loads(report.read_text()) if report.exists() else {
-            "exit": launcher.returncode, "maxrss_kib": 0}
+        measured = (
+            json.loads(report.read_text())
+            if report.exists()
+            else {"exit": launcher.returncode, "maxrss_kib": 0}
+        )
         for path in (out, err, report):
             path.unlink(missing_ok=True)
         code = int(measured["exit"])
         assert code in (0, 1), f"exit {code} after {elapsed:.1f} s\n{stderr_text[-3000:]}"
         assert TRIPWIRE_MARK not in stderr_text, (
-            f"ingestd tried to leave loopback (the tripwire stopped it):\n{stderr_text[-3000:]}")
+            f"ingestd tried to leave loopback (the tripwire stopped it):\n{stderr_text[-3000:]}"
+        )
         assert "Traceback" not in stderr_text, stderr_text[-3000:]
-        return Run(code, json.loads(stdout_text), stdout_text, stderr_text, elapsed,
-                   measured["maxrss_kib"] / 1024)  # ru_maxrss is in KiB on Linux
+        return Run(
+            code,
+            json.loads(stdout_text),
+            stdout_text,
+            stderr_text,
+            elapsed,
+            measured["maxrss_kib"] / 1024,
+        )  # ru_maxrss is in KiB on Linux
 
     # --- reading the outcome ---
 
@@ -239,7 +280,8 @@ class Harness:
         reported = run.error_of(name)
         assert row["last_error"] == reported
         assert row["consecutive_errors"] == 1 and row["state"].startswith(
-            ("failing since", "disabled"))
+            ("failing since", "disabled")
+        )
         assert row["entries"] == 0
         assert not self.files(name)
         _assert_readable(reported)
@@ -270,8 +312,7 @@ class Harness:
         assert (row["last_error"], row["entries"], row["last_status"]) == (None, 1, 200)
 
     def _check_containment(self) -> None:
-        allowed = {self.config, self.work / "archive" / ".ingestd-archive-id",
-                   *self.database_files}
+        allowed = {self.config, self.work / "archive" / ".ingestd-archive-id", *self.database_files}
         secret = self.hostile.secret_file
         names = {f.name for f in self.feeds}
         for path in self.tmp.rglob("*"):
@@ -280,7 +321,8 @@ class Harness:
             relative = path.relative_to(self.work) if path.is_relative_to(self.work) else path
             parts = relative.parts
             assert len(parts) == 4 and parts[:2] == ("archive", "articles"), (
-                f"unexpected file {path}")
+                f"unexpected file {path}"
+            )
             assert parts[2] in names, f"file in an unknown feed folder: {path}"
             _assert_safe_name(parts[3])
         assert not any(self.cwd.iterdir()), "files written to the working folder"
@@ -306,8 +348,11 @@ class Harness:
         marker = passwd_marker()
         if marker:
             needles.append(marker)
-        blobs: dict[str, bytes] = {"stdout": run.stdout.encode(), "stderr": run.stderr.encode(),
-                                   "the database": dump(self.database_url)}
+        blobs: dict[str, bytes] = {
+            "stdout": run.stdout.encode(),
+            "stderr": run.stderr.encode(),
+            "the database": dump(self.database_url),
+        }
         for path in self.work.rglob("*"):
             if path.is_file() and path != self.config:
                 blobs[str(path)] = path.read_bytes()
@@ -345,7 +390,8 @@ def _assert_no_active_elements(path: Path, text: str) -> None:
         for name, value in element.attrib.items():
             assert not name.lower().startswith("on"), f"{name}= kept in {path}"
             assert not re.match(r"\s*(javascript|vbscript)", value or "", re.I), (
-                f"{name}={value!r} kept in {path}")
+                f"{name}={value!r} kept in {path}"
+            )
 
 
 @pytest.fixture

@@ -58,46 +58,61 @@ def xml_text(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def item(title: str, link: str, guid: str, content: str = "<p>body</p>",
-         date: str = "Mon, 28 Feb 2022 22:29:57 GMT") -> str:
+def item(
+    title: str,
+    link: str,
+    guid: str,
+    content: str = "<p>body</p>",
+    date: str = "Mon, 28 Feb 2022 22:29:57 GMT",
+) -> str:
     """One RSS item; ``content`` is HTML, escaped into the description."""
-    return (f"<item><title>{xml_text(title)}</title><link>{xml_text(link)}</link>"
-            f"<guid isPermaLink=\"false\">{xml_text(guid)}</guid><pubDate>{date}</pubDate>"
-            f"<description>{xml_text(content)}</description></item>")
+    return (
+        f"<item><title>{xml_text(title)}</title><link>{xml_text(link)}</link>"
+        f'<guid isPermaLink="false">{xml_text(guid)}</guid><pubDate>{date}</pubDate>'
+        f"<description>{xml_text(content)}</description></item>"
+    )
 
 
 def rss(items: str, *, doctype: str = "", declared: str = "utf-8") -> str:
     """An RSS 2.0 document around ``items``."""
-    return (f'<?xml version="1.0" encoding="{declared}"?>\n{doctype}'
-            '<rss version="2.0"><channel><title>hostile</title>'
-            f"<link>http://hostile.example/</link>{items}</channel></rss>")
+    return (
+        f'<?xml version="1.0" encoding="{declared}"?>\n{doctype}'
+        '<rss version="2.0"><channel><title>hostile</title>'
+        f"<link>http://hostile.example/</link>{items}</channel></rss>"
+    )
 
 
 def page(title: str, body_html: str) -> str:
     """An article page readability can extract."""
-    paragraphs = "".join(f"<p>Paragraph {i} of an ordinary article, long enough to be the "
-                         "article readability is looking for, with words in it.</p>"
-                         for i in range(6))
-    return (f"<!DOCTYPE html><html><head><title>{xml_text(title)}</title></head><body>"
-            f"<article><h1>{xml_text(title)}</h1>{body_html}{paragraphs}</article>"
-            "</body></html>")
+    paragraphs = "".join(
+        f"<p>Paragraph {i} of an ordinary article, long enough to be the "
+        "article readability is looking for, with words in it.</p>"
+        for i in range(6)
+    )
+    return (
+        f"<!DOCTYPE html><html><head><title>{xml_text(title)}</title></head><body>"
+        f"<article><h1>{xml_text(title)}</h1>{body_html}{paragraphs}</article>"
+        "</body></html>"
+    )
 
 
 ACTIVE_SNIPPETS = {
     "script": "<p>one</p><script>alert(document.cookie)</script><p>two</p>",
     "handler": '<p>pic <img src="http://img.example/a.png" onerror="alert(1)"></p>',
     "javascript": '<p><a href="javascript:alert(1)">click</a> and '
-                  '<a href=" JaVaScRiPt:alert(2)">this</a></p>',
+    '<a href=" JaVaScRiPt:alert(2)">this</a></p>',
     "iframe": '<p>frame</p><iframe src="http://evil.example/"></iframe>',
-    "style": '<style>body{background:url(javascript:alert(1))}</style>'
-             '<p style="behavior:url(x.htc)">styled</p>',
+    "style": "<style>body{background:url(javascript:alert(1))}</style>"
+    '<p style="behavior:url(x.htc)">styled</p>',
     "mixed": '<div onclick="steal()"><object data="x.swf"></object><embed src="x.swf">'
-             '<form action="http://evil.example/"><input name="q"></form>'
-             '<svg onload="alert(1)"></svg><math><mi>x</mi></math></div>',
+    '<form action="http://evil.example/"><input name="q"></form>'
+    '<svg onload="alert(1)"></svg><math><mi>x</mi></math></div>',
 }
-INERT_HTML = ('<p>Plain <b>bold</b> and <a href="https://example.org/a?b=1&amp;c=2">a link'
-              '</a>, <img src="https://img.example/p.jpg" alt="x">, '
-              '<span class=odd   title="kept as is">odd spacing</span></p>')
+INERT_HTML = (
+    '<p>Plain <b>bold</b> and <a href="https://example.org/a?b=1&amp;c=2">a link'
+    '</a>, <img src="https://img.example/p.jpg" alt="x">, '
+    '<span class=odd   title="kept as is">odd spacing</span></p>'
+)
 
 
 def billion_laughs() -> bytes:
@@ -106,31 +121,41 @@ def billion_laughs() -> bytes:
     for level in range(1, 10):
         entities.append(f'<!ENTITY lol{level} "{f"&lol{level - 1};" * 10}">')
     doctype = "<!DOCTYPE rss [" + "".join(entities) + "]>\n"
-    return rss(item("&lol9;", "http://hostile.example/laughs", "laughs",
-                    ).replace("&amp;lol9;", "&lol9;"), doctype=doctype).encode()
+    return rss(
+        item(
+            "&lol9;",
+            "http://hostile.example/laughs",
+            "laughs",
+        ).replace("&amp;lol9;", "&lol9;"),
+        doctype=doctype,
+    ).encode()
 
 
 def external_entity(secret_file: Path) -> bytes:
     """A feed whose title and description pull a local file in as an external entity."""
     doctype = f'<!DOCTYPE rss [<!ENTITY xxe SYSTEM "file://{secret_file}">]>\n'
-    entry = ("<item><title>before &xxe; after</title><link>http://hostile.example/xxe</link>"
-             "<guid>xxe</guid><description>text &xxe; text</description></item>")
+    entry = (
+        "<item><title>before &xxe; after</title><link>http://hostile.example/xxe</link>"
+        "<guid>xxe</guid><description>text &xxe; text</description></item>"
+    )
     return rss(entry, doctype=doctype).encode()
 
 
 def parameter_entity(secret_file: Path) -> bytes:
     """The same through a parameter entity, which a DTD-loading parser would read."""
-    doctype = (f'<!DOCTYPE rss [<!ENTITY % pe SYSTEM "file://{secret_file}"> %pe;'
-               f'<!ENTITY % remote SYSTEM "file://{secret_file}">]>\n')
-    return rss(item("parameter entity", "http://hostile.example/pe", "pe"),
-               doctype=doctype).encode()
+    doctype = (
+        f'<!DOCTYPE rss [<!ENTITY % pe SYSTEM "file://{secret_file}"> %pe;'
+        f'<!ENTITY % remote SYSTEM "file://{secret_file}">]>\n'
+    )
+    return rss(
+        item("parameter entity", "http://hostile.example/pe", "pe"), doctype=doctype
+    ).encode()
 
 
 def many_items(count: int) -> bytes:
     """A feed of ``count`` small items with distinct guids."""
     items = "".join(
-        f"<item><title>n{i}</title><link>http://hostile.example/{i}</link><guid>g{i}</guid>"
-        "</item>"
+        f"<item><title>n{i}</title><link>http://hostile.example/{i}</link><guid>g{i}</guid></item>"
         for i in range(count)
     )
     return rss(items).encode()
@@ -222,16 +247,22 @@ class RawServer:
     def __enter__(self) -> RawServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
 def bait_response(secret: str) -> bytes:
     """What a trap would answer: a feed-and-page-looking body full of the marker."""
     body = page(f"{TRAP_MARK} {secret}", f"<p>{TRAP_MARK} {secret}</p>").encode()
-    head = (f"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
-            f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode()
+    head = (
+        f"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n"
+        f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n"
+    ).encode()
     return head + body
 
 
@@ -280,37 +311,67 @@ class HostileServer:
 
     def _add_routes(self) -> None:
         route = self.http.route
-        route("/control.xml", (200, RSS_TYPE, rss(
-            item("control entry", "http://control.example/1", "control-1",
-                 "<p>the healthy control feed</p>")).encode()))
-        route("/drip", lambda _r: Response(200, dict(RSS_TYPE), self.http.drip(
-            rss(item("dripped", "http://hostile.example/d", "d")).encode(), every=1.0)))
+        route(
+            "/control.xml",
+            (
+                200,
+                RSS_TYPE,
+                rss(
+                    item(
+                        "control entry",
+                        "http://control.example/1",
+                        "control-1",
+                        "<p>the healthy control feed</p>",
+                    )
+                ).encode(),
+            ),
+        )
+        route(
+            "/drip",
+            lambda _r: Response(
+                200,
+                dict(RSS_TYPE),
+                self.http.drip(
+                    rss(item("dripped", "http://hostile.example/d", "d")).encode(), every=1.0
+                ),
+            ),
+        )
         route("/huge", lambda _r: Response(200, dict(RSS_TYPE), self._huge()))
-        route("/gzip-bomb", lambda _r: Response(
-            200, {**RSS_TYPE, "Content-Encoding": "gzip"}, self._bomb()))
+        route(
+            "/gzip-bomb",
+            lambda _r: Response(200, {**RSS_TYPE, "Content-Encoding": "gzip"}, self._bomb()),
+        )
         route("/loop/a", (302, {"Location": "/loop/b"}, b""))
         route("/loop/b", (302, {"Location": "/loop/a"}, b""))
-        route("/to-private", lambda _r: Response(
-            302, {"Location": self.trap_v4.url("/feed.xml")}))
+        route("/to-private", lambda _r: Response(302, {"Location": self.trap_v4.url("/feed.xml")}))
         route("/to-metadata", (301, {"Location": METADATA_URL}, b""))
-        route("/to-file", lambda _r: Response(
-            302, {"Location": f"file://{self.secret_file}"}))
-        route("/to-localhost", lambda _r: Response(
-            307, {"Location": self.trap_local.url("/feed.xml", name="localhost")}))
+        route("/to-file", lambda _r: Response(302, {"Location": f"file://{self.secret_file}"}))
+        route(
+            "/to-localhost",
+            lambda _r: Response(
+                307, {"Location": self.trap_local.url("/feed.xml", name="localhost")}
+            ),
+        )
         route("/laughs", (200, RSS_TYPE, billion_laughs()))
         route("/xxe", (200, RSS_TYPE, external_entity(self.secret_file)))
         route("/xxe-param", (200, RSS_TYPE, parameter_entity(self.secret_file)))
-        whole = rss(item("complete one", "http://hostile.example/t1", "t1")
-                    + item("complete two", "http://hostile.example/t2", "t2")
-                    + item("cut short", "http://hostile.example/t3", "t3")).encode()
+        whole = rss(
+            item("complete one", "http://hostile.example/t1", "t1")
+            + item("complete two", "http://hostile.example/t2", "t2")
+            + item("cut short", "http://hostile.example/t3", "t3")
+        ).encode()
         route("/truncated", (200, RSS_TYPE, whole[: whole.index(b"cut short") + 4]))
         route("/empty", (200, RSS_TYPE, b""))
         route("/html", (200, HTML_TYPE, page("Not a feed", "<p>Welcome!</p>").encode()))
-        bad = rss(item("bad \udcff bytes", "http://hostile.example/u", "u",
-                       "<p>caf\udce9 \udcfe\udcff</p>")).encode("utf-8", "surrogateescape")
+        bad = rss(
+            item(
+                "bad \udcff bytes", "http://hostile.example/u", "u", "<p>caf\udce9 \udcfe\udcff</p>"
+            )
+        ).encode("utf-8", "surrogateescape")
         route("/invalid-utf8", (200, RSS_TYPE, bad))
-        gbk = rss(item("美国之音新闻", "http://hostile.example/gbk", "gbk",
-                       "<p>中文内容，繁體字</p>")).encode("gbk")
+        gbk = rss(
+            item("美国之音新闻", "http://hostile.example/gbk", "gbk", "<p>中文内容，繁體字</p>")
+        ).encode("gbk")
         route("/gbk-as-utf8", (200, RSS_TYPE, gbk))
         route("/status/404", (404, {}, b"not here"))
         route("/status/410", (410, {}, b"gone"))
@@ -323,9 +384,10 @@ class HostileServer:
         self._link_routes()
 
     def _active_routes(self) -> None:
-        items = "".join(item(f"active {name}", f"http://hostile.example/active/{name}",
-                             f"active-{name}", html)
-                        for name, html in ACTIVE_SNIPPETS.items())
+        items = "".join(
+            item(f"active {name}", f"http://hostile.example/active/{name}", f"active-{name}", html)
+            for name, html in ACTIVE_SNIPPETS.items()
+        )
         items += item("inert", "http://hostile.example/inert", "inert", INERT_HTML)
         self.http.route("/active", (200, RSS_TYPE, rss(items).encode()))
         links = ""
@@ -347,9 +409,14 @@ class HostileServer:
         self.http.route("/title-pages", (200, RSS_TYPE, rss(pages).encode()))
 
     def _link_routes(self) -> None:
-        links = [METADATA_URL, self.trap_v4.url("/article"), "http://[::1]:9/article",
-                 "file:///etc/passwd", f"file://{self.secret_file}",
-                 self.trap_local.url("/article", name="localhost")]
+        links = [
+            METADATA_URL,
+            self.trap_v4.url("/article"),
+            "http://[::1]:9/article",
+            "file:///etc/passwd",
+            f"file://{self.secret_file}",
+            self.trap_local.url("/article", name="localhost"),
+        ]
         if self.trap_v6 is not None:
             links[2] = self.trap_v6.url("/article")
         self.article_links = tuple(links)
@@ -410,12 +477,15 @@ class HostileServer:
     def __enter__(self) -> HostileServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
         self.stop()
 
 
 def _gzip(data: bytes) -> bytes:
     z = zlib.compressobj(9, zlib.DEFLATED, 16 + zlib.MAX_WBITS)
     return z.compress(data) + z.flush()
-

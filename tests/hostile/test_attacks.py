@@ -35,16 +35,20 @@ SMALL_MB = 160.0  # peak RSS of a run that reads at most one capped body (~95 MB
 
 
 def test_never_answers(harness: Harness, hostile: HostileServer) -> None:
-    run = harness.run(hostile_feed("silent", hostile.silent.url("/feed.xml")),
-                      seconds=TIMEOUT_BOUND, memory_mb=SMALL_MB)
+    run = harness.run(
+        hostile_feed("silent", hostile.silent.url("/feed.xml")),
+        seconds=TIMEOUT_BOUND,
+        memory_mb=SMALL_MB,
+    )
     error = harness.recorded_error(run, "silent")
     assert "timed out" in error and hostile.silent.url("/feed.xml") in error
     assert hostile.silent.accepted == 1  # it connected, then gave up on the silence
 
 
 def test_drip(harness: Harness, hostile: HostileServer) -> None:
-    run = harness.run(hostile_feed("drip", hostile.url("/drip")),
-                      seconds=TIMEOUT_BOUND, memory_mb=SMALL_MB)
+    run = harness.run(
+        hostile_feed("drip", hostile.url("/drip")), seconds=TIMEOUT_BOUND, memory_mb=SMALL_MB
+    )
     error = harness.recorded_error(run, "drip")
     assert "timed out after 3 s" in error  # the total deadline, not the per-read one
 
@@ -53,8 +57,7 @@ def test_drip(harness: Harness, hostile: HostileServer) -> None:
 
 
 def test_huge_chunked_body(harness: Harness, hostile: HostileServer) -> None:
-    run = harness.run(hostile_feed("huge", hostile.url("/huge")),
-                      seconds=FAST, memory_mb=SMALL_MB)
+    run = harness.run(hostile_feed("huge", hostile.url("/huge")), seconds=FAST, memory_mb=SMALL_MB)
     error = harness.recorded_error(run, "huge")
     assert "body larger than 15,000,000 bytes" in error
     # It stopped reading at the cap: far less than the 2 GB on offer left the server.
@@ -63,8 +66,9 @@ def test_huge_chunked_body(harness: Harness, hostile: HostileServer) -> None:
 
 
 def test_gzip_bomb(harness: Harness, hostile: HostileServer) -> None:
-    run = harness.run(hostile_feed("bomb", hostile.url("/gzip-bomb")),
-                      seconds=FAST, memory_mb=SMALL_MB)
+    run = harness.run(
+        hostile_feed("bomb", hostile.url("/gzip-bomb")), seconds=FAST, memory_mb=SMALL_MB
+    )
     error = harness.recorded_error(run, "bomb")
     assert "body larger than 15,000,000 bytes" in error
     # 160 members of 64 MiB of zeros were on offer (10 GiB inflated, ~10 MB on the wire);
@@ -77,8 +81,9 @@ def test_gzip_bomb(harness: Harness, hostile: HostileServer) -> None:
 
 
 def test_redirect_loop(harness: Harness, hostile: HostileServer) -> None:
-    run = harness.run(hostile_feed("loop", hostile.url("/loop/a")),
-                      seconds=FAST, memory_mb=SMALL_MB)
+    run = harness.run(
+        hostile_feed("loop", hostile.url("/loop/a")), seconds=FAST, memory_mb=SMALL_MB
+    )
     error = harness.recorded_error(run, "loop")
     assert "more than 5 redirects" in error
     assert hostile.hits["/loop/a"] + hostile.hits["/loop/b"] == 6  # the first GET + 5 hops
@@ -86,9 +91,12 @@ def test_redirect_loop(harness: Harness, hostile: HostileServer) -> None:
 
 def test_redirect_to_private_address(harness: Harness, hostile: HostileServer) -> None:
     # Both feeds are trusted (allow_private) for their own host, 127.0.0.1 only.
-    run = harness.run(hostile_feed("to-private", hostile.url("/to-private")),
-                      hostile_feed("to-localhost", hostile.url("/to-localhost")),
-                      seconds=FAST, memory_mb=SMALL_MB)
+    run = harness.run(
+        hostile_feed("to-private", hostile.url("/to-private")),
+        hostile_feed("to-localhost", hostile.url("/to-localhost")),
+        seconds=FAST,
+        memory_mb=SMALL_MB,
+    )
     error = harness.recorded_error(run, "to-private")
     assert "refused, 127.0.0.2 is a non-public address" in error
     error = harness.recorded_error(run, "to-localhost")
@@ -101,9 +109,12 @@ def test_redirect_to_file_url_and_metadata_address(
 ) -> None:
     # 169.254.169.254 cannot be bound here: the guard refuses it from the literal address,
     # before any connection (the message proves which check fired).
-    run = harness.run(hostile_feed("to-file", hostile.url("/to-file")),
-                      hostile_feed("to-metadata", hostile.url("/to-metadata")),
-                      seconds=FAST, memory_mb=SMALL_MB)
+    run = harness.run(
+        hostile_feed("to-file", hostile.url("/to-file")),
+        hostile_feed("to-metadata", hostile.url("/to-metadata")),
+        seconds=FAST,
+        memory_mb=SMALL_MB,
+    )
     error = harness.recorded_error(run, "to-file")
     assert "refused, only http and https may be fetched" in error
     error = harness.recorded_error(run, "to-metadata")
@@ -114,8 +125,9 @@ def test_redirect_to_file_url_and_metadata_address(
 
 
 def test_billion_laughs(harness: Harness, hostile: HostileServer) -> None:
-    run = harness.run(hostile_feed("laughs", hostile.url("/laughs")),
-                      seconds=FAST, memory_mb=SMALL_MB)
+    run = harness.run(
+        hostile_feed("laughs", hostile.url("/laughs")), seconds=FAST, memory_mb=SMALL_MB
+    )
     # No expansion: the entry survives with the entity left as it was written.
     assert run.summary["errors"] == []
     [text] = harness.texts("laughs")
@@ -125,9 +137,12 @@ def test_billion_laughs(harness: Harness, hostile: HostileServer) -> None:
 
 
 def test_external_entity(harness: Harness, hostile: HostileServer) -> None:
-    run = harness.run(hostile_feed("xxe", hostile.url("/xxe")),
-                      hostile_feed("xxe-param", hostile.url("/xxe-param")),
-                      seconds=FAST, memory_mb=SMALL_MB)
+    run = harness.run(
+        hostile_feed("xxe", hostile.url("/xxe")),
+        hostile_feed("xxe-param", hostile.url("/xxe-param")),
+        seconds=FAST,
+        memory_mb=SMALL_MB,
+    )
     # harness.run asserts the secret is nowhere; the entries still arrive without it.
     assert run.summary["errors"] == []
     [text] = harness.texts("xxe")
@@ -140,8 +155,9 @@ def test_external_entity(harness: Harness, hostile: HostileServer) -> None:
 
 
 def test_truncated_feed(harness: Harness, hostile: HostileServer) -> None:
-    run = harness.run(hostile_feed("truncated", hostile.url("/truncated")),
-                      seconds=FAST, memory_mb=SMALL_MB)
+    run = harness.run(
+        hostile_feed("truncated", hostile.url("/truncated")), seconds=FAST, memory_mb=SMALL_MB
+    )
     assert run.summary["errors"] == []
     titles = "".join(harness.texts("truncated"))
     assert "[complete one]" in titles and "[complete two]" in titles
@@ -150,22 +166,23 @@ def test_truncated_feed(harness: Harness, hostile: HostileServer) -> None:
 
 
 def test_empty_200(harness: Harness, hostile: HostileServer) -> None:
-    run = harness.run(hostile_feed("empty", hostile.url("/empty")),
-                      seconds=FAST, memory_mb=SMALL_MB)
+    run = harness.run(
+        hostile_feed("empty", hostile.url("/empty")), seconds=FAST, memory_mb=SMALL_MB
+    )
     error = harness.recorded_error(run, "empty")
     assert "empty response: the server sent no feed" in error
 
 
 def test_html_instead_of_feed(harness: Harness, hostile: HostileServer) -> None:
-    run = harness.run(hostile_feed("html", hostile.url("/html")),
-                      seconds=FAST, memory_mb=SMALL_MB)
+    run = harness.run(hostile_feed("html", hostile.url("/html")), seconds=FAST, memory_mb=SMALL_MB)
     error = harness.recorded_error(run, "html")
     assert "the server sent an HTML page, not an RSS or Atom feed" in error
 
 
 def test_invalid_utf8(harness: Harness, hostile: HostileServer) -> None:
-    run = harness.run(hostile_feed("badutf8", hostile.url("/invalid-utf8")),
-                      seconds=FAST, memory_mb=SMALL_MB)
+    run = harness.run(
+        hostile_feed("badutf8", hostile.url("/invalid-utf8")), seconds=FAST, memory_mb=SMALL_MB
+    )
     assert run.summary["errors"] == []
     [path] = harness.files("badutf8")
     text = path.read_bytes().decode("utf-8")  # the archive is valid UTF-8 whatever came in
@@ -173,8 +190,9 @@ def test_invalid_utf8(harness: Harness, hostile: HostileServer) -> None:
 
 
 def test_gbk_labelled_utf8(harness: Harness, hostile: HostileServer) -> None:
-    run = harness.run(hostile_feed("gbk", hostile.url("/gbk-as-utf8")),
-                      seconds=FAST, memory_mb=SMALL_MB)
+    run = harness.run(
+        hostile_feed("gbk", hostile.url("/gbk-as-utf8")), seconds=FAST, memory_mb=SMALL_MB
+    )
     assert run.summary["errors"] == []
     [text] = harness.texts("gbk")
     assert "[美国之音新闻](http://hostile.example/gbk)" in text
@@ -185,15 +203,17 @@ def test_gbk_labelled_utf8(harness: Harness, hostile: HostileServer) -> None:
 
 
 def test_http_404(harness: Harness, hostile: HostileServer) -> None:
-    run = harness.run(hostile_feed("missing", hostile.url("/status/404")),
-                      seconds=FAST, memory_mb=SMALL_MB)
+    run = harness.run(
+        hostile_feed("missing", hostile.url("/status/404")), seconds=FAST, memory_mb=SMALL_MB
+    )
     assert harness.recorded_error(run, "missing").endswith("HTTP 404 Not Found")
     assert harness.status("missing")["enabled"] is True
 
 
 def test_http_410(harness: Harness, hostile: HostileServer) -> None:
-    run = harness.run(hostile_feed("gone", hostile.url("/status/410")),
-                      seconds=FAST, memory_mb=SMALL_MB)
+    run = harness.run(
+        hostile_feed("gone", hostile.url("/status/410")), seconds=FAST, memory_mb=SMALL_MB
+    )
     assert harness.recorded_error(run, "gone").endswith("HTTP 410 Gone")
     row = harness.status("gone")
     assert row["enabled"] is False and "ingestd feeds enable" in row["state"]
@@ -201,8 +221,9 @@ def test_http_410(harness: Harness, hostile: HostileServer) -> None:
 
 def test_http_429_retry_after(harness: Harness, hostile: HostileServer) -> None:
     before = datetime.now(UTC)
-    run = harness.run(hostile_feed("busy", hostile.url("/status/429")),
-                      seconds=FAST, memory_mb=SMALL_MB)
+    run = harness.run(
+        hostile_feed("busy", hostile.url("/status/429")), seconds=FAST, memory_mb=SMALL_MB
+    )
     assert harness.recorded_error(run, "busy").endswith("HTTP 429 Too Many Requests")
     next_check = harness.record("busy").next_check_at
     assert next_check is not None
@@ -210,15 +231,17 @@ def test_http_429_retry_after(harness: Harness, hostile: HostileServer) -> None:
 
 
 def test_http_500(harness: Harness, hostile: HostileServer) -> None:
-    run = harness.run(hostile_feed("broken", hostile.url("/status/500")),
-                      seconds=FAST, memory_mb=SMALL_MB)
+    run = harness.run(
+        hostile_feed("broken", hostile.url("/status/500")), seconds=FAST, memory_mb=SMALL_MB
+    )
     assert harness.recorded_error(run, "broken").endswith("HTTP 500 Internal Server Error")
 
 
 def test_http_503_retry_after(harness: Harness, hostile: HostileServer) -> None:
     before = datetime.now(UTC)
-    run = harness.run(hostile_feed("down", hostile.url("/status/503")),
-                      seconds=FAST, memory_mb=SMALL_MB)
+    run = harness.run(
+        hostile_feed("down", hostile.url("/status/503")), seconds=FAST, memory_mb=SMALL_MB
+    )
     assert harness.recorded_error(run, "down").endswith("HTTP 503 Service Unavailable")
     next_check = harness.record("down").next_check_at
     assert next_check is not None
@@ -230,8 +253,7 @@ def test_http_503_retry_after(harness: Harness, hostile: HostileServer) -> None:
 
 def test_fifty_thousand_items(harness: Harness, hostile: HostileServer) -> None:
     # 4.4 MB of feed: parsing takes ~6 s; archiving is capped per poll, the rest waits.
-    run = harness.run(hostile_feed("many", hostile.url("/many")),
-                      seconds=30, memory_mb=300)
+    run = harness.run(hostile_feed("many", hostile.url("/many")), seconds=30, memory_mb=300)
     assert run.summary["errors"] == []
     assert run.summary["new_entries"] == 50_001  # with the control entry
     cap = 500
@@ -245,8 +267,9 @@ def test_fifty_thousand_items(harness: Harness, hostile: HostileServer) -> None:
 
 
 def test_active_content_in_items(harness: Harness, hostile: HostileServer) -> None:
-    run = harness.run(hostile_feed("active", hostile.url("/active")),
-                      seconds=FAST, memory_mb=SMALL_MB)
+    run = harness.run(
+        hostile_feed("active", hostile.url("/active")), seconds=FAST, memory_mb=SMALL_MB
+    )
     assert run.summary["errors"] == []
     texts = harness.texts("active")
     assert len(texts) == len(ACTIVE_SNIPPETS) + 1  # harness.run checked none is active
@@ -259,10 +282,19 @@ def test_active_content_in_items(harness: Harness, hostile: HostileServer) -> No
 
 def test_active_content_in_pages(harness: Harness, hostile: HostileServer) -> None:
     # Article pages live on 127.0.0.1 here, so [fetch] allow_private lets the pages through.
-    run = harness.run(hostile_feed("pages-a", hostile.url("/active-pages"), fetch_page=True),
-                      hostile_feed("pages-b", hostile.url("/active-pages"), format="repost",
-                                   source="hostile", site="Hostile"),
-                      seconds=FAST + 5, memory_mb=SMALL_MB, allow_private=("127.0.0.1",))
+    run = harness.run(
+        hostile_feed("pages-a", hostile.url("/active-pages"), fetch_page=True),
+        hostile_feed(
+            "pages-b",
+            hostile.url("/active-pages"),
+            format="repost",
+            source="hostile",
+            site="Hostile",
+        ),
+        seconds=FAST + 5,
+        memory_mb=SMALL_MB,
+        allow_private=("127.0.0.1",),
+    )
     assert run.summary["errors"] == []
     for feed in ("pages-a", "pages-b"):
         texts = harness.texts(feed)
@@ -274,10 +306,13 @@ def test_active_content_in_pages(harness: Harness, hostile: HostileServer) -> No
 
 
 def test_hostile_titles(harness: Harness, hostile: HostileServer) -> None:
-    run = harness.run(hostile_feed("titles", hostile.url("/titles")),
-                      hostile_feed("title-pages", hostile.url("/title-pages"), format="repost",
-                                   source="hostile"),
-                      seconds=FAST + 5, memory_mb=SMALL_MB, allow_private=("127.0.0.1",))
+    run = harness.run(
+        hostile_feed("titles", hostile.url("/titles")),
+        hostile_feed("title-pages", hostile.url("/title-pages"), format="repost", source="hostile"),
+        seconds=FAST + 5,
+        memory_mb=SMALL_MB,
+        allow_private=("127.0.0.1",),
+    )
     assert run.summary["errors"] == []
     # harness.run checked every file is articles/<feed>/<id>.md under the archive.
     for feed in ("titles", "title-pages"):
@@ -308,7 +343,8 @@ def test_private_article_links(harness: Harness, hostile: HostileServer) -> None
     run = harness.run(
         hostile_feed("links-b", hostile.url("/private-links"), format="repost", source="s"),
         hostile_feed("links-a", hostile.url("/private-links"), fetch_page=True),
-        seconds=FAST, memory_mb=SMALL_MB,
+        seconds=FAST,
+        memory_mb=SMALL_MB,
     )
     assert hostile.trap_hits() == 0
     assert run.summary["errors"] == [] and run.summary["archived"] == 1  # the control entry

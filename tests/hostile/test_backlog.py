@@ -21,8 +21,13 @@ from tests.loopback import LoopbackServer
 def _poll(store: Store, server: LoopbackServer, root: Path, cap: int) -> PollResult:
     record = store.get_feed("f")
     assert record is not None
-    job = FeedJob(record, FeedSpec("f", record.url), 600.0, trusted=True,
-                  rhythm=Rhythm(600.0, floor=60, jitter=0.0))
+    job = FeedJob(
+        record,
+        FeedSpec("f", record.url),
+        600.0,
+        trusted=True,
+        rhythm=Rhythm(600.0, floor=60, jitter=0.0),
+    )
 
     async def go() -> PollResult:
         async with Fetcher(guard=NetworkGuard()) as fetcher:
@@ -37,21 +42,26 @@ def test_backlog_is_archived_over_several_polls_exactly_once(
 ) -> None:
     start = datetime(2022, 2, 1, tzinfo=UTC)
     items = "".join(
-        item(f"n{i}", f"http://x.example/{i}", f"g{i}",
-             date=(start + timedelta(days=i)).strftime("%a, %d %b %Y %H:%M:%S GMT"))
+        item(
+            f"n{i}",
+            f"http://x.example/{i}",
+            f"g{i}",
+            date=(start + timedelta(days=i)).strftime("%a, %d %b %Y %H:%M:%S GMT"),
+        )
         for i in reversed(range(7))  # newest first, as feeds list them
     )
     archive = tmp_path / "archive"
     with LoopbackServer() as server, open_store(database_url) as store:
         server.route("/f.xml", (200, RSS_TYPE, rss(items).encode()))
-        store.sync_feeds([FeedConfig("f", server.url("/f.xml"), "feed", 600)],
-                         datetime.now(UTC))
+        store.sync_feeds([FeedConfig("f", server.url("/f.xml"), "feed", 600)], datetime.now(UTC))
         first = _poll(store, server, archive, cap=3)
         assert (first.outcome, first.new_entries, first.archived) == ("ok", 7, 3)
         assert first.warnings == (
-            "4 more new entries than the 3 archived per poll; the next polls archive them",)
+            "4 more new entries than the 3 archived per poll; the next polls archive them",
+        )
         assert fetch_summary([first], 1.0)["warnings"] == [
-            {"feed": "f", "warning": first.warnings[0]}]
+            {"feed": "f", "warning": first.warnings[0]}
+        ]
         second = _poll(store, server, archive, cap=3)
         third = _poll(store, server, archive, cap=3)
         fourth = _poll(store, server, archive, cap=3)

@@ -142,11 +142,13 @@ def test_add_entry_with_its_file_in_one_step(store: Store, feed_id: int) -> None
 
 
 def test_poll_lookup_matches_by_key_or_link_with_latest_hash(store: Store, feed_id: int) -> None:
-    one = store.add_entry(feed_id, "guid:1", content_hash=_hash("v1"), first_seen_at=NOW,
-                          link="https://a.example/1")
+    one = store.add_entry(
+        feed_id, "guid:1", content_hash=_hash("v1"), first_seen_at=NOW, link="https://a.example/1"
+    )
     store.add_revision(one.id, _hash("v2"), LATER)
-    two = store.add_entry(feed_id, "guid:2", content_hash=_hash("w"), first_seen_at=NOW,
-                          link="https://a.example/2")
+    two = store.add_entry(
+        feed_id, "guid:2", content_hash=_hash("w"), first_seen_at=NOW, link="https://a.example/2"
+    )
     store.add_entry(feed_id, "guid:3", content_hash=_hash("x"), first_seen_at=NOW)
     found = store.poll_lookup(feed_id, ["guid:1", "guid:404"], ["https://a.example/2", ""])
     assert sorted(found.matches) == [
@@ -189,23 +191,41 @@ def test_delete_entry_forgets_entry_and_revisions(store: Store, feed_id: int) ->
 
 
 def _new(key: str, file_id: int, folder: str = "a") -> NewEntry:
-    return NewEntry(identity_key=key, content_hash=_hash(key), guid=key, link=None, title=key,
-                    published_at=NOW, published_is_fallback=False,
-                    archive_path=f"articles/{folder}/{file_id}.md", file_id=file_id)
+    return NewEntry(
+        identity_key=key,
+        content_hash=_hash(key),
+        guid=key,
+        link=None,
+        title=key,
+        published_at=NOW,
+        published_is_fallback=False,
+        archive_path=f"articles/{folder}/{file_id}.md",
+        file_id=file_id,
+    )
 
 
 def test_entry_groups_of_several_feeds_share_one_call(store: Store, feed_id: int) -> None:
-    store.sync_feeds([FeedConfig("a", "https://a.example/feed", "feed", 1800),
-                      FeedConfig("b", "https://b.example/feed", "feed", 1800)], now=NOW)
+    store.sync_feeds(
+        [
+            FeedConfig("a", "https://a.example/feed", "feed", 1800),
+            FeedConfig("b", "https://b.example/feed", "feed", 1800),
+        ],
+        now=NOW,
+    )
     other = store.get_feed("b")
     assert other is not None
     store.add_entries(feed_id, [_new("k1", FIRST_FILE_ID)], first_seen_at=NOW)
     assert (store.next_file_id(feed_id), store.next_file_id(other.id)) == (
-        FIRST_FILE_ID - 1, FIRST_FILE_ID)
+        FIRST_FILE_ID - 1,
+        FIRST_FILE_ID,
+    )
     inserted = store.add_entry_groups(
-        [(feed_id, [_new("k1", 7), _new("k2", FIRST_FILE_ID - 1)], NOW),
-         (other.id, [_new("k1", FIRST_FILE_ID, "b")], LATER)],
-        archive_id="x", archived_by="me",
+        [
+            (feed_id, [_new("k1", 7), _new("k2", FIRST_FILE_ID - 1)], NOW),
+            (other.id, [_new("k1", FIRST_FILE_ID, "b")], LATER),
+        ],
+        archive_id="x",
+        archived_by="me",
     )
     # The repeated identity of feed a is skipped; the same key in feed b is its own.
     assert inserted == [{"k2"}, {"k1"}]

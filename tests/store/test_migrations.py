@@ -141,13 +141,16 @@ def test_head_read_from_file_names_is_alembics_head() -> None:
 
 def test_alembic_is_loaded_only_when_the_schema_needs_work(tmp_path: Path) -> None:
     # Every `ingestd fetch` opens the store; loading alembic costs a fifth of a second.
-    code = ("import sys\nfrom ingestd.store import open_store\n"
-            "try:\n    open_store(sys.argv[1]).close()\nexcept Exception:\n    pass\n"
-            "print('alembic' in sys.modules)")
+    code = (
+        "import sys\nfrom ingestd.store import open_store\n"
+        "try:\n    open_store(sys.argv[1]).close()\nexcept Exception:\n    pass\n"
+        "print('alembic' in sys.modules)"
+    )
 
     def loads_alembic(url: str) -> bool:
-        out = subprocess.run([sys.executable, "-c", code, url], capture_output=True,
-                             text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", code, url], capture_output=True, text=True, check=True
+        )
         return out.stdout.strip() == "True"
 
     url = f"sqlite:///{tmp_path / 'x.db'}"

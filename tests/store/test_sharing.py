@@ -24,8 +24,7 @@ def test_lease_feeds_skips_feeds_leased_by_others(store: Store) -> None:
     assert store.active_leases(NOW) == {ids["a"]: "daemon", ids["b"]: "fetch"}
     # Not due (no next check reached) does not matter to a one-off fetch; expiry does.
     assert store.active_leases(NOW + timedelta(seconds=301)) == {}
-    assert store.lease_feeds("fetch", [ids["a"]], LATER + timedelta(seconds=300), 300) == {
-        ids["a"]}
+    assert store.lease_feeds("fetch", [ids["a"]], LATER + timedelta(seconds=300), 300) == {ids["a"]}
 
 
 def test_release_leases_of_dead_owners(store: Store) -> None:
@@ -40,12 +39,22 @@ def test_release_leases_of_dead_owners(store: Store) -> None:
 def test_archive_paths_per_archive_and_archived_by(store: Store) -> None:
     ids = _feeds(store, "a")
     digest = hashlib.sha256(b"x").hexdigest()
-    for n, (archive_id, who) in enumerate([("here", "h:1:x"), ("there", "t:2:y"),
-                                           ("here", "h:1:x")]):
-        store.add_entry(ids["a"], f"guid:{n}", content_hash=digest, first_seen_at=NOW,
-                        archive_path=f"articles/a/{1048575 - n}.md", file_id=1048575 - n,
-                        archive_id=archive_id, archived_by=who)
-    assert set(dict(store.archive_paths_in_order("here"))) == {"articles/a/1048575.md",
-                                                     "articles/a/1048573.md"}
+    for n, (archive_id, who) in enumerate(
+        [("here", "h:1:x"), ("there", "t:2:y"), ("here", "h:1:x")]
+    ):
+        store.add_entry(
+            ids["a"],
+            f"guid:{n}",
+            content_hash=digest,
+            first_seen_at=NOW,
+            archive_path=f"articles/a/{1048575 - n}.md",
+            file_id=1048575 - n,
+            archive_id=archive_id,
+            archived_by=who,
+        )
+    assert set(dict(store.archive_paths_in_order("here"))) == {
+        "articles/a/1048575.md",
+        "articles/a/1048573.md",
+    }
     assert len(dict(store.archive_paths_in_order())) == 3
     assert store.archived_by_counts() == {"a": {"h:1:x": 2, "t:2:y": 1}}
