@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 import html
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -24,6 +25,7 @@ from markdown_it.rules_core import StateCore
 from ingestd.errors import FormatError, IngestdError
 from ingestd.extract import extract_article
 from ingestd.formats import feed, parse_any, render_any, repost
+from ingestd.formats.markdown import MarkdownStyle
 from ingestd.parse import parse_feed
 from ingestd.types import ArchiveDoc, FeedDoc, RepostDoc
 
@@ -249,12 +251,18 @@ _PAGE_FOOTER = (
 def _replay_repost(doc: RepostDoc) -> RepostDoc:
     page = build_page(doc)
     article = extract_article(page, doc.url)
-    return repost.from_article(article, source=doc.source, label=doc.label, newlines=doc.newlines)
+    return repost.from_article(
+        article,
+        source=doc.source,
+        label=doc.label,
+        newlines=doc.newlines,
+        style=repost.style_of(doc),
+    )
 
 
 def build_page(doc: RepostDoc) -> str:
     """A full HTML page: the body as CommonMark HTML inside real page furniture."""
-    body_html = _MARKDOWN.render(_page_dialect(doc.body))
+    body_html = _MARKDOWN.render(_page_dialect(doc.body, repost.style_of(doc)))
     title = html.escape(doc.title, quote=False)
     return (
         '<!DOCTYPE html>\n<html lang="zh"><head><meta charset="utf-8">'
@@ -268,17 +276,35 @@ def build_page(doc: RepostDoc) -> str:
     )
 
 
-def _page_dialect(body: str) -> str:
-    """Translate the archive's whitespace conventions into CommonMark markdown.
+def _page_dialect(body: str, style: MarkdownStyle) -> str:
+    """Translate the archive's markdown dialect into CommonMark markdown.
 
-    The archive writes a non-breaking space at the edge of a line as a plain
-    space (``<p>&nbsp;</p>`` is a line holding one space) and keeps empty
-    paragraphs and trailing ``<br>`` as extra line breaks. CommonMark would drop
-    all of these, so edge spaces become (sentinel) non-breaking spaces and extra
-    blank lines become empty paragraph lines; everything else is left alone.
+    The archive writes text as the page had it: a backslash in it is a character
+    of the page (``图\\-95``, ``\\[通过\\]``), never an escape of the archiver's,
+    but for ``\\_`` in the 2021 style, which escapes ``_``; and ``_`` is never
+    emphasis (the archiver wrote ``*``). It writes a non-breaking space at the edge of
+    a line as a plain space (``<p>&nbsp;</p>`` is a line holding one space) and keeps
+    empty paragraphs and trailing ``<br>`` as extra line breaks. CommonMark would
+    read or drop all of these, so backslashes and underscores become escaped text,
+    edge spaces become (sentinel) non-breaking spaces and extra blank lines become
+    empty paragraph lines.
     """
-    lines = [_page_edge_spaces(line) for line in body.split("\n")]
+    lines = [_page_edge_spaces(_page_text(line, style)) for line in body.split("\n")]
     return "\n".join(_page_vertical_space(lines)) + "\n"
+
+
+# A backslash before ASCII punctuation (an escape to CommonMark), or an underscore.
+_PAGE_ESCAPABLE = re.compile(r"\\([!-/:-@\[-`{-~])|_")
+
+
+def _page_text(line: str, style: MarkdownStyle) -> str:
+    def literal(match: re.Match[str]) -> str:
+        escaped = match.group(1)
+        if escaped is None or (escaped == "_" and style.escape_underscore):
+            return "\\_"  # the archiver's own escape, or a bare underscore: text
+        return "\\\\\\" + escaped  # the page's backslash, then its character
+
+    return _PAGE_ESCAPABLE.sub(literal, line)
 
 
 def _page_edge_spaces(line: str) -> str:
