@@ -60,7 +60,8 @@ GOLDEN = [
     # rules
     ("<p>a</p><hr><p>b</p>", "a\n\n* * *\n\nb"),
     # blockquote and preformatted text
-    ("<blockquote><p>q1</p><p>q2</p></blockquote>", "> q1\n>\n> q2"),
+    # every quote line, an empty one too, starts with "> " (tweets quoted in 2022)
+    ("<blockquote><p>q1</p><p>q2</p></blockquote>", "> q1\n> \n> q2"),
     ("<pre><code>a\n  b\n</code></pre>", "    a\n      b"),
     # escaping: `_` in text, never in URLs, bare URLs or alt text
     ("<p>snake_case</p>", "snake\\_case"),

@@ -20,11 +20,6 @@ KNOWN_B_EXCEPTIONS = {
     # `![](src)` and the `""` cannot come back. Every other image of that era
     # has a real title, which does come back.
     "ourhimalayas__ourhimalayas.github.io/09686b9e8b86/gnews/2371865.md": '"")',
-    # `##### heading` followed on the very next line by a paragraph line (no
-    # blank line). CommonMark renders that exactly like the blank-line form, and
-    # 7 of the corpus's 8 heading-then-text places have the blank line. The
-    # archiver had a line break inside the heading, which markdown cannot hold.
-    "ourhimalayas__ourhimalayas.github.io/95da6ffcc58d/gnews/25.md": "#####",
 }
 
 

@@ -65,12 +65,19 @@ class MarkdownStyle:
     url_amp: bool
     #: every non-breaking space written as a space (2023-24), or only at line edges.
     nbsp_to_space: bool
+    #: a whitespace-only line or an image at a block's edge glued to the next block
+    #: with one line break (2021-22); later, blocks always have an empty line between.
+    glue_blocks: bool
 
 
 #: The seed's era (2021-09 to 2022-05) and ingestd's default.
-STYLE_2021 = MarkdownStyle("2021", escape_underscore=True, url_amp=True, nbsp_to_space=False)
+STYLE_2021 = MarkdownStyle(
+    "2021", escape_underscore=True, url_amp=True, nbsp_to_space=False, glue_blocks=True
+)
 #: Files from 2023-03 on, whose source line starts with a UTC time stamp.
-STYLE_2023 = MarkdownStyle("2023", escape_underscore=False, url_amp=False, nbsp_to_space=True)
+STYLE_2023 = MarkdownStyle(
+    "2023", escape_underscore=False, url_amp=False, nbsp_to_space=True, glue_blocks=False
+)
 MARKDOWN_STYLES = {style.name: style for style in (STYLE_2021, STYLE_2023)}
 
 
@@ -87,7 +94,7 @@ def html_to_markdown(html: str, style: MarkdownStyle = STYLE_2021) -> str:
         # without a body (lxml asserts there is one): no article text to convert.
         return ""
     _flatten_below(root, MAX_DEPTH)
-    markdown = _join_blocks(_Writer(style).blocks_of(root))
+    markdown = _join_blocks(_Writer(style).blocks_of(root), style.glue_blocks)
     return markdown.replace(NBSP, " ") if style.nbsp_to_space else markdown
 
 
@@ -189,8 +196,11 @@ class _Writer:
         return _Block("p", _paragraph_lines(self.inline(el)))
 
     def _heading(self, el: HtmlElement, level: int) -> _Block:
-        text = self.inline(el).strip(_LAYOUT)
-        return _Block("h", "#" * level + (" " + text if text else ""))
+        # A <br> in a heading is a line break in it, as in a paragraph; the edge rule
+        # for no-break spaces applies to whole lines, and "#" is the first line's edge.
+        lines = [line.strip(_LAYOUT) for line in self.inline(el).split("\n")]
+        lines[0] = "#" * level + (" " + lines[0] if lines[0] else "")
+        return _Block("h", "\n".join(_edge_spaces(line) for line in lines))
 
     def _list(self, el: HtmlElement) -> _Block:
         items = [c for c in el if isinstance(c.tag, str) and c.tag == "li"]
@@ -207,12 +217,12 @@ class _Writer:
 
     def _list_item(self, item: HtmlElement) -> tuple[str, bool]:
         if _has_block_child(item):
-            return _join_blocks(self.blocks_of(item)), True
+            return _join_blocks(self.blocks_of(item), self.style.glue_blocks), True
         return _paragraph_lines(self.inline(item)), False
 
     def _quote(self, el: HtmlElement) -> _Block:
-        body = _join_blocks(self.blocks_of(el))
-        return _Block("quote", _indent(body, "> ", "> ", blank=">"))
+        body = _join_blocks(self.blocks_of(el), self.style.glue_blocks)
+        return _Block("quote", _indent(body, "> ", "> ", blank="> "))
 
     # --- inline -------------------------------------------------------------
 
@@ -305,12 +315,12 @@ def _title(el: HtmlElement) -> str:
     return f' "{title}"' if title else ""
 
 
-def _join_blocks(blocks: list[_Block]) -> str:
-    """Join blocks with one blank line, except where a whitespace line already separates."""
+def _join_blocks(blocks: list[_Block], glue: bool) -> str:
+    """Join blocks with one blank line (or, with ``glue``, one line break where glued)."""
     out: list[str] = []
     for i, block in enumerate(blocks):
         if i:
-            out.append(_separator(blocks[i - 1], block))
+            out.append(_separator(blocks[i - 1], block) if glue else "\n\n")
         out.append(block.text)
     return "".join(out)
 
@@ -319,7 +329,7 @@ def _separator(prev: _Block, nxt: _Block) -> str:
     # Two paragraphs always need the blank line, or they would read as one.
     if prev.kind == "p" and nxt.kind == "p":
         return "\n\n"
-    last = prev.text.rsplit("\n", 1)[-1] if prev.kind == "p" else ""
+    last = prev.text.rsplit("\n", 1)[-1] if prev.kind in ("p", "h") else ""
     first = nxt.text.split("\n", 1)[0] if nxt.kind == "p" else ""
     # A whitespace-only line at a paragraph's edge is itself the separating line.
     if _is_blank_line(last) or _is_blank_line(first):
