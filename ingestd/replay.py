@@ -336,7 +336,12 @@ def _page_text(line: str, style: MarkdownStyle) -> str:
             return "\\_"  # the archiver's own escape, or a bare underscore: text
         return "\\\\\\" + escaped  # the page's backslash, then its character
 
-    return _PAGE_ESCAPABLE.sub(literal, line)
+    # A link address with spaces (a trailing one, as the page's href had it) reads
+    # as such only inside <...>.
+    return _PAGE_SPACED_ADDRESS.sub(r"](<\1>)", _PAGE_ESCAPABLE.sub(literal, line))
+
+
+_PAGE_SPACED_ADDRESS = re.compile(r'\]\(([^()<>"\n]*\s[^()<>"\n]*)\)')
 
 
 # Block markers CommonMark reads at the start of a line (up to three spaces in).
