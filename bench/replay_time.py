@@ -1,14 +1,15 @@
 """Per-file replay time of two ingestd source trees, side by side in one run.
 
-    python -m bench.replay_time --base /tmp/base-checkout [--rounds 5] [PATH...]
+    python -m bench.replay_time --base /tmp/base-checkout [--this DIR] [--rounds 5] [PATH...]
 
 ``--base`` is another checkout of ingestd (e.g. ``git archive <commit> | tar -x -C DIR``);
-the contender is this working tree. PATHs default to the seeds and the format-B corpus
-folders. Each round runs one worker process per tree, alternating (base, this, base,
-this, ...); a worker imports ingestd from its tree only and times ``replay_file`` on
-every file once, after one untimed warm-up pass. A file's time is its minimum over the
-rounds. Prints one JSON object: totals, the ratio of totals, and the median and
-90th percentile of the per-file ratios (this tree / base).
+the contender is ``--this`` (default: this working tree). PATHs default to the seeds
+and the format-B corpus folders. Each round runs one worker process per tree,
+alternating (base, this, base, this, ...); a worker imports ingestd from its tree only
+(checked) and times ``replay_file`` on every file once, after one untimed warm-up
+pass. A file's time is its minimum over the rounds. Prints one JSON object: totals,
+the ratio of totals, and the median and 90th percentile of the per-file ratios
+(this tree / base).
 """
 
 from __future__ import annotations
@@ -41,7 +42,10 @@ def _format_b_files(paths: list[Path]) -> list[str]:
 
 
 def _worker(files: list[str]) -> None:
+    import ingestd.replay
     from ingestd.replay import replay_file  # imported from this worker's tree
+
+    print(ingestd.replay.__file__, file=sys.stderr)
 
     for name in files:  # warm-up: imports, regex compilation, lxml caches
         replay_file(Path(name))
@@ -54,15 +58,19 @@ def _worker(files: list[str]) -> None:
 
 
 def _run(tree: Path, files: list[str]) -> dict[str, float]:
+    # Run as a script from the tree itself, so that neither the current folder nor
+    # this checkout comes before the tree on sys.path.
     env = dict(os.environ, PYTHONPATH=str(tree))
     out = subprocess.run(
-        [sys.executable, "-m", "bench.replay_time", "--worker", *files],
-        cwd=REPO,
+        [sys.executable, str(Path(__file__).resolve()), "--worker", *files],
+        cwd=tree,
         env=env,
         check=True,
         capture_output=True,
         text=True,
     )
+    if not out.stderr.startswith(str(tree)):
+        raise SystemExit(f"worker imported ingestd from elsewhere: {out.stderr.strip()}")
     times: dict[str, float] = json.loads(out.stdout)
     return times
 
@@ -76,6 +84,7 @@ def main() -> None:
     """Compare the per-file replay time of ``--base`` and this tree."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", type=Path)
+    parser.add_argument("--this", type=Path, default=REPO)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("paths", nargs="*", type=Path)
@@ -88,7 +97,7 @@ def main() -> None:
     files = _format_b_files(args.paths or DEFAULT_PATHS)
     best: dict[str, dict[str, float]] = {"base": {}, "this": {}}
     for _ in range(args.rounds):
-        for label, tree in (("base", args.base), ("this", REPO)):
+        for label, tree in (("base", args.base), ("this", args.this)):
             for name, seconds in _run(tree, files).items():
                 best[label][name] = min(seconds, best[label].get(name, seconds))
     ratios = [best["this"][f] / best["base"][f] for f in files]

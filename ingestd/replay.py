@@ -180,9 +180,13 @@ def _page_markdown() -> MarkdownIt:
     CommonMark, plus: ``breaks`` (the archive writes a ``<br>`` as a bare line
     break, so every single line break inside a paragraph is one); the ``entity``
     rule off (the archive writes ``&...;`` sequences as text, as in its titles);
-    and a core rule that turns the whitespace sentinels into real characters.
+    raw HTML and autolinks off (its ``<`` is text too: the archiver wrote neither);
+    a core rule that runs a heading on over the lines under it, and one that turns
+    the whitespace sentinels into real characters.
     """
-    md = MarkdownIt("commonmark", {"breaks": True}).disable("entity")
+    md = MarkdownIt("commonmark", {"breaks": True}).disable(
+        ["entity", "html_block", "html_inline", "autolink"]
+    )
     # Keep link and image URLs as the archive wrote them (IRIs, no re-encoding):
     # a browser resolves both forms alike, and the page stays like the original.
     md.normalizeLink = _page_url  # type: ignore[method-assign]
