@@ -75,6 +75,10 @@ def _run(tree: Path, files: list[str]) -> dict[str, float]:
     return times
 
 
+def _ms(seconds: float) -> float:
+    return round(1000 * seconds, 2)
+
+
 def _percentile(values: list[float], fraction: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
@@ -112,6 +116,15 @@ def main() -> None:
         "ratio_of_totals": round(this_total / base_total, 3),
         "median_file_ratio": round(statistics.median(ratios), 3),
         "p90_file_ratio": round(_percentile(ratios, 0.9), 3),
+        "largest_file_ratios": [
+            [
+                Path(f).parent.parent.name[:12],
+                Path(f).name,
+                _ms(best["base"][f]),
+                _ms(best["this"][f]),
+            ]
+            for f in sorted(files, key=lambda f: best["this"][f] / best["base"][f])[-5:]
+        ],
     }
     print(json.dumps(report, indent=2))
 
