@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ingestd.formats.markdown import html_to_markdown
+from ingestd.formats.markdown import STYLE_2023, html_to_markdown
 
 GOLDEN = [
     # paragraphs: one blank line between them
@@ -53,14 +53,18 @@ GOLDEN = [
     ('<ol start="3"><li>a</li></ol>', "3. a"),
     ("<ul><li><p>a</p></li><li><p>b</p></li></ul>", "- a\n\n- b"),
     ("<ul><li>a<br>more</li></ul>", "- a\n  more"),
-    # headings
+    # headings; a <br> in one is a line break, and the edge rule for no-break spaces
+    # works on whole lines, so "#" is the first line's edge
     ("<h1>T</h1><p>x</p>", "# T\n\nx"),
+    ("<h4>A<br>B</h4><p>x</p>", "#### A\nB\n\nx"),
+    ("<h4>A\u00a0\u00a0<br>\u00a0B</h4>", "#### A  \n B"),
     ("<h5>Five</h5>", "##### Five"),
     ("<h1>\u00a0 Lead</h1>", "# \u00a0 Lead"),
     # rules
     ("<p>a</p><hr><p>b</p>", "a\n\n* * *\n\nb"),
     # blockquote and preformatted text
-    ("<blockquote><p>q1</p><p>q2</p></blockquote>", "> q1\n>\n> q2"),
+    # every quote line, an empty one too, starts with "> " (tweets quoted in 2022)
+    ("<blockquote><p>q1</p><p>q2</p></blockquote>", "> q1\n> \n> q2"),
     ("<pre><code>a\n  b\n</code></pre>", "    a\n      b"),
     # escaping: `_` in text, never in URLs, bare URLs or alt text
     ("<p>snake_case</p>", "snake\\_case"),
@@ -94,6 +98,22 @@ GOLDEN = [
 @pytest.mark.parametrize(("html", "expected"), GOLDEN)
 def test_golden(html: str, expected: str) -> None:
     assert html_to_markdown(html) == expected
+
+
+# The 2023-24 archiver: text and URLs as they are, every no-break space a space, and
+# always an empty line between blocks.
+GOLDEN_2023 = [
+    ('<p><a href="https://x.org/a?b=1&amp;c=2 ">t_u</a></p>', "[t_u](https://x.org/a?b=1&c=2 )"),
+    ("<p>snake_case \\- [x]</p>", "snake_case \\- [x]"),
+    ("<p>4\u00a0月<br>\u00a0</p>", "4 月\n "),
+    ("<h2>\u00a0H</h2><p>\u00a0\u00a0</p><ul><li>a</li></ul>", "##  H\n\n  \n\n- a"),
+    ('<h2>H</h2><p><img src="https://x.org/a.png"></p>', "## H\n\n![](https://x.org/a.png)"),
+]
+
+
+@pytest.mark.parametrize(("html", "expected"), GOLDEN_2023)
+def test_golden_2023(html: str, expected: str) -> None:
+    assert html_to_markdown(html, STYLE_2023) == expected
 
 
 def test_empty_input_is_empty() -> None:

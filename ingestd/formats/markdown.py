@@ -1,21 +1,41 @@
 """HTML -> markdown in the conventions of the format-B archive.
 
-The conventions, read off the real archive files:
+The conventions, read off the real archive files (204 of them, 2021-09 to 2024-04):
 
 - blocks (paragraphs, headings, lists, rules, quotes, code) are separated by one
   blank line; an empty ``<p>`` is an empty block, so it shows as extra blank lines;
-- inside a paragraph, ``<br>`` is a plain ``\\n`` (no trailing spaces, no
-  backslash), so a paragraph's lines are kept as they were;
-- non-breaking spaces at the start or end of a line are written as plain
-  spaces: ``<p>&nbsp;</p>`` becomes a line holding a single space;
-- a whitespace-only line at the edge of a paragraph already separates it from
-  an adjacent heading, list or rule, so no extra blank line is added there;
+- inside a paragraph or a heading, ``<br>`` is a plain ``\\n`` (no trailing spaces,
+  no backslash), so a block's lines are kept as they were;
+- non-breaking spaces at the start or end of a line are written as plain spaces
+  (``<p>&nbsp;</p>`` becomes a line holding a single space); a heading's ``#`` is
+  its first line's start, so ``<h1>&nbsp; x`` keeps its no-break space;
 - ``**bold**``, ``*emphasis*``, `` `code` ``, ``[text](href "title")``,
   ``![alt](src "title")`` with a caption following the image directly;
-- headings as ``#`` to ``######``; rules as ``* * *``; ``-`` bullets,
-  ``1.`` numbers; quotes with ``>``; preformatted text indented by four spaces;
-- text is written as it is, except ``_``, which is escaped as ``\\_``; in URLs
-  ``&`` is written ``&amp;``, as the archiver copied attribute values.
+- headings as ``#`` to ``######``; rules as ``* * *``; ``-`` bullets, ``1.``
+  numbers; every quote line starts with ``> ``; preformatted text indented by four;
+- text is written as the page had it: nothing is escaped but ``_`` (``\\_``). The
+  backslashes seen in the archive (``图\\-95``, ``\\[通过\\]``) are the pages' own:
+  the same file has ``[大陪审团]`` and ``\\[9500万美元的预算\\]``, the same sentence
+  ``H-6`` and ``图\\-95``, so no escaping rule of a converter wrote them.
+
+Two eras wrote differently (``MarkdownStyle``). 2021-22 (the seed's, the default):
+``_`` escaped, ``&`` in URLs written ``&amp;`` as the archiver copied attribute
+values, and a whitespace-only line or an image at a block's edge glued to the next
+block with one line break. 2023-24: text, URLs and spaces as they are, no-break
+spaces written as spaces, always an empty line between blocks.
+
+The conventions are close to turndown's (``**``, ``* * *``, ``-``, ATX headings,
+inline links) without its escaping; ingestd reproduces the archive, not a converter.
+
+Why not a subclass of markdownify's ``MarkdownConverter`` (tried, 1.2.3): its
+``process_tag`` caps the line breaks between blocks at two and drops whitespace-only
+text beside blocks, and ``process_text`` collapses runs of spaces; neither is a hook.
+So ``<p>A<br></p><p>B</p>`` gives ``A\\n\\nB`` (archive ``A\\n\\n\\nB``),
+``<p>A</p><p></p><p>B</p>`` and ``<p>A</p><p>&nbsp;</p><p>B</p>`` give ``A\\n\\nB``
+(archive ``A\\n\\n\\n\\nB`` and ``A\\n\\n \\n\\nB``), ``<h4>A<br>B</h4>`` gives
+``#### A B``, ``<h1>&nbsp; Lead</h1>`` gives ``# Lead`` and ``<p>播  报</p>`` loses a
+space. Making it exact means rewriting those two methods, the library's core, on
+top of a second HTML parse (BeautifulSoup): more code than this module, not less.
 """
 
 from __future__ import annotations
@@ -54,7 +74,34 @@ class _Block:
     text: str
 
 
-def html_to_markdown(html: str) -> str:
+@dataclass(frozen=True)
+class MarkdownStyle:
+    """What changed between the archive's eras in how it wrote text and URLs."""
+
+    name: str
+    #: ``_`` in text written ``\\_`` (2021-22); the later archiver wrote text as it was.
+    escape_underscore: bool
+    #: ``&`` in link and image URLs written ``&amp;`` (2021-22), or as it is (2023-24).
+    url_amp: bool
+    #: every non-breaking space written as a space (2023-24), or only at line edges.
+    nbsp_to_space: bool
+    #: a whitespace-only line or an image at a block's edge glued to the next block
+    #: with one line break (2021-22); later, blocks always have an empty line between.
+    glue_blocks: bool
+
+
+#: The seed's era (2021-09 to 2022-05) and ingestd's default.
+STYLE_2021 = MarkdownStyle(
+    "2021", escape_underscore=True, url_amp=True, nbsp_to_space=False, glue_blocks=True
+)
+#: Files from 2023-03 on, whose source line starts with a UTC time stamp.
+STYLE_2023 = MarkdownStyle(
+    "2023", escape_underscore=False, url_amp=False, nbsp_to_space=True, glue_blocks=False
+)
+MARKDOWN_STYLES = {style.name: style for style in (STYLE_2021, STYLE_2023)}
+
+
+def html_to_markdown(html: str, style: MarkdownStyle = STYLE_2021) -> str:
     """Convert an article's HTML to format-B markdown (no trailing newline)."""
     if not html.strip():
         return ""
@@ -67,7 +114,8 @@ def html_to_markdown(html: str) -> str:
         # without a body (lxml asserts there is one): no article text to convert.
         return ""
     _flatten_below(root, MAX_DEPTH)
-    return _join_blocks(_blocks_of(root))
+    markdown = _join_blocks(_Writer(style).blocks_of(root), style.glue_blocks)
+    return markdown.replace(NBSP, " ") if style.nbsp_to_space else markdown
 
 
 def _flatten_below(root: HtmlElement, depth: int) -> None:
@@ -85,44 +133,6 @@ def _flatten_below(root: HtmlElement, depth: int) -> None:
         lxml.etree.strip_tags(element, "*")
 
 
-# --- blocks -----------------------------------------------------------------
-
-
-def _blocks_of(container: HtmlElement) -> list[_Block]:
-    """The blocks inside a container; loose inline content becomes a paragraph."""
-    blocks: list[_Block] = []
-    loose: list[HtmlElement | str] = []
-    if container.text and container.text.strip():
-        loose.append(container.text)
-    for child in container:
-        if not isinstance(child.tag, str):  # comments, processing instructions
-            _tail_into(child, loose)
-            continue
-        if _is_block(child):
-            _flush_loose(loose, blocks)
-            blocks.extend(_block(child))
-        else:
-            loose.append(child)
-        _tail_into(child, loose)
-    _flush_loose(loose, blocks)
-    return blocks
-
-
-def _tail_into(child: HtmlElement, loose: list[HtmlElement | str]) -> None:
-    # Whitespace between blocks is layout; between inline elements it is a space.
-    if child.tail and (loose or child.tail.strip()):
-        loose.append(child.tail)
-
-
-def _flush_loose(loose: list[HtmlElement | str], blocks: list[_Block]) -> None:
-    # Text and inline elements sitting directly in a container read as a paragraph.
-    while loose and isinstance(loose[-1], str) and not loose[-1].strip():
-        loose.pop()
-    if loose:
-        blocks.append(_Block("p", _paragraph_lines(_inline_parts(loose))))
-        loose.clear()
-
-
 def _is_block(el: HtmlElement) -> bool:
     return el.tag in _BLOCK_TAGS or el.tag in _CONTAINERS and _has_block_child(el)
 
@@ -131,53 +141,171 @@ def _has_block_child(el: HtmlElement) -> bool:
     return any(isinstance(c.tag, str) and _is_block(c) for c in el)
 
 
-def _block(el: HtmlElement) -> list[_Block]:
-    """Convert one block-level element."""
-    tag = el.tag
-    if tag in _HEADINGS:
-        return [_heading(el, _HEADINGS[tag])]
-    handler = _BLOCK_HANDLERS.get(tag)
-    if handler is not None:
-        return [handler(el)]
-    return _blocks_of(el)
+def _tail_into(child: HtmlElement, loose: list[HtmlElement | str]) -> None:
+    # Whitespace between blocks is layout; between inline elements it is a space.
+    if child.tail and (loose or child.tail.strip()):
+        loose.append(child.tail)
 
 
-def _paragraph(el: HtmlElement) -> _Block:
-    return _Block("p", _paragraph_lines(_inline(el)))
+class _Writer:
+    """One conversion in one era's style: blocks, then the inline text inside them."""
 
+    def __init__(self, style: MarkdownStyle) -> None:
+        self.style = style
+        self._block_handlers: dict[str, Callable[[HtmlElement], _Block]] = {
+            "p": self._paragraph,
+            "hr": lambda el: _Block("hr", "* * *"),
+            "ul": self._list,
+            "ol": self._list,
+            "blockquote": self._quote,
+            "pre": _code,
+            "figure": self._paragraph,  # the lead image, its caption following directly
+        }
+        self._inline_handlers: dict[str, Callable[[HtmlElement], str]] = {
+            "br": lambda el: "\n",
+            "strong": self._wrap("**"),
+            "b": self._wrap("**"),
+            "em": self._wrap("*"),
+            "i": self._wrap("*"),
+            "code": lambda el: f"`{el.text_content()}`",
+            "a": self._link,
+            "img": self._image,
+            "script": lambda el: "",
+            "style": lambda el: "",
+        }
 
-def _heading(el: HtmlElement, level: int) -> _Block:
-    text = _inline(el).strip(_LAYOUT)
-    return _Block("h", "#" * level + (" " + text if text else ""))
+    # --- blocks -------------------------------------------------------------
 
+    def blocks_of(self, container: HtmlElement) -> list[_Block]:
+        """The blocks inside a container; loose inline content becomes a paragraph."""
+        blocks: list[_Block] = []
+        loose: list[HtmlElement | str] = []
+        if container.text and container.text.strip():
+            loose.append(container.text)
+        for child in container:
+            if not isinstance(child.tag, str):  # comments, processing instructions
+                _tail_into(child, loose)
+                continue
+            if _is_block(child):
+                self._flush_loose(loose, blocks)
+                blocks.extend(self._block(child))
+            else:
+                loose.append(child)
+            _tail_into(child, loose)
+        self._flush_loose(loose, blocks)
+        return blocks
 
-def _rule(el: HtmlElement) -> _Block:
-    return _Block("hr", "* * *")
+    def _flush_loose(self, loose: list[HtmlElement | str], blocks: list[_Block]) -> None:
+        # Text and inline elements sitting directly in a container read as a paragraph.
+        while loose and isinstance(loose[-1], str) and not loose[-1].strip():
+            loose.pop()
+        if loose:
+            blocks.append(_Block("p", _paragraph_lines(self._inline_parts(loose))))
+            loose.clear()
 
+    def _block(self, el: HtmlElement) -> list[_Block]:
+        tag = el.tag
+        if tag in _HEADINGS:
+            return [self._heading(el, _HEADINGS[tag])]
+        handler = self._block_handlers.get(tag)
+        if handler is not None:
+            return [handler(el)]
+        return self.blocks_of(el)
 
-def _list(el: HtmlElement) -> _Block:
-    items = [c for c in el if isinstance(c.tag, str) and c.tag == "li"]
-    start = _int_attr(el, "start", 1)
-    rendered: list[str] = []
-    loose = False
-    for number, item in enumerate(items, start):
-        marker = f"{number}. " if el.tag == "ol" else "- "
-        body, has_blocks = _list_item(item)
-        loose = loose or has_blocks
-        rendered.append(_indent(body, marker, " " * len(marker)))
-    # A list whose items hold blocks (paragraphs, code) was written loose.
-    return _Block("list", ("\n\n" if loose else "\n").join(rendered))
+    def _paragraph(self, el: HtmlElement) -> _Block:
+        return _Block("p", _paragraph_lines(self.inline(el)))
 
+    def _heading(self, el: HtmlElement, level: int) -> _Block:
+        # A <br> in a heading is a line break in it, as in a paragraph; the edge rule
+        # for no-break spaces applies to whole lines, and "#" is the first line's edge.
+        lines = [line.strip(_LAYOUT) for line in self.inline(el).split("\n")]
+        lines[0] = "#" * level + (" " + lines[0] if lines[0] else "")
+        return _Block("h", "\n".join(_edge_spaces(line) for line in lines))
 
-def _list_item(item: HtmlElement) -> tuple[str, bool]:
-    if _has_block_child(item):
-        return _join_blocks(_blocks_of(item)), True
-    return _paragraph_lines(_inline(item)), False
+    def _list(self, el: HtmlElement) -> _Block:
+        items = [c for c in el if isinstance(c.tag, str) and c.tag == "li"]
+        start = _int_attr(el, "start", 1)
+        rendered: list[str] = []
+        loose = False
+        for number, item in enumerate(items, start):
+            marker = f"{number}. " if el.tag == "ol" else "- "
+            body, has_blocks = self._list_item(item)
+            loose = loose or has_blocks
+            rendered.append(_indent(body, marker, " " * len(marker)))
+        # A list whose items hold blocks (paragraphs, code) was written loose.
+        return _Block("list", ("\n\n" if loose else "\n").join(rendered))
 
+    def _list_item(self, item: HtmlElement) -> tuple[str, bool]:
+        if _has_block_child(item):
+            return _join_blocks(self.blocks_of(item), self.style.glue_blocks), True
+        return _paragraph_lines(self.inline(item)), False
 
-def _quote(el: HtmlElement) -> _Block:
-    body = _join_blocks(_blocks_of(el))
-    return _Block("quote", _indent(body, "> ", "> ", blank=">"))
+    def _quote(self, el: HtmlElement) -> _Block:
+        body = _join_blocks(self.blocks_of(el), self.style.glue_blocks)
+        return _Block("quote", _indent(body, "> ", "> ", blank="> "))
+
+    # --- inline -------------------------------------------------------------
+
+    def inline(self, el: HtmlElement) -> str:
+        """The markdown of an element's content, read as inline text."""
+        parts: list[HtmlElement | str] = []
+        if el.text:
+            parts.append(el.text)
+        for child in el:
+            parts.append(child)
+            if child.tail:
+                parts.append(child.tail)
+        return self._inline_parts(parts)
+
+    def _inline_parts(self, parts: list[HtmlElement | str]) -> str:
+        out: list[str] = []
+        after_break = True
+        for part in parts:
+            if isinstance(part, str):
+                out.append(self._text(part, after_break))
+                after_break = False
+                continue
+            out.append(self._inline_element(part))
+            after_break = isinstance(part.tag, str) and part.tag == "br"
+        return "".join(out)
+
+    def _text(self, text: str, after_break: bool) -> str:
+        # A newline in HTML text is source layout: the one right after a <br> (or at
+        # the start of a block) goes; any other reads as a space.
+        if after_break and text.startswith("\n"):
+            text = text[1:]
+        text = _SOURCE_NEWLINE.sub(" ", text)
+        if self.style.escape_underscore:
+            text = _BARE_URL_OR_UNDERSCORE.sub(_escape_underscore, text)
+        return text
+
+    def _inline_element(self, el: HtmlElement) -> str:
+        tag = el.tag
+        if not isinstance(tag, str):
+            return ""
+        handler = self._inline_handlers.get(tag)
+        if handler is not None:
+            return handler(el)
+        return self.inline(el)
+
+    def _wrap(self, mark: str) -> Callable[[HtmlElement], str]:
+        def render(el: HtmlElement) -> str:
+            inner = self.inline(el)
+            return f"{mark}{inner}{mark}" if inner else ""
+
+        return render
+
+    def _link(self, el: HtmlElement) -> str:
+        href = el.get("href")
+        if href is None:
+            return self.inline(el)
+        return f"[{self.inline(el)}]({self._url(href)}{_title(el)})"
+
+    def _image(self, el: HtmlElement) -> str:
+        return f"![{el.get('alt', '')}]({self._url(el.get('src', ''))}{_title(el)})"
+
+    def _url(self, url: str) -> str:
+        return url.replace("&", "&amp;") if self.style.url_amp else url
 
 
 def _code(el: HtmlElement) -> _Block:
@@ -185,22 +313,6 @@ def _code(el: HtmlElement) -> _Block:
     if text.endswith("\n"):
         text = text[:-1]
     return _Block("code", _indent(text, "    ", "    ", blank=""))
-
-
-def _figure(el: HtmlElement) -> _Block:
-    # The lead image and its caption: the caption text follows the image directly.
-    return _Block("p", _paragraph_lines(_inline(el)))
-
-
-_BLOCK_HANDLERS: dict[str, Callable[[HtmlElement], _Block]] = {
-    "p": _paragraph,
-    "hr": _rule,
-    "ul": _list,
-    "ol": _list,
-    "blockquote": _quote,
-    "pre": _code,
-    "figure": _figure,
-}
 
 
 def _indent(text: str, first: str, rest: str, blank: str | None = None) -> str:
@@ -218,12 +330,17 @@ def _int_attr(el: HtmlElement, name: str, default: int) -> int:
         return default
 
 
-def _join_blocks(blocks: list[_Block]) -> str:
-    """Join blocks with one blank line, except where a whitespace line already separates."""
+def _title(el: HtmlElement) -> str:
+    title = el.get("title")
+    return f' "{title}"' if title else ""
+
+
+def _join_blocks(blocks: list[_Block], glue: bool) -> str:
+    """Join blocks with one blank line (or, with ``glue``, one line break where glued)."""
     out: list[str] = []
     for i, block in enumerate(blocks):
         if i:
-            out.append(_separator(blocks[i - 1], block))
+            out.append(_separator(blocks[i - 1], block) if glue else "\n\n")
         out.append(block.text)
     return "".join(out)
 
@@ -232,7 +349,7 @@ def _separator(prev: _Block, nxt: _Block) -> str:
     # Two paragraphs always need the blank line, or they would read as one.
     if prev.kind == "p" and nxt.kind == "p":
         return "\n\n"
-    last = prev.text.rsplit("\n", 1)[-1] if prev.kind == "p" else ""
+    last = prev.text.rsplit("\n", 1)[-1] if prev.kind in ("p", "h") else ""
     first = nxt.text.split("\n", 1)[0] if nxt.kind == "p" else ""
     # A whitespace-only line at a paragraph's edge is itself the separating line.
     if _is_blank_line(last) or _is_blank_line(first):
@@ -254,108 +371,13 @@ def _is_blank_line(line: str) -> bool:
     return bool(line) and not line.strip(" ")
 
 
-# --- inline -----------------------------------------------------------------
-
-
-def _inline(el: HtmlElement) -> str:
-    """The markdown of an element's content, read as inline text."""
-    parts: list[HtmlElement | str] = []
-    if el.text:
-        parts.append(el.text)
-    for child in el:
-        parts.append(child)
-        if child.tail:
-            parts.append(child.tail)
-    return _inline_parts(parts)
-
-
-def _inline_parts(parts: list[HtmlElement | str]) -> str:
-    out: list[str] = []
-    after_break = True
-    for part in parts:
-        if isinstance(part, str):
-            out.append(_text(part, after_break))
-            after_break = False
-            continue
-        out.append(_inline_element(part))
-        after_break = isinstance(part.tag, str) and part.tag == "br"
-    return "".join(out)
-
-
-def _text(text: str, after_break: bool) -> str:
-    # A newline in HTML text is source layout: the one right after a <br> (or at
-    # the start of a block) goes; any other reads as a space.
-    if after_break and text.startswith("\n"):
-        text = text[1:]
-    return _BARE_URL_OR_UNDERSCORE.sub(_escape_underscore, _SOURCE_NEWLINE.sub(" ", text))
-
-
 _SOURCE_NEWLINE = re.compile(r"[ \t]*\r?\n[ \t]*")
-
-
 # A bare URL keeps its underscores (escaping them would change the address).
 _BARE_URL_OR_UNDERSCORE = re.compile(r"https?://[^\s<>]+|_")
 
 
 def _escape_underscore(match: re.Match[str]) -> str:
     return "\\_" if match.group() == "_" else match.group()
-
-
-def _inline_element(el: HtmlElement) -> str:
-    tag = el.tag
-    if not isinstance(tag, str):
-        return ""
-    handler = _INLINE_HANDLERS.get(tag)
-    if handler is not None:
-        return handler(el)
-    return _inline(el)
-
-
-def _wrap(mark: str) -> Callable[[HtmlElement], str]:
-    def render(el: HtmlElement) -> str:
-        inner = _inline(el)
-        return f"{mark}{inner}{mark}" if inner else ""
-
-    return render
-
-
-def _link(el: HtmlElement) -> str:
-    href = el.get("href")
-    if href is None:
-        return _inline(el)
-    return f"[{_inline(el)}]({_url(href)}{_title(el)})"
-
-
-def _image(el: HtmlElement) -> str:
-    src = el.get("src", "")
-    return f"![{el.get('alt', '')}]({_url(src)}{_title(el)})"
-
-
-def _code_span(el: HtmlElement) -> str:
-    return f"`{el.text_content()}`"
-
-
-def _url(url: str) -> str:
-    return url.replace("&", "&amp;")
-
-
-def _title(el: HtmlElement) -> str:
-    title = el.get("title")
-    return f' "{title}"' if title else ""
-
-
-_INLINE_HANDLERS: dict[str, Callable[[HtmlElement], str]] = {
-    "br": lambda el: "\n",
-    "strong": _wrap("**"),
-    "b": _wrap("**"),
-    "em": _wrap("*"),
-    "i": _wrap("*"),
-    "code": _code_span,
-    "a": _link,
-    "img": _image,
-    "script": lambda el: "",
-    "style": lambda el: "",
-}
 
 
 def _paragraph_lines(text: str) -> str:

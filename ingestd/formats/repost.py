@@ -17,9 +17,11 @@ from __future__ import annotations
 import re
 
 from ingestd.errors import FormatError
-from ingestd.formats.markdown import html_to_markdown
+from ingestd.formats.markdown import STYLE_2021, STYLE_2023, MarkdownStyle, html_to_markdown
 from ingestd.types import LF, Article, Newlines, RepostDoc
 
+# The later archiver (2023-03 on) opened the source line with the post's UTC time.
+_STAMPED_SOURCE = re.compile(r"\d{1,2}/\d{1,2}/\d{4} \d{1,2}:\d{2} [AP]M UTC(?: |$)")
 _SOURCE_LINE = re.compile(r"`(?P<source>.*)` \[(?P<label>[^\]\n]*)\]\((?P<url>[^\s]*)\)")
 
 
@@ -123,8 +125,22 @@ def _body_eol(body: str, final: str) -> str | None:
     return None
 
 
+def style_of(doc: RepostDoc) -> MarkdownStyle:
+    """The markdown style of the era a file comes from, told by its source line.
+
+    Files from 2023-03 on name their source as ``3/6/2024 9:30 PM UTC author``; the
+    archiver of that era wrote text, URLs and spaces differently (see ``markdown``).
+    """
+    return STYLE_2023 if _STAMPED_SOURCE.match(doc.source) else STYLE_2021
+
+
 def from_article(
-    article: Article, *, source: str, label: str, newlines: Newlines = LF
+    article: Article,
+    *,
+    source: str,
+    label: str,
+    newlines: Newlines = LF,
+    style: MarkdownStyle = STYLE_2021,
 ) -> RepostDoc:
     """Build the format-B document for an extracted article."""
     return RepostDoc(
@@ -134,6 +150,6 @@ def from_article(
         source=source,
         label=label,
         url=article.url,
-        body=html_to_markdown(article.html),
+        body=html_to_markdown(article.html, style),
         newlines=newlines,
     )
