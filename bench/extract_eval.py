@@ -47,8 +47,43 @@ _CLEANEVAL_OPEN = re.compile(rb"\A\s*<text\b[^>]*>")
 _CLEANEVAL_CLOSE = re.compile(rb"</text>\s*\Z")
 # Elements whose edges separate words (so `<p>a</p><p>b</p>` is two tokens, not one).
 _BLOCKS = frozenset(
-    "address article aside blockquote br dd div dl dt figcaption figure footer h1 h2 h3 h4 h5"
-    " h6 header hr li main nav ol p pre section table tbody td tfoot th thead tr ul".split()
+    [
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "br",
+        "dd",
+        "div",
+        "dl",
+        "dt",
+        "figcaption",
+        "figure",
+        "footer",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hr",
+        "li",
+        "main",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+    ]
 )
 
 
@@ -162,8 +197,13 @@ def _manifest(path: Path) -> dict[str, dict[str, str]]:
 
 def _mozilla_page(folder: Path) -> Page:
     expected = (folder / "expected.html").read_text(encoding="utf-8")
-    return Page("mozilla", folder.name, (folder / "source.html").read_bytes(),
-                html_text(expected), MOZILLA_URL)
+    return Page(
+        "mozilla",
+        folder.name,
+        (folder / "source.html").read_bytes(),
+        html_text(expected),
+        MOZILLA_URL,
+    )
 
 
 # --- the extractors -----------------------------------------------------------------------
@@ -269,8 +309,7 @@ def timing(results: list[PageResult], names: list[str]) -> str:
         lines.append(f"- {n}: {total:.1f} s CPU for {len(results)} pages{ratio}")
     if "readability" in names and "ingestd" in names:
         ratios = sorted(
-            (r.by["ingestd"].seconds / max(r.by["readability"].seconds, 1e-4), r)
-            for r in results
+            (r.by["ingestd"].seconds / max(r.by["readability"].seconds, 1e-4), r) for r in results
         )
         worst_ratio, worst = ratios[-1]
         slowest = max(results, key=lambda r: r.by["ingestd"].seconds)
