@@ -18,8 +18,10 @@ from readability.htmls import build_doc, get_title
 from ingestd.errors import ExtractError
 from ingestd.extract.charset import decode_page
 from ingestd.extract.choose import select
+from ingestd.extract.opinion import page_blocks, trafilatura_text
 from ingestd.extract.readable import read
 from ingestd.extract.render import article_html, text_length
+from ingestd.extract.widen import widen
 from ingestd.types import Article
 
 __all__ = ["decode_page", "extract_article"]
@@ -38,6 +40,7 @@ def extract_article(html: str, url: str) -> Article:
         view = read(parsed)
         title = title or get_title(view.page)
         chosen = select(view)
+        chosen = widen(chosen, page_blocks(view.page), trafilatura_text(parsed))
         body = article_html(list(chosen.roots), chosen.leave_out, url, title)
     except Exception as exc:  # readability/lxml raise many types; one boundary here
         raise ExtractError(f"could not extract an article from {url}: {exc!r}") from exc

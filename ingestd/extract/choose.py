@@ -60,6 +60,7 @@ class Selection:
 
     roots: tuple[HtmlElement, ...]
     leave_out: frozenset[str]
+    navigation: frozenset[str] = frozenset()  # left out as lists of links
 
 
 OPEN, WHOLE, DROP, LINKS = "open", "whole", "drop", "links"
@@ -73,7 +74,7 @@ class _Judge:
     kept: frozenset[str]
     shortest: int = _MIN_TEXT
     leave_out: set[str] = field(default_factory=set)
-    link_lists: list[tuple[str, int]] = field(default_factory=list)
+    navigation: set[str] = field(default_factory=set)
 
     def prune(self, el: HtmlElement) -> None:
         for child in el:
@@ -89,33 +90,31 @@ class _Judge:
             self.leave_out.add(x)
         elif verdict == LINKS:
             self.leave_out.add(x)
-            self.link_lists.append((x, text_length(el)))
+            self.navigation.add(x)
         return verdict
 
     def verdict(self, el: HtmlElement) -> str:
-        """OPEN (keep, judge its children), WHOLE (keep all), DROP, or LINKS (see select)."""
+        """OPEN (keep, judge its children), WHOLE (keep all), DROP, or LINKS (navigation)."""
         x = el.get(XPATH_ATTR)
-        names = f"{el.get('class', '')} {el.get('id', '')}"
-        if _WIDGET.search(names) and text_length(el) <= _WIDGET_LENGTH:
+        if widget(el):
             return DROP
         if x in self.kept:
             return OPEN
-        if _named_furniture(names):
+        if furniture_names(el):
             return DROP
         if el.tag in _HEADINGS:
             return WHOLE
         length = text_length(el)
         if not length:
-            tags = {d.tag for d in el.iter() if isinstance(d.tag, str)}
-            lone = tags <= _STRUCTURE and sum(1 for _ in el.iter("img")) <= 1
-            return WHOLE if lone else DROP
+            return WHOLE if lone_structure(el) else DROP
         if x not in self.view.selected or el.tag in _FURNITURE_TAGS:
             return DROP  # removed before choosing (by its name), or page furniture
         density = _link_density(el, length)
         if el.tag in _TEXT_BLOCKS:
             return WHOLE
         if el.tag in _LISTS:
-            return LINKS if density > 0.5 else WHOLE
+            # A few links closing the text belong to it; a long list is navigation.
+            return LINKS if density > 0.5 and length > _SHORT_LIST else WHOLE
         # A container with a paragraph's worth of text that is not mostly links.
         return OPEN if density <= 0.25 and length >= self.shortest else DROP
 
@@ -131,15 +130,10 @@ def select(view: ReadabilityView) -> Selection:
     container comes back too.
     """
     judge = _walk(_Judge(view, view.kept))
-    body = _length(view.roots, judge.leave_out)
-    if body < _MIN_TEXT:
+    if _length(view.roots, judge.leave_out) < _MIN_TEXT:
         judge = _walk(_Judge(view, view.kept | with_ancestors(view.scored), shortest=1))
-        body = _length(view.roots, judge.leave_out)
-    for x, length in judge.link_lists:
-        if length <= _SHORT_LIST:
-            judge.leave_out.discard(x)
     roots = tuple(r for r in view.roots if r.get(XPATH_ATTR) not in judge.leave_out)
-    return Selection(roots, frozenset(judge.leave_out))
+    return Selection(roots, frozenset(judge.leave_out), frozenset(judge.navigation))
 
 
 def _walk(judge: _Judge) -> _Judge:
@@ -165,8 +159,23 @@ def _body_length(el: HtmlElement, leave_out: set[str]) -> int:
     return total
 
 
-def _named_furniture(names: str) -> bool:
-    # readability's own lists of class and id words for comments, footers, widgets.
+def widget(el: HtmlElement) -> bool:
+    """True for a short share bar, byline or newsletter box (by its class or id)."""
+    names = f"{el.get('class', '')} {el.get('id', '')}"
+    return bool(_WIDGET.search(names)) and text_length(el) <= _WIDGET_LENGTH
+
+
+def lone_structure(el: HtmlElement) -> bool:
+    """True for an element without text made of structure and at most one image."""
+    if text_length(el):
+        return False
+    tags = {d.tag for d in el.iter() if isinstance(d.tag, str)}
+    return tags <= _STRUCTURE and sum(1 for _ in el.iter("img")) <= 1
+
+
+def furniture_names(el: HtmlElement) -> bool:
+    """True when the class or id names furniture in readability's own word lists."""
+    names = f"{el.get('class', '')} {el.get('id', '')}"
     if REGEXES["negativeRe"].search(names):
         return True
     return bool(

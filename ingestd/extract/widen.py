@@ -1,0 +1,156 @@
+"""When trafilatura sees more of the article than readability did, take it too. Pure.
+
+readability's usual failure is to choose too little: one section of a page whose
+article is split over several containers, or a teaser block beside the real text.
+trafilatura (``opinion``) then finds the same text and more. The rule:
+
+* If most of what readability chose (by text) is also in trafilatura's article, and
+  trafilatura's article holds substantially more text blocks of the page outside
+  readability's choice, those blocks join the article. If readability chose next to
+  nothing, trafilatura's blocks are the article.
+* A joining block must not be mostly links, and nothing named or tagged as furniture
+  may hold it (readability's own class and id words; ``nav``, ``aside``, ``footer``).
+* The article is then the smallest element holding both: readability's choice as
+  it was, trafilatura's blocks whole, the elements that lead to them, and lone
+  images between them; any other text inside is left out.
+
+When the two disagree (trafilatura's text misses most of readability's choice),
+readability's choice stands: it is the extractor the archive was built on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from lxml.html import HtmlElement
+
+from ingestd.extract.choose import Selection, lone_structure, widget
+from ingestd.extract.opinion import INLINE, Block
+from ingestd.extract.readable import XPATH_ATTR
+
+_AGREE = 0.6  # share of readability's text trafilatura must hold to join it
+_MORE = 0.3  # trafilatura must add this share of readability's text...
+_LEAST = 100  # ...and at least this many characters (whitespace aside)
+_MIN_MATCH = 8  # shorter blocks could be found in trafilatura's text by chance
+_REPLACE = 3  # when they disagree, trafilatura's article must be this many times longer
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_FURNITURE_TAGS = frozenset({"nav", "aside", "footer"})
+
+
+def widen(chosen: Selection, blocks: list[Block], opinion: str) -> Selection:
+    """``chosen`` with the blocks trafilatura adds, when the rule above says so."""
+    if not opinion:
+        return chosen
+    inside = _inside(chosen.roots, chosen.leave_out)
+    ours = [b for b in blocks if b.element.get(XPATH_ATTR) in inside]
+    ours_length = sum(len(b.text) for b in ours)
+    agreed = sum(len(b.text) for b in ours if b.text in opinion)
+    barred = _furniture(blocks[0].element.getroottree().getroot() if blocks else None)
+    barred |= _inside(_elements(blocks, chosen.navigation), frozenset())
+    welcome = [
+        b
+        for b in blocks
+        if len(b.text) >= _MIN_MATCH
+        and b.linked * 2 <= len(b.text)
+        and b.element.get(XPATH_ATTR) not in barred
+        and b.text in opinion
+    ]
+    theirs = [b for b in welcome if b.element.get(XPATH_ATTR) not in inside]
+    # Headings alone (the headline) never make a case for more text.
+    more = sum(len(b.text) for b in theirs if b.element.tag not in _HEADINGS)
+    if not theirs:
+        return chosen
+    if agreed >= _AGREE * ours_length:
+        if more >= max(_MORE * ours_length, _LEAST):
+            return _joined(chosen, [b.element for b in theirs])
+        return chosen
+    if ours_length * _REPLACE < sum(len(b.text) for b in welcome):
+        return _joined(Selection((), frozenset()), [b.element for b in welcome])
+    return chosen
+
+
+def _inside(roots: Iterable[HtmlElement], leave_out: frozenset[str]) -> set[str]:
+    """XPaths of ``roots`` and everything in them but the ``leave_out`` subtrees."""
+    found: set[str] = set()
+    stack = [r for r in roots if r.get(XPATH_ATTR) not in leave_out]
+    while stack:
+        el = stack.pop()
+        found.add(el.get(XPATH_ATTR))
+        stack.extend(c for c in el if isinstance(c.tag, str) and c.get(XPATH_ATTR) not in leave_out)
+    return found
+
+
+def _elements(blocks: list[Block], xpaths: frozenset[str]) -> list[HtmlElement]:
+    if not xpaths or not blocks:
+        return []
+    root = blocks[0].element.getroottree().getroot()
+    return [el for el in root.iter() if el.get(XPATH_ATTR) in xpaths]
+
+
+def _furniture(root: HtmlElement | None) -> set[str]:
+    """XPaths of everything inside ``nav``, ``aside``, ``footer`` or a short widget."""
+    if root is None:
+        return set()
+    tops = [
+        el
+        for el in root.iter()
+        if isinstance(el.tag, str) and (el.tag in _FURNITURE_TAGS or widget(el))
+    ]
+    return _inside(tops, frozenset())
+
+
+def _joined(chosen: Selection, extra: list[HtmlElement]) -> Selection:
+    """One root holding readability's roots and ``extra``, and what to leave out in it."""
+    top = _common_ancestor([*chosen.roots, *extra])
+    roots = {el.get(XPATH_ATTR) for el in chosen.roots}
+    blocks = {el.get(XPATH_ATTR) for el in extra}
+    leading = set()
+    for el in [*chosen.roots, *extra]:
+        for above in el.iterancestors():
+            if above is top:
+                break
+            leading.add(above.get(XPATH_ATTR))
+    walk = _Walk(roots, blocks, leading, set(chosen.leave_out))
+    # Parts of readability's choice it had left out but that hold joining blocks.
+    for el in top.iter():
+        x = el.get(XPATH_ATTR)
+        if x in walk.leave_out and (x in leading or x in blocks):
+            walk.leave_out.discard(x)
+            walk.prune(el)
+    if top.get(XPATH_ATTR) not in roots:
+        walk.prune(top)
+    return Selection((top,), frozenset(walk.leave_out))
+
+
+@dataclass
+class _Walk:
+    roots: set[str]
+    blocks: set[str]
+    leading: set[str]
+    leave_out: set[str]
+
+    def prune(self, el: HtmlElement) -> None:
+        in_block = el.get(XPATH_ATTR) in self.blocks
+        for child in el:
+            if not isinstance(child.tag, str):
+                continue
+            x = child.get(XPATH_ATTR)
+            if x in self.roots or x in self.leave_out:
+                continue  # readability's choice, judged already
+            if x in self.leading or x in self.blocks:
+                self.prune(child)
+            elif not (in_block and child.tag in INLINE) and not lone_structure(child):
+                self.leave_out.add(x)
+
+
+def _common_ancestor(elements: list[HtmlElement]) -> HtmlElement:
+    paths = [[*reversed(list(el.iterancestors())), el] for el in elements]
+    common = paths[0][0]
+    for depth in range(min(len(p) for p in paths)):
+        node = paths[0][depth]
+        if all(p[depth] is node for p in paths):
+            common = node
+        else:
+            break
+    return common
