@@ -26,6 +26,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import lxml.html
@@ -41,6 +42,7 @@ SETS = {
 # readability.js's tests give every page this address.
 MOZILLA_URL = "http://fakehost/test/page.html"
 EXTRACTORS = ("readability", "trafilatura", "ingestd")
+_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
 
 _TOKEN = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|\w+")
 _CLEANEVAL_OPEN = re.compile(rb"\A\s*<text\b[^>]*>")
@@ -227,14 +229,16 @@ def ingestd_html(page: Page) -> str:
     """What ``ingestd extract --format feed`` puts under the heading line (the item HTML)."""
     from ingestd.errors import ExtractError
     from ingestd.extract import decode_page, extract_article
-    from ingestd.formats.feed import content_from_article
+    from ingestd.formats import feed
     from ingestd.sanitize import sanitize
 
     try:
         article = extract_article(decode_page(page.raw, ""), page.url)
     except ExtractError:
         return ""
-    return sanitize(content_from_article(article)).html
+    content = sanitize(feed.content_from_article(article)).html
+    # As the command builds the file: format A joins the content's lines.
+    return feed.from_item(article.title, article.url, content, _EPOCH).content
 
 
 EXTRACTOR_FUNCS: dict[str, Callable[[Page], str]] = {

@@ -15,7 +15,7 @@ from urllib.parse import urljoin
 from lxml.html import HtmlElement
 from readability.htmls import build_doc, get_title
 
-from ingestd.errors import ExtractError
+from ingestd.errors import ExtractError, NoArticle
 from ingestd.extract.charset import decode_page
 from ingestd.extract.choose import select
 from ingestd.extract.opinion import page_blocks, trafilatura_text
@@ -45,7 +45,7 @@ def extract_article(html: str, url: str) -> Article:
     except Exception as exc:  # readability/lxml raise many types; one boundary here
         raise ExtractError(f"could not extract an article from {url}: {exc!r}") from exc
     if not text_length(_fragment(body)) and "<img" not in body:
-        raise ExtractError(f"no article found in {url}")
+        raise NoArticle(f"no article found in {url}")
     return Article(title=title, html=body, url=canonical or url)
 
 

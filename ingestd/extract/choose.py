@@ -46,6 +46,7 @@ _WIDGET = re.compile(
     r"\b(share|sharing|social|byline|entry-meta|post-meta|newsletter|advert)\b", re.I
 )
 _WIDGET_LENGTH = 200
+_IMAGE_HOLDERS = frozenset({"p", "figure", "picture"})
 # Page furniture by its tag: comes back only if readability kept it.
 _FURNITURE_TAGS = frozenset({"header", "footer", "nav", "aside", "form"})
 _MIN_TEXT = 25
@@ -166,11 +167,15 @@ def widget(el: HtmlElement) -> bool:
 
 
 def lone_structure(el: HtmlElement) -> bool:
-    """True for an element without text made of structure and at most one image."""
+    """True for an element without text made of structure and images (one, but in a
+    paragraph or figure)."""
     if text_length(el):
         return False
     tags = {d.tag for d in el.iter() if isinstance(d.tag, str)}
-    return tags <= _STRUCTURE and sum(1 for _ in el.iter("img")) <= 1
+    if not tags <= _STRUCTURE:
+        return False
+    # A paragraph or figure of images is the page's own; a box of icons is not.
+    return el.tag in _IMAGE_HOLDERS or sum(1 for _ in el.iter("img")) <= 1
 
 
 def furniture_names(el: HtmlElement) -> bool:
