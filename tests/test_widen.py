@@ -43,7 +43,7 @@ def _page() -> str:
 
 def _text(opinion: str) -> str:
     view = read(build_doc(_page())[0])
-    chosen = widen(select(view), page_blocks(view.page), "".join(opinion.split()))
+    chosen = widen(select(view), page_blocks(view.page), lambda: "".join(opinion.split()))
     html = article_html(list(chosen.roots), chosen.leave_out, URL, "t")
     return " ".join(lxml.html.fragment_fromstring(html, create_parent="div").text_content().split())
 

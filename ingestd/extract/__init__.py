@@ -40,7 +40,7 @@ def extract_article(html: str, url: str) -> Article:
         view = read(parsed)
         title = title or get_title(view.page)
         chosen = select(view)
-        chosen = widen(chosen, page_blocks(view.page), trafilatura_text(parsed))
+        chosen = widen(chosen, page_blocks(view.page), lambda: trafilatura_text(parsed))
         body = article_html(list(chosen.roots), chosen.leave_out, url, title)
     except Exception as exc:  # readability/lxml raise many types; one boundary here
         raise ExtractError(f"could not extract an article from {url}: {exc!r}") from exc

@@ -20,7 +20,7 @@ readability's choice stands: it is the extractor the archive was built on.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from lxml.html import HtmlElement
@@ -38,36 +38,55 @@ _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _FURNITURE_TAGS = frozenset({"nav", "aside", "footer"})
 
 
-def widen(chosen: Selection, blocks: list[Block], opinion: str) -> Selection:
-    """``chosen`` with the blocks trafilatura adds, when the rule above says so."""
-    if not opinion:
-        return chosen
+def widen(chosen: Selection, blocks: list[Block], opinion: Callable[[], str]) -> Selection:
+    """``chosen`` with the blocks trafilatura adds, when the rule above says so.
+
+    ``opinion`` gives trafilatura's text (whitespace removed); it is asked for only
+    when the page holds enough text outside readability's choice for the rule to
+    change anything, since it costs about as much as readability itself.
+    """
     inside = _inside(chosen.roots, chosen.leave_out)
     ours = [b for b in blocks if b.element.get(XPATH_ATTR) in inside]
     ours_length = sum(len(b.text) for b in ours)
-    agreed = sum(len(b.text) for b in ours if b.text in opinion)
     barred = _furniture(blocks[0].element.getroottree().getroot() if blocks else None)
     barred |= _inside(_elements(blocks, chosen.navigation), frozenset())
-    welcome = [
+    eligible = [
         b
         for b in blocks
         if len(b.text) >= _MIN_MATCH
         and b.linked * 2 <= len(b.text)
         and b.element.get(XPATH_ATTR) not in barred
-        and b.text in opinion
     ]
+    if not _could_change(eligible, inside, ours_length):
+        return chosen
+    text = opinion()
+    if not text:
+        return chosen
+    agreed = sum(len(b.text) for b in ours if b.text in text)
+    welcome = [b for b in eligible if b.text in text]
     theirs = [b for b in welcome if b.element.get(XPATH_ATTR) not in inside]
-    # Headings alone (the headline) never make a case for more text.
-    more = sum(len(b.text) for b in theirs if b.element.tag not in _HEADINGS)
     if not theirs:
         return chosen
     if agreed >= _AGREE * ours_length:
-        if more >= max(_MORE * ours_length, _LEAST):
+        if _added(theirs) >= max(_MORE * ours_length, _LEAST):
             return _joined(chosen, [b.element for b in theirs])
         return chosen
     if ours_length * _REPLACE < sum(len(b.text) for b in welcome):
         return _joined(Selection((), frozenset()), [b.element for b in welcome])
     return chosen
+
+
+def _added(blocks: list[Block]) -> int:
+    # Headings alone (the headline) never make a case for more text.
+    return sum(len(b.text) for b in blocks if b.element.tag not in _HEADINGS)
+
+
+def _could_change(eligible: list[Block], inside: set[str], ours_length: int) -> bool:
+    """Whether some opinion could join or replace: trafilatura only ever narrows these."""
+    outside = [b for b in eligible if b.element.get(XPATH_ATTR) not in inside]
+    if outside and _added(outside) >= max(_MORE * ours_length, _LEAST):
+        return True
+    return ours_length * _REPLACE < sum(len(b.text) for b in eligible)
 
 
 def _inside(roots: Iterable[HtmlElement], leave_out: frozenset[str]) -> set[str]:
