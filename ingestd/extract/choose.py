@@ -49,10 +49,8 @@ _WIDGET_LENGTH = 200
 _IMAGE_HOLDERS = frozenset({"p", "figure", "picture"})
 # Page furniture by its tag: comes back only if readability kept it.
 _FURNITURE_TAGS = frozenset({"header", "footer", "nav", "aside", "form"})
-_MIN_TEXT = 25
-_SHORT_LIST = (
-    200  # characters: a handful of links  # readability's shortest paragraph worth scoring
-)
+_MIN_TEXT = 25  # readability's shortest paragraph worth scoring
+_SHORT_LIST = 200  # characters: a handful of links
 
 
 @dataclass(frozen=True)
@@ -110,9 +108,9 @@ class _Judge:
             return WHOLE if lone_structure(el) else DROP
         if x not in self.view.selected or el.tag in _FURNITURE_TAGS:
             return DROP  # removed before choosing (by its name), or page furniture
-        density = _link_density(el, length)
         if el.tag in _TEXT_BLOCKS:
             return WHOLE
+        density = _link_density(el, length)
         if el.tag in _LISTS:
             # A few links closing the text belong to it; a long list is navigation.
             return LINKS if density > 0.5 and length > _SHORT_LIST else WHOLE
@@ -167,8 +165,7 @@ def widget(el: HtmlElement) -> bool:
 
 
 def lone_structure(el: HtmlElement) -> bool:
-    """True for an element without text made of structure and images (one, but in a
-    paragraph or figure)."""
+    """True for a text-less element of structure and one image (any number in a p)."""
     if text_length(el):
         return False
     tags = {d.tag for d in el.iter() if isinstance(d.tag, str)}

@@ -1,21 +1,24 @@
 """When trafilatura sees more of the article than readability did, take it too. Pure.
 
-readability's usual failure is to choose too little: one section of a page whose
-article is split over several containers, or a teaser block beside the real text.
-trafilatura (``opinion``) then finds the same text and more. The rule:
+readability's usual failure is to choose too little: one section of an article
+split over several containers, or a teaser block beside the real text. trafilatura
+(``opinion``) finds main text by other means and then holds the same text and more.
+Its text is mapped onto the page's own text blocks (``opinion.page_blocks``), and:
 
-* If most of what readability chose (by text) is also in trafilatura's article, and
-  trafilatura's article holds substantially more text blocks of the page outside
-  readability's choice, those blocks join the article. If readability chose next to
-  nothing, trafilatura's blocks are the article.
-* A joining block must not be mostly links, and nothing named or tagged as furniture
-  may hold it (readability's own class and id words; ``nav``, ``aside``, ``footer``).
-* The article is then the smallest element holding both: readability's choice as
-  it was, trafilatura's blocks whole, the elements that lead to them, and lone
-  images between them; any other text inside is left out.
+* if trafilatura's article holds most (60%) of the text of readability's choice, and
+  its blocks outside that choice add at least 30% more text (and 100 characters,
+  headings not counted), those blocks join the article;
+* if it holds less than that, readability's choice stands unless trafilatura's
+  article is over three times longer: then trafilatura's blocks are the article;
+* a block joins only if it is not mostly links, lies in no ``nav``, ``aside``,
+  ``footer`` or short widget, and is in no list ingestd judged navigation.
 
-When the two disagree (trafilatura's text misses most of readability's choice),
-readability's choice stands: it is the extractor the archive was built on.
+The article stays the page's own elements: the smallest element holding
+readability's choice (as ``choose`` made it) and the joining blocks, with the
+elements that lead to them and text-less structure (images) kept, and any other
+text inside left out. trafilatura costs about as much as readability, so it is only
+asked when the page holds enough text outside readability's choice for the rule to
+change anything.
 """
 
 from __future__ import annotations
