@@ -7,6 +7,7 @@ extractor saw and the rule's answer does not depend on trafilatura's release.
 from __future__ import annotations
 
 import lxml.html
+import pytest
 from readability.htmls import build_doc
 
 from ingestd.extract.choose import select
@@ -73,3 +74,18 @@ def test_a_few_more_characters_are_no_case_for_widening() -> None:
 def test_disagreement_keeps_readability_unless_the_other_is_far_longer() -> None:
     # trafilatura saw only the second part: shorter than readability's, so no change.
     assert "old bridge" not in _text(OTHER * 2)
+
+
+def test_a_failing_second_opinion_leaves_readabilitys_article(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import trafilatura
+
+    from ingestd.extract import extract_article
+
+    def broken(*args: object, **kwargs: object) -> str:
+        raise RuntimeError("trafilatura failed")
+
+    monkeypatch.setattr(trafilatura, "extract", broken)
+    article = extract_article(_page(), URL)
+    assert "river rose" in article.html and "old bridge" not in article.html

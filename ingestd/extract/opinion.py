@@ -120,5 +120,8 @@ def _add(
 
 def trafilatura_text(page: HtmlElement) -> str:
     """The main text trafilatura finds in ``page`` (it works on its own copy), no whitespace."""
-    text = trafilatura.extract(page, output_format="txt", include_comments=False) or ""
+    try:
+        text = trafilatura.extract(page, output_format="txt", include_comments=False) or ""
+    except Exception:  # a second opinion that fails is no opinion: readability's stands
+        return ""
     return "".join(text.split())
