@@ -14,7 +14,8 @@ escapes is a bug. Foreign exceptions are wrapped at one point per layer: httpx i
     │   └── TooManyRedirects
     ├── NotModified          a conditional GET answered 304 (a signal, not a failure)
     ├── ParseError           a feed document could not be read at all
-    ├── ExtractError         no article could be found in a page
+    ├── ExtractError         no article could be extracted from a page
+    │   └── NoArticle        the page holds no article text at all
     ├── FormatError          an archived file is not in format A or B (line + expectation)
     ├── ArchiveError         the archive folder could not be written
     └── StorageError         the database failed
@@ -72,6 +73,10 @@ class ParseError(IngestdError):
 
 class ExtractError(IngestdError):
     """No article could be extracted from a page."""
+
+
+class NoArticle(ExtractError):
+    """The page was read, but holds no article text (a script-built page, an empty one)."""
 
 
 class FormatError(IngestdError):

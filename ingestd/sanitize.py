@@ -4,6 +4,12 @@ Content without active parts passes through byte for byte (format A keeps the
 feed's HTML exactly, malformed attributes and all); content with active parts
 (script, style, iframe, object, embed, form, ``on*`` handlers, ``javascript:``
 URLs, ...) is cleaned by nh3 and so re-serialized.
+
+nh3 keeps the text of an element it does not allow, except for names it knows from
+SVG and MathML (``text``, ``desc``, ``g``, ...): it drops those with everything
+inside, even outside any ``<svg>``. Pages use such names for their own wrappers
+(CleanEval's ``<text>`` around a whole page), so unknown elements outside SVG and
+MathML are unwrapped before nh3 sees them: their text stays, their tag goes.
 """
 
 from __future__ import annotations
@@ -61,6 +67,8 @@ _CHEAP_SIGNS = re.compile(
     r"<\s*/?\s*(" + "|".join(sorted(ACTIVE_TAGS)) + r")\b|\bon[a-z]+\s*=|script\s*:|data\s*:",
     re.IGNORECASE,
 )
+_TAG_NAME = re.compile(r"<\s*([A-Za-z][A-Za-z0-9:_-]*)")
+_FOREIGN = ("svg", "math")
 _ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
     **{tag: set(attrs) for tag, attrs in nh3.ALLOWED_ATTRIBUTES.items()},
     "*": {"style", "title", "lang", "dir", "class"},
@@ -117,10 +125,34 @@ def sanitize(html: str) -> Sanitized:
     if not has_active_content(html):
         return Sanitized(html, cleaned=False)
     cleaned = nh3.clean(
-        html,
+        _unwrap_unknown(html),
         attributes=_ALLOWED_ATTRIBUTES,
         filter_style_properties=_SAFE_STYLE,
         url_schemes={"http", "https", "mailto"},
         link_rel=None,
     )
     return Sanitized(cleaned, cleaned=True)
+
+
+def _unwrap_unknown(html: str) -> str:
+    """``html`` with elements neither nh3 nor ACTIVE_TAGS names reduced to their content."""
+    names = {name.lower() for name in _TAG_NAME.findall(html)}
+    if names <= nh3.ALLOWED_TAGS | ACTIVE_TAGS:
+        return html  # nothing unknown: leave the bytes to nh3 as they are
+    try:
+        root = lxml.html.fragment_fromstring(html, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return html
+    unknown = [
+        el
+        for el in root.iterdescendants()
+        if isinstance(el.tag, str)
+        and el.tag.lower() not in nh3.ALLOWED_TAGS | ACTIVE_TAGS
+        and not any(a.tag in _FOREIGN for a in el.iterancestors())
+    ]
+    for el in unknown:
+        el.drop_tag()
+    inner = (root.text or "") + "".join(
+        etree.tostring(child, method="html", encoding="unicode") for child in root
+    )
+    return str(inner)

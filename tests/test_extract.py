@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 
-from ingestd.errors import ExtractError
+from ingestd.errors import ExtractError, NoArticle
 from ingestd.extract import extract_article
 from ingestd.formats.markdown import html_to_markdown
 
@@ -115,3 +118,98 @@ def test_canonical_url_names_the_article() -> None:
     assert extract_article(og, "http://mirror.example/x").url == "https://pub.example/story"
     plain = page.replace('<link rel="canonical" href="/a/1.html">', "")
     assert extract_article(plain, "http://mirror.example/x").url == "http://mirror.example/x"
+
+
+# --- the failure classes of issue 14, each on a page built to show it ----------------
+
+STORY = (
+    "The committee met on Tuesday to review the proposal, and after a long debate the "
+    "members agreed, by a narrow margin, to send it back for further study. "
+)
+
+
+def _site(body: str) -> str:
+    return (
+        "<html><head><title>A story | Site</title></head><body>"
+        "<header><nav><a href='/'>Home</a> <a href='/news'>News</a></nav></header>"
+        f"{body}<footer><p>Copyright Site</p></footer></body></html>"
+    )
+
+
+def _md(page: str) -> str:
+    return html_to_markdown(extract_article(page, URL).html)
+
+
+def test_every_segment_readability_merged_comes_back() -> None:
+    # readability moves sibling blocks sharing the best one's class into it; each is
+    # an element of its own in the page, and each must come back, in page order.
+    segments = "".join(
+        f'<div class="post-body"><p>Segment {i}. {STORY}</p></div><div class="ad">Ad {i}</div>'
+        for i in range(4)
+    )
+    md = _md(_site(f"<article><h1>A story</h1>{segments}</article>"))
+    found = [md.find(f"Segment {i}.") for i in range(4)]
+    assert -1 not in found and found == sorted(found), md
+    assert "Ad " not in md
+
+
+def test_an_article_inside_a_form_is_kept() -> None:
+    # ASP.NET pages wrap the whole page in one <form>: its controls go, its text stays.
+    body = (
+        '<form id="aspnetForm" action="/x"><input type="hidden" name="v" value="1">'
+        f'<div class="content"><p>{STORY}</p><p>{STORY}</p><p>Closing words.</p></div></form>'
+    )
+    md = _md(_site(body))
+    assert md.count("committee met") == 2 and md.endswith("Closing words.")
+
+
+def test_inputs_at_the_top_of_the_summary_do_not_break_extraction() -> None:
+    page = (
+        '<html><body><input type="hidden" name="a"><input name="b">'
+        f'<p>{STORY}</p><p>{STORY}</p><input name="c"></body></html>'
+    )
+    assert _md(page) == f"{STORY.strip()}\n\n{STORY.strip()}"
+
+
+def test_a_link_table_readability_pruned_stays_out() -> None:
+    links = "".join(
+        f'<tr><td><a href="/r{i}">Related headline number {i} about this</a></td></tr>'
+        for i in range(12)
+    )
+    body = f'<div class="story"><p>{STORY}</p><p>{STORY}</p><table>{links}</table><p>End.</p></div>'
+    md = _md(_site(body))
+    assert "Related headline" not in md
+    assert md.count("committee met") == 2 and md.endswith("End.")
+
+
+def test_a_post_of_more_images_than_paragraphs_keeps_its_text_and_images() -> None:
+    # readability's cleanup drops a container with more images than paragraphs, here
+    # the whole post: the container it had scored comes back.
+    images = "".join(f'<img src="/i{i}.jpg">' for i in range(9))
+    body = (
+        '<article><div class="entry-content"><p>Credits: Ann, Bo and Cy, for the whole'
+        f" series<br>Design: Di</p><p>{images}</p><p>Posted by Ed.</p></div></article>"
+    )
+    md = _md(_site(body))
+    assert md.startswith("Credits: Ann, Bo and Cy, for the whole series\nDesign: Di\n\n")
+    assert md.count("![](https://news.example.org/i") == 9 and md.endswith("Posted by Ed.")
+
+
+def test_a_page_without_article_text_is_no_article() -> None:
+    page = '<html><head><title>App</title></head><body><div id="root"></div></body></html>'
+    with pytest.raises(NoArticle, match="no article found in"):
+        extract_article(page, URL)
+
+
+def test_the_command_says_no_article_and_exits_0() -> None:
+    page = b'<html><head><title>App</title></head><body><div id="root"></div></body></html>'
+    run = subprocess.run(
+        [sys.executable, "-m", "ingestd", "extract", "--url", URL],
+        input=page,
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0
+    assert run.stdout == b""
+    assert run.stderr.decode() == f"ingestd extract: no article found in {URL}\n"

@@ -55,3 +55,17 @@ def test_real_archive_content(path: Path) -> None:
         assert len(result.html) > len(content) // 3  # the article text stays
     else:
         assert result.html == content and not result.cleaned
+
+
+def test_an_unknown_wrapper_keeps_its_text() -> None:
+    # nh3 drops elements named like SVG's (<text>, <desc>, <g>) with all they hold,
+    # even outside <svg>; CleanEval wraps whole pages in <text>.
+    html = '<text id="http://x.example/">头条 <b>正文</b><input name="q"><desc>说明</desc></text>'
+    result = sanitize(html)
+    assert result.cleaned
+    assert result.html == "头条 <b>正文</b>说明"
+
+
+def test_svg_text_still_goes_with_the_svg() -> None:
+    result = sanitize("<p>body</p><svg><text>chart label</text></svg><script>x()</script>")
+    assert result.html == "<p>body</p>"

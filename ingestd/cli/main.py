@@ -24,7 +24,7 @@ from ingestd.cli import feedsfile, opml
 from ingestd.cli.logsetup import setup_logging
 from ingestd.cli.report import fetch_summary, print_fetch, print_status, status_rows
 from ingestd.cli.runtime import Runtime, open_runtime
-from ingestd.errors import ConfigError, IngestdError, StorageError
+from ingestd.errors import ConfigError, IngestdError, NoArticle, StorageError
 
 if TYPE_CHECKING:
     from ingestd.types import ArchiveDoc
@@ -249,7 +249,12 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from ingestd.sanitize import sanitize
 
     raw = sys.stdin.buffer.read()
-    article = extract_article(decode_page(raw, ""), args.url)
+    try:
+        article = extract_article(decode_page(raw, ""), args.url)
+    except NoArticle as exc:
+        # Not a failure of the command: the page was read and holds no article.
+        print(f"ingestd extract: {exc}", file=sys.stderr)
+        return EXIT_OK
     doc: ArchiveDoc
     if args.format == "repost":
         label = args.label.format(site=args.site)

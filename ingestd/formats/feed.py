@@ -118,8 +118,20 @@ def content_from_article(article: Article, image_proxy: str = "") -> str:
         if article.caption:
             caption = escape(article.caption, quote=False)
             parts.append(f'<div><small style="color: #999;">{caption}</small></div>')
-    parts.append(article.html)
+    parts.append(_unbroken(article.html))
     return "".join(parts)
+
+
+_PRE = re.compile(r"(<pre\b.*?</pre>)", re.IGNORECASE | re.DOTALL)
+_LINE_BREAK = re.compile(r"[ \t]*[\r\n]+[ \t]*")
+
+
+def _unbroken(html: str) -> str:
+    # Format A joins the content's lines with nothing, which glues the words a page
+    # wrote on separate lines; a line break outside <pre> reads as one space in HTML,
+    # so it is written as one.
+    pieces = _PRE.split(html)
+    return "".join(p if i % 2 else _LINE_BREAK.sub(" ", p) for i, p in enumerate(pieces))
 
 
 def _proxied(src: str, proxy: str) -> str:
