@@ -88,6 +88,17 @@ def test_links_are_made_absolute_and_kept_as_written() -> None:
     )
 
 
+def test_a_link_keeps_the_edge_spaces_the_page_wrote() -> None:
+    # readability's cleaner strips every link; a 2023 archive file keeps the space.
+    content = (
+        f'<p>{PARAGRAPH} <a href="https://v.example.com/watch?v=1&amp;t=2s ">clip</a>'
+        ' <a href="javascript:alert(1) ">bad</a></p>'
+    )
+    html = extract_article(_page(content), URL).html
+    assert 'href="https://v.example.com/watch?v=1&amp;t=2s "' in html
+    assert "javascript" not in html and "data-ingestd" not in html
+
+
 def test_short_article_picked_whole_loses_its_headline_and_byline() -> None:
     md = _markdown("<p>Short note.</p><p>Second.</p>")
     assert md == "Short note.\n\nSecond."

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from ingestd.extract import extract_article
 from ingestd.formats import repost
 from ingestd.formats.markdown import STYLE_2021, STYLE_2023
 from ingestd.replay import build_page, replay_doc, replay_file
@@ -31,19 +30,6 @@ KNOWN_B_EXCEPTIONS = {
 # keyed by path under format-b-more/, with a piece of the page that does not come
 # through. The causes are readability-lxml's, not the format's (issue 15's report):
 _OURS = "ourhimalayas__ourhimalayas.github.io"
-EXTRACTION_LOSSES = {
-    # Document.sanitize drops the whole div.entry-content: "too many images" (9
-    # <img> against 5 <p>, and fewer than 10 ASCII commas in the text).
-    f"{_OURS}/6020965e8028/gnews/21.md": "撰稿：舒平风",
-    # Document.sanitize drops div.entry-content: "too many links" (link density
-    # 0.914 with class weight 25; every paragraph of the article is one link).
-    f"{_OURS}/7323da8dd565/gnews/49.md": "注：关于喜币的价值走向",
-    # readability's lxml Cleaner rewrites every link through rewrite_links, which
-    # strips it: the href's trailing space (in the page, as in the file) is lost.
-    f"{_OURS}/a2d93543231c/gnews/2199096.md": (
-        'href="https://www.youtube.com/watch?v=cWhlbMphnP0&amp;t=126s "'
-    ),
-}
 
 
 def _key(path: Path, folder: str = "format-b") -> str:
@@ -110,22 +96,12 @@ def test_replay_is_independent_of_the_url() -> None:
 def test_corpus_b_more_replays(path: Path) -> None:
     result = replay_file(path)
     assert result.error is None
-    lost = EXTRACTION_LOSSES.get(_key(path, "format-b-more"))
-    if lost is None:
-        assert result.identical, result.diff
-        return
-    # Still an extraction loss: the page has the text, the extracted article not.
-    doc = repost.parse(path.read_bytes().decode("utf-8"))
-    page = build_page(doc)
-    assert not result.identical
-    assert lost in page
-    assert lost not in extract_article(page, doc.url).html
+    assert result.identical, result.diff
 
 
 def test_corpus_b_more_is_present_or_skipped() -> None:
     require_corpus("format-b-more")
     assert len(MORE_FILES) >= 144
-    assert {_key(p, "format-b-more") for p in MORE_FILES} >= set(EXTRACTION_LOSSES)
 
 
 def test_empty_image_title_gives_the_same_page_as_no_title() -> None:

@@ -22,6 +22,9 @@ from lxml.html import HtmlElement
 from readability import Document
 
 XPATH_ATTR = "x"
+# Where a link's value as the page wrote it waits out readability's cleaning.
+RAW_LINK_ATTR = "data-ingestd-raw"
+LINK_ATTRS = (("a", "href"), ("img", "src"), ("source", "src"), ("video", "src"))
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,7 @@ def read(parsed: HtmlElement) -> ReadabilityView:
     No URL is given to readability: lxml would percent-encode every link it made
     absolute, and ingestd resolves links itself, keeping them as written.
     """
+    _keep_raw_links(parsed)
     doc = _KeepingDocument(parsed, xpath=True)
     summary = doc.summary(html_partial=True)
     if doc.pristine is None or doc.selection is None or doc.scored is None:
@@ -95,6 +99,19 @@ def read(parsed: HtmlElement) -> ReadabilityView:
     roots = tuple(by_xpath[x] for x in sorted(_roots(selected), key=order.__getitem__))
     scored = frozenset(doc.scored) & frozenset(selected)
     return ReadabilityView(doc.pristine, by_xpath, frozenset(selected), kept, roots, scored)
+
+
+def _keep_raw_links(parsed: HtmlElement) -> None:
+    """Note each link whose value has edge whitespace, as the page wrote it.
+
+    readability's cleaner strips every link (lxml's ``rewrite_links``); the archive
+    keeps an address as the page wrote it, trailing space and all.
+    """
+    for tag, attr in LINK_ATTRS:
+        for el in parsed.iter(tag):
+            value = el.get(attr)
+            if value is not None and value != value.strip():
+                el.set(RAW_LINK_ATTR, value)
 
 
 def _roots(selected: list[str]) -> list[str]:

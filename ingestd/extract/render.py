@@ -15,7 +15,7 @@ import lxml.html
 from lxml import etree
 from lxml.html import HtmlElement
 
-from ingestd.extract.readable import XPATH_ATTR
+from ingestd.extract.readable import LINK_ATTRS, RAW_LINK_ATTR, XPATH_ATTR
 
 # Never article text, wherever it sits: code, embeds and form controls.
 NEVER_CONTENT = frozenset(
@@ -58,7 +58,6 @@ _VOID = frozenset(
         "wbr",
     }
 )
-_LINK_ATTRS = (("a", "href"), ("img", "src"), ("source", "src"), ("video", "src"))
 
 
 def article_html(roots: list[HtmlElement], leave_out: frozenset[str], url: str, title: str) -> str:
@@ -106,9 +105,12 @@ def _drop_title_heading(article: HtmlElement, title: str) -> None:
 
 def _absolute_links(article: HtmlElement, url: str) -> None:
     # urljoin keeps the characters as written (lxml's resolver would percent-encode).
-    for tag, attr in _LINK_ATTRS:
+    for tag, attr in LINK_ATTRS:
         for el in article.iter(tag):
             value = el.get(attr)
+            raw = el.attrib.pop(RAW_LINK_ATTR, None)
+            if raw is not None and value is not None and raw.strip() == value:
+                value = raw  # cleaning only stripped it: the page's own value
             if value is not None:
                 el.set(attr, urljoin(url, value))
 
