@@ -51,6 +51,8 @@ class ScheduleSettings:
     jitter: float = 0.1  # up to this fraction of the interval is added, to spread polls
     max_backoff: float = 86400.0  # cap of the exponential back-off after errors
     lease: float = 300.0  # how long a daemon holds a feed it is polling
+    page_retry: float = 900.0  # first retry of an entry whose page failed; doubles after
+    give_up: float = 3 * 86400.0  # an entry whose page fails this long is given up
 
 
 @dataclass(frozen=True)
@@ -210,6 +212,8 @@ class _Validator:
             jitter=float(jitter),
             max_backoff=self._duration(table, "max_backoff", 86400.0, "schedule"),
             lease=self._duration(table, "lease", 300.0, "schedule"),
+            page_retry=self._duration(table, "page_retry", 900.0, "schedule"),
+            give_up=self._duration(table, "give_up", 3 * 86400.0, "schedule"),
         )
 
     def _service(self, table: dict[str, Any]) -> ServiceSettings:

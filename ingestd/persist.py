@@ -46,6 +46,7 @@ class Pending:
     title: str | None
     published: datetime
     published_is_fallback: bool
+    resolves: bool = False  # it settles a page failure the store keeps
 
 
 @dataclass(frozen=True)
@@ -110,6 +111,8 @@ class Persister:
                 [(save.feed.id, [entry for entry, _path in files], save.seen_at)
                  for (_index, save), files in zip(todo, written, strict=True)],
                 archive_id=self.archive_id, archived_by=self.owner,
+                resolved=[(save.feed.id, item.identity_key)
+                          for _index, save in todo for item in save.batch if item.resolves],
             )  # fmt: skip
         except BaseException:
             for files in written:

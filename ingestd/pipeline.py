@@ -38,7 +38,7 @@ from ingestd.errors import (
 )
 from ingestd.fetch import Fetcher
 from ingestd.persist import Pending, Persister, Reconciled, Save, make_owner
-from ingestd.store import FeedRecord, FeedState, FetchAttempt, Store
+from ingestd.store import FailedEntry, FeedRecord, FeedState, FetchAttempt, Store, stored_key
 from ingestd.types import ArchiveFormat, EntryData, FeedSpec, Fetched, ParsedFeed
 
 if TYPE_CHECKING:
@@ -89,10 +89,22 @@ class FeedJob:
     interval_seconds: float
     trusted: bool = False  # the configured URL may be a private address
     rhythm: decide.Rhythm | None = None  # floor, jitter, back-off cap; defaults if None
+    retry: decide.PageRetry = decide.PageRetry()  # how failed article pages are retried
 
     def schedule(self) -> decide.Rhythm:
         """The feed's rhythm: the configured one, or the interval with default limits."""
         return self.rhythm or decide.Rhythm(interval=self.interval_seconds)
+
+
+@dataclass(frozen=True)
+class PageProblem:
+    """An entry whose article page failed in this poll: the error and what happens next."""
+
+    link: str
+    error: str
+    attempts: int
+    next_retry_at: datetime | None
+    given_up: str | None  # the reason, once the entry is given up
 
 
 @dataclass(frozen=True)
@@ -114,6 +126,10 @@ class PollResult:
     parsed: ParsedFeed | None = None
     headers: dict[str, str] = field(default_factory=dict)
     parse_seconds: float = 0.0  # CPU time spent parsing the document
+    pages_failed: int = 0  # article pages that failed in this poll
+    entries_waiting: int = 0  # the feed's entries waiting for a page retry, after this poll
+    entries_given_up: int = 0  # the feed's entries given up, after this poll
+    page_problems: tuple[PageProblem, ...] = ()  # one per failed page of this poll
 
 
 #: A finished poll: its result, and the attempt and feed state the poll log records.
@@ -131,8 +147,11 @@ class _Poll:
     new_entries: int = 0
     archived: int = 0
     revised: int = 0
-    incomplete: bool = False  # entries left for the next poll (backlog or failures)
+    incomplete: bool = False  # entries left unrecorded for the next poll (the per-poll cap)
     parse_seconds: float = 0.0
+    problems: list[PageProblem] = field(default_factory=list)
+    waiting: int = 0  # entries of the feed waiting for a page retry
+    given_up: int = 0  # entries of the feed given up
     pending: list[Pending] = field(default_factory=list)
     next_id: int = 0  # the next archive file number of this feed (set by _plan)
 
@@ -211,6 +230,11 @@ class Pipeline:
         try:
             fetched = await self._fetch_feed(job)
         except NotModified as signal:
+            try:
+                if not _from_feed_alone(job.spec):
+                    await self._archive_pages(run, [])  # retries due from what was kept
+            except (ArchiveError, StorageError) as exc:
+                return self._finish(run, FAILED, status=304, error=str(exc))
             return self._finish(
                 run,
                 NOT_MODIFIED,
@@ -303,17 +327,13 @@ class Pipeline:
 
     async def _archive_new(self, run: _Poll, keyed: Sequence[decide.Keyed]) -> None:
         plan = await self._blocking(self._plan, run, keyed)
-        self._count_new(run, len(plan.new))
         ordered = decide.archive_order(plan.new, run.started)
-        cap = self.max_new_per_poll
         spec = run.job.spec
         if not _from_feed_alone(spec):
-            # Entries built from fetched pages are slow to make: each is stored at
-            # once, so a stop loses none of that work.
-            for item in ordered[:cap]:
-                await self._from_page(run, item)
-                await self._flush(run)
+            await self._archive_pages(run, ordered)
             return
+        self._count_new(run, len(plan.new))
+        cap = self.max_new_per_poll
         # Entries from the feed alone are cheap: rendered and written in the pool, and
         # recorded in batches (one sync, one transaction).
         for start in range(0, min(len(ordered), cap), BATCH):
@@ -353,17 +373,81 @@ class Pipeline:
             run.warnings.append(f"{plan.revision_cap_hit} entries changed too often; ignored")
         return plan
 
-    async def _from_page(self, run: _Poll, item: decide.Keyed) -> None:
-        entry = item.entry
-        try:
-            file = await self._page_file(run, entry)
-        except (FetchError, ExtractError, ParseError) as exc:
-            # Not stored, so the next poll tries this entry again.
+    async def _archive_pages(self, run: _Poll, ordered: Sequence[decide.Keyed]) -> None:
+        """Entries built from fetched pages, new ones and failed ones due for a retry.
+
+        Each is stored at once (pages are slow to make; a stop loses none of that work).
+        A page that fails is kept with its retry state, so later polls retry it even when
+        the feed answers 304 or no longer lists it, and ``status`` shows it.
+        """
+        feed_id = run.job.record.id
+        failures = await self._blocking(self.store.page_failures, feed_id)
+        due = self._due_pages(run, ordered, failures)
+        cap = self.max_new_per_poll
+        if len(due) > cap:
             run.incomplete = True
-            run.warnings.append(f"{entry.link or item.key}: {exc}")
-            log.warning("feed %s: entry skipped: %s", run.job.spec.name, exc)
+            run.warnings.append(f"{len(due) - cap:,} more entries than the {cap:,} archived per "
+                                "poll; the next polls archive them")  # fmt: skip
+        if due and not run.next_id:
+            run.next_id = await self._blocking(self.store.next_file_id, feed_id)
+        for item, failure in due[:cap]:
+            await self._from_page(run, item, failure)
+            await self._flush(run)
+
+    def _due_pages(
+        self, run: _Poll, ordered: Sequence[decide.Keyed], failures: dict[str, FailedEntry]
+    ) -> list[tuple[decide.Keyed, FailedEntry | None]]:
+        """The entries whose page this poll tries; counts the rest as waiting or given up."""
+        candidates = [(item, failures.pop(stored_key(item.key), None)) for item in ordered]
+        run.new_entries = sum(failure is None for _item, failure in candidates)
+        # Failed entries the document does not offer (a 304, or gone from the feed).
+        candidates += [(_keyed(failure), failure) for failure in failures.values()]
+        due = []
+        for item, failure in candidates:
+            state = failure.failure if failure else None
+            if decide.page_due(state, run.started):
+                due.append((item, failure))
+            elif state is not None and state.given_up:
+                run.given_up += 1
+            else:
+                run.waiting += 1
+        return due
+
+    async def _from_page(self, run: _Poll, item: decide.Keyed, failure: FailedEntry | None) -> None:
+        try:
+            file = await self._page_file(run, item.entry)
+        except (FetchError, ExtractError, ParseError) as exc:
+            await self._page_failed(run, item, failure, exc)
             return
-        run.pending.append(_pending(run, item, file))
+        run.pending.append(_pending(run, item, file, resolves=failure is not None))
+
+    async def _page_failed(
+        self, run: _Poll, item: decide.Keyed, failure: FailedEntry | None, exc: Exception
+    ) -> None:
+        """Keep the entry with its next retry (or given up), and count it."""
+        entry, job = item.entry, run.job
+        message = f"{entry.link or item.key}: {exc}"
+        status = exc.status if isinstance(exc, FetchError) else None
+        state = decide.page_failed(
+            failure.failure if failure else None, message, run.started, job.retry, status=status
+        )
+        kept = FailedEntry(
+            identity_key=stored_key(item.key), content_hash=item.content_hash, guid=entry.guid,
+            link=entry.link or None, title=entry.title, content=entry.content,
+            published_at=entry.published, failure=state,
+        )  # fmt: skip
+        await self._blocking(self.store.record_page_failure, job.record.id, kept)
+        run.problems.append(PageProblem(
+            entry.link or item.key, message, state.attempts, state.next_retry_at,
+            state.given_up_reason,
+        ))  # fmt: skip
+        run.warnings.append(message)
+        if state.given_up:
+            run.given_up += 1
+            log.warning("feed %s: entry given up: %s", job.spec.name, state.given_up_reason)
+        else:
+            run.waiting += 1
+            log.warning("feed %s: entry not archived: %s", job.spec.name, message)
 
     async def _flush(self, run: _Poll) -> None:
         batch, run.pending = run.pending, []
@@ -430,7 +514,9 @@ class Pipeline:
             new_entries=run.new_entries, archived=run.archived, revised=run.revised,
             error=error, warnings=tuple(run.warnings), bytes=size, duration_ms=duration_ms,
             retry_after=retry_after, moved_to=moved_to, parsed=parsed, headers=headers or {},
-            parse_seconds=run.parse_seconds,
+            parse_seconds=run.parse_seconds, pages_failed=len(run.problems),
+            entries_waiting=run.waiting, entries_given_up=run.given_up,
+            page_problems=tuple(run.problems),
         )  # fmt: skip
         state = _next_state(run.job, result, self.clock(), self.rand())
         if outcome == OK:
@@ -564,15 +650,26 @@ def _from_feed_alone(spec: FeedSpec) -> bool:
     return not spec.fetch_page and spec.format is not ArchiveFormat.REPOST
 
 
-def _pending(run: _Poll, item: decide.Keyed, file: tuple[str, int]) -> Pending:
+def _pending(
+    run: _Poll, item: decide.Keyed, file: tuple[str, int], *, resolves: bool = False
+) -> Pending:
     entry = item.entry
     relative, file_id = file
     return Pending(
         identity_key=item.key, content_hash=item.content_hash, relative=relative,
         file_id=file_id, guid=entry.guid,
         link=entry.link or None, title=entry.title, published=entry.published or run.started,
-        published_is_fallback=entry.published is None,
+        published_is_fallback=entry.published is None, resolves=resolves,
     )  # fmt: skip
+
+
+def _keyed(failure: FailedEntry) -> decide.Keyed:
+    """A failed entry rebuilt from what the store kept of it, to try its page again."""
+    entry = EntryData(
+        title=failure.title or "", link=failure.link or "", guid=failure.guid,
+        content=failure.content or "", published=failure.published_at,
+    )  # fmt: skip
+    return decide.Keyed(failure.identity_key, entry, failure.content_hash)
 
 
 def _next_state(job: FeedJob, result: PollResult, now: datetime, rand: float) -> dict[str, object]:
@@ -626,6 +723,7 @@ def _log_result(result: PollResult) -> None:
 
 __all__ = [
     "FeedJob",
+    "PageProblem",
     "Pipeline",
     "PollLog",
     "PollResult",

@@ -1,8 +1,8 @@
-"""Command line: run | fetch | replay | feeds | status | extract.
+"""Command line: run | fetch | replay | feeds | entries | status | extract.
 
 The only module that reads configuration and wires the stages together. Exit
-status: 0 success, 1 a feed or file failed (the rest still done), 2 usage or
-configuration error (nothing touched).
+status: 0 success, 1 a feed, an entry's page or a file failed (the rest still done),
+2 usage or configuration error (nothing touched).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
 from ingestd import __version__, config
-from ingestd.cli import feedsfile, opml
+from ingestd.cli import entries, feedsfile, opml
 from ingestd.cli.logsetup import setup_logging
 from ingestd.cli.report import fetch_summary, print_fetch, print_status, status_rows
 from ingestd.cli.runtime import Runtime, open_runtime
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_fetch(sub, common)
     _add_status(sub, common)
     _add_feeds(sub, common)
+    entries.add_arguments(sub, common).set_defaults(handler=cmd_entries)
     _add_extract(sub, common)
     _add_replay(sub, common)
     return parser
@@ -175,7 +176,12 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         print(json.dumps(summary, ensure_ascii=False))
     else:
         print_fetch(results, summary)
-    return EXIT_FAILED if summary["failed"] else EXIT_OK
+    return EXIT_FAILED if summary["failed"] or summary["entries_failed"] else EXIT_OK
+
+
+def cmd_entries(args: argparse.Namespace) -> int:
+    """``ingestd entries failed|retry [FEED...]``."""
+    return entries.command(_settings(args), args)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

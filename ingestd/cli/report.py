@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ingestd.pipeline import FAILED, NOT_MODIFIED, OK, PollResult
-from ingestd.store import FeedRecord, Store
+from ingestd.store import FailureCounts, FeedRecord, Store
 
 
 def fetch_summary(results: list[PollResult], seconds: float) -> dict[str, Any]:
@@ -21,6 +21,23 @@ def fetch_summary(results: list[PollResult], seconds: float) -> dict[str, Any]:
         "new_entries": sum(r.new_entries for r in results),
         "archived": sum(r.archived for r in results),
         "errors": [{"feed": r.feed, "error": r.error} for r in results if r.error],
+        # Entries whose article page failed in this run (the run exits 1), and the
+        # feeds' entries still waiting for a retry or given up after it.
+        "entries_failed": sum(r.pages_failed for r in results),
+        "entries_waiting": sum(r.entries_waiting for r in results),
+        "entries_given_up": sum(r.entries_given_up for r in results),
+        "entry_errors": [
+            {
+                "feed": r.feed,
+                "link": p.link,
+                "error": p.error,
+                "attempts": p.attempts,
+                "next_retry": _iso(p.next_retry_at),
+                "given_up": p.given_up,
+            }
+            for r in results
+            for p in r.page_problems
+        ],
         "warnings": [{"feed": r.feed, "warning": w} for r in results for w in r.warnings],
         "seconds": round(seconds, 3),
         # CPU time spent parsing feed documents (feedparser and the conversion of its
@@ -36,6 +53,10 @@ def print_fetch(results: list[PollResult], summary: dict[str, Any]) -> None:
         line = f"{r.feed:<{width}}  {r.outcome:<12}  {r.new_entries} new, {r.archived} archived"
         if r.revised:
             line += f", {r.revised} revised"
+        if r.pages_failed:
+            line += f", {r.pages_failed} pages failed"
+        if r.entries_waiting or r.entries_given_up:
+            line += f"; {_unarchived(r.entries_waiting, r.entries_given_up)}"
         if r.error:
             line += f"  ({r.error})"
         print(line)
@@ -46,10 +67,30 @@ def print_fetch(results: list[PollResult], summary: dict[str, Any]) -> None:
         f"{summary['failed']} failed; {summary['archived']} entries archived "
         f"in {summary['seconds']:.1f} s"
     )
+    if summary["entries_failed"]:
+        print(
+            f"{summary['entries_failed']} entries not archived: their pages failed "
+            "(`ingestd entries failed` lists every entry waiting or given up)"
+        )
 
 
-def feed_state(feed: FeedRecord) -> str:
-    """ok, not modified, failing since ..., or disabled (reason)."""
+def _unarchived(waiting: int, given_up: int) -> str:
+    parts = [f"{waiting} waiting for a retry"] if waiting else []
+    parts += [f"{given_up} given up"] if given_up else []
+    return ", ".join(parts)
+
+
+def feed_state(feed: FeedRecord, unarchived: FailureCounts | None = None) -> str:
+    """ok, not modified, failing since ..., or disabled (reason); then how many of its
+    entries are not archived because their pages failed, if any."""
+    state = _poll_state(feed)
+    if unarchived is not None and (unarchived.waiting or unarchived.given_up):
+        waiting, given_up = unarchived.waiting, unarchived.given_up
+        state += f"; {waiting + given_up} entries not archived ({_unarchived(waiting, given_up)})"
+    return state
+
+
+def _poll_state(feed: FeedRecord) -> str:
     if not feed.enabled:
         return f"disabled ({feed.disabled_reason or 'no reason'})"
     if feed.consecutive_errors:
@@ -66,20 +107,26 @@ def status_rows(store: Store, now: datetime) -> list[dict[str, Any]]:
     """One row per stored feed, for ``ingestd status``."""
     counts = store.entry_counts()
     by_daemon = store.archived_by_counts()
+    unarchived = store.failure_counts()
     rows = []
     for feed in store.list_feeds():
+        failed = unarchived.get(feed.name, FailureCounts())
         rows.append(
             {
                 "name": feed.name,
                 "url": feed.url,
                 "moved_from": feed.original_url if feed.original_url != feed.url else None,
-                "state": feed_state(feed),
+                "state": feed_state(feed, failed),
                 "enabled": feed.enabled,
                 "last_fetch": _iso(feed.last_fetch_at),
                 "last_status": feed.last_status,
                 "consecutive_errors": feed.consecutive_errors,
                 "last_error": feed.last_error,
                 "entries": counts.get(feed.name, 0),
+                "entries_waiting": failed.waiting,
+                "entries_given_up": failed.given_up,
+                "last_entry_error": failed.last_error,
+                "next_entry_retry": _iso(failed.next_retry_at),
                 "archived_by": by_daemon.get(feed.name, {}),
                 "polled_by": feed.lease_owner
                 if feed.lease_expires_at and feed.lease_expires_at > now

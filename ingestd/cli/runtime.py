@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ingestd.config import FeedSettings, ScheduleSettings, Settings
-from ingestd.decide import Rhythm
+from ingestd.decide import PageRetry, Rhythm
 from ingestd.fetch import Fetcher, FetchLimits, NetworkGuard
 from ingestd.pipeline import FeedJob, Pipeline, PollResult, make_owner
 from ingestd.store import FeedConfig, FeedRecord, Store, open_store
@@ -135,6 +135,11 @@ def job_for(
         interval_seconds=feed.interval_seconds,
         trusted=feed.allow_private,
         rhythm=rhythm,
+        retry=PageRetry(
+            first_delay=limits.page_retry,
+            max_delay=max(limits.max_backoff, limits.page_retry),
+            give_up_after=limits.give_up,
+        ),
     )
 
 

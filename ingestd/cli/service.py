@@ -136,6 +136,8 @@ class Service:
         # Feeds failing before this start count from the first scrape, not their next poll.
         failing = [f.name for f in runtime.store.list_feeds() if f.enabled and f.consecutive_errors]
         metrics.set_feed_gauges([f.spec.name for f in self.settings.feeds], failing)
+        unarchived = runtime.store.failure_counts()
+        metrics.set_unarchived({name: (c.waiting, c.given_up) for name, c in unarchived.items()})
         server = self.metrics_server = start_metrics_server(
             wanted.host, wanted.port, metrics.registry, metrics.health
         )

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from ingestd.errors import StorageError
 from ingestd.store.engine import Database
+from ingestd.store.failures import RESOLVE
 from ingestd.store.records import (
     FIRST_FILE_ID,
     EntryMatch,
@@ -156,11 +157,14 @@ class EntryQueries:
         *,
         archive_id: str | None = None,
         archived_by: str | None = None,
+        resolved: Sequence[tuple[int, str]] = (),
     ) -> list[set[str]]:
         """``add_entries`` for several feeds, all in one transaction (a group commit).
 
         ``groups`` holds (feed id, entries, first seen at); the result holds, for each
-        group in order, the identity keys actually inserted.
+        group in order, the identity keys actually inserted. ``resolved`` names (feed id,
+        identity key) of page failures that these entries settle: they go in the same
+        transaction.
         """
         rows = [
             dict(feed_id=feed_id, identity_key=stored_key(e.identity_key), guid=e.guid,
@@ -182,6 +186,10 @@ class EntryQueries:
         # new statement for every batch, as .values(rows) would.
         insert = _new_entries(self._db.dialect)
         with self._db.write_rows() as connection:
+            if resolved:
+                connection.execute(
+                    RESOLVE, [dict(feed=feed, key=stored_key(key)) for feed, key in resolved]
+                )
             inserted = connection.execute(insert, rows).all()
             if inserted:
                 connection.execute(

@@ -151,6 +151,35 @@ class EntryRevision(Base):
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
+class PageFailureRow(Base):
+    """An entry whose article page could not be archived yet: what it is, how it failed.
+
+    The row holds what archiving the entry needs (it may have left the feed by its next
+    try) and the retry state ``decide.page_failed`` keeps; it goes when the entry's row
+    is stored.
+    """
+
+    __tablename__ = "page_failures"
+    __table_args__ = (UniqueConstraint("feed_id", "identity_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id"))
+    identity_key: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    guid: Mapped[str | None] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    content: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer)
+    first_failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(Text)
+    # None once given up (then ``given_up_reason`` says why).
+    next_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    given_up_reason: Mapped[str | None] = mapped_column(Text)
+
+
 class Fetch(Base):
     """One fetch attempt of a feed, successful or not."""
 
