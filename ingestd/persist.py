@@ -47,6 +47,7 @@ class Pending:
     published: datetime
     published_is_fallback: bool
     resolves: bool = False  # it settles a page failure the store keeps
+    revision_text: str | None = None  # revision 1's text when the file is not it (pages)
 
 
 @dataclass(frozen=True)
@@ -228,7 +229,7 @@ def _new_entry(item: Pending) -> NewEntry:
         identity_key=item.identity_key, content_hash=item.content_hash, guid=item.guid,
         link=item.link, title=item.title, published_at=item.published,
         published_is_fallback=item.published_is_fallback, archive_path=item.relative,
-        file_id=item.file_id,
+        file_id=item.file_id, revision_text=item.revision_text,
     )  # fmt: skip
 
 

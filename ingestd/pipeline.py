@@ -327,6 +327,8 @@ class Pipeline:
 
     async def _archive_new(self, run: _Poll, keyed: Sequence[decide.Keyed]) -> None:
         plan = await self._blocking(self._plan, run, keyed)
+        if plan.revised:
+            await self._revise(run, plan.revised)
         ordered = decide.archive_order(plan.new, run.started)
         spec = run.job.spec
         if not _from_feed_alone(spec):
@@ -351,8 +353,23 @@ class Pipeline:
             run.pending.extend(_pending(run, item, file) for item, file in pairs)
             await self._flush(run)
 
+    async def _revise(
+        self, run: _Poll, revised: Sequence[tuple[decide.Known, decide.Keyed]]
+    ) -> None:
+        """Record changed entries as new revisions, each with its text (the archive file
+        keeps the first version)."""
+        texts: list[str] = await self._cpu(
+            _prepare().revision_texts, run.job.spec, [new.entry for _old, new in revised],
+            run.started,
+        )  # fmt: skip
+        changes = [
+            (old.entry_id, new.content_hash, text)
+            for (old, new), text in zip(revised, texts, strict=True)
+        ]
+        run.revised = await self._blocking(self.store.add_revisions, changes, run.started)
+
     def _plan(self, run: _Poll, keyed: Sequence[decide.Keyed]) -> decide.Plan:
-        """Look the entries up and record revisions (blocking: in a thread)."""
+        """Look the entries up and sort them (blocking: in a thread)."""
         feed_id = run.job.record.id
         found = self.store.poll_lookup(
             feed_id, [k.key for k in keyed], [k.entry.link for k in keyed]
@@ -367,8 +384,6 @@ class Pipeline:
                     f"feed {run.job.spec.name} has used every file number: {self.store.target}"
                 )
             run.next_id = found.next_file_id
-        changes = [(old.entry_id, new.content_hash) for old, new in plan.revised]
-        run.revised = self.store.add_revisions(changes, run.started)
         if plan.revision_cap_hit:
             run.warnings.append(f"{plan.revision_cap_hit} entries changed too often; ignored")
         return plan
@@ -415,11 +430,14 @@ class Pipeline:
 
     async def _from_page(self, run: _Poll, item: decide.Keyed, failure: FailedEntry | None) -> None:
         try:
-            file = await self._page_file(run, item.entry)
+            written = await self._page_file(run, item.entry)
         except (FetchError, ExtractError, ParseError) as exc:
             await self._page_failed(run, item, failure, exc)
             return
-        run.pending.append(_pending(run, item, file, resolves=failure is not None))
+        [file] = written.files
+        run.pending.append(
+            _pending(run, item, file, resolves=failure is not None, text=written.item_text)
+        )
 
     async def _page_failed(
         self, run: _Poll, item: decide.Keyed, failure: FailedEntry | None, exc: Exception
@@ -455,7 +473,7 @@ class Pipeline:
             save = Save(run.job.record, batch, run.started)
             run.archived += await self._saves.submit(save) or 0
 
-    async def _page_file(self, run: _Poll, entry: EntryData) -> tuple[str, int]:
+    async def _page_file(self, run: _Poll, entry: EntryData) -> prepare.PageWritten:
         job, link = run.job, entry.link
         if not link:
             raise ExtractError("the entry has no link to fetch")
@@ -466,12 +484,11 @@ class Pipeline:
             )
         else:
             body = await self.fetcher.fetch(link, accept=ACCEPT_HTML)
-        files: list[tuple[str, int]] = await self._write_files(
+        written: prepare.PageWritten = await self._write_files(
             run, _prepare().write_page, self.archive_root, run.next_id, job.spec, entry,
             run.started, body.content, body.headers.get("content-type", ""), body.url,
         )  # fmt: skip
-        [file] = files
-        return file
+        return written
 
     async def _write_files(self, run: _Poll, func: Callable[..., W], *args: Any) -> W:
         """Run a pool step that writes archive files; move the feed's next number on.
@@ -651,7 +668,12 @@ def _from_feed_alone(spec: FeedSpec) -> bool:
 
 
 def _pending(
-    run: _Poll, item: decide.Keyed, file: tuple[str, int], *, resolves: bool = False
+    run: _Poll,
+    item: decide.Keyed,
+    file: tuple[str, int],
+    *,
+    resolves: bool = False,
+    text: str | None = None,
 ) -> Pending:
     entry = item.entry
     relative, file_id = file
@@ -659,7 +681,7 @@ def _pending(
         identity_key=item.key, content_hash=item.content_hash, relative=relative,
         file_id=file_id, guid=entry.guid,
         link=entry.link or None, title=entry.title, published=entry.published or run.started,
-        published_is_fallback=entry.published is None, resolves=resolves,
+        published_is_fallback=entry.published is None, resolves=resolves, revision_text=text,
     )  # fmt: skip
 
 

@@ -115,6 +115,15 @@ def write_items(
     return archive.write_numbered(root, spec.name, next_id, render_items(spec, entries, fallback))
 
 
+@dataclass(frozen=True)
+class PageWritten:
+    """An entry archived from its page: its file, and the feed item's own text (revision 1
+    of the entry, which the file, built from the page, does not hold)."""
+
+    files: list[tuple[str, int]]
+    item_text: str
+
+
 def write_page(
     root: Path,
     next_id: int,
@@ -124,10 +133,17 @@ def write_page(
     page: bytes,
     content_type: str,
     url: str,
-) -> list[tuple[str, int]]:
-    """``render_page``, then its file written as ``write_items`` writes them (a list of one)."""
+) -> PageWritten:
+    """``render_page``, then its file written as ``write_items`` writes them."""
     text = render_page(spec, entry, fallback, page, content_type, url)
-    return archive.write_numbered(root, spec.name, next_id, [text])
+    files = archive.write_numbered(root, spec.name, next_id, [text])
+    return PageWritten(files, render_items(spec, [entry], fallback)[0])
+
+
+def revision_texts(spec: FeedSpec, entries: Sequence[EntryData], fallback: datetime) -> list[str]:
+    """The text each revision of an entry keeps: the feed item as format A renders it
+    (for a feed archived from its items, what the archive file would hold now)."""
+    return render_items(spec, entries, fallback)
 
 
 def render_items(spec: FeedSpec, entries: Sequence[EntryData], fallback: datetime) -> list[str]:

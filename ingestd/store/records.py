@@ -102,6 +102,8 @@ class NewEntry:
     published_is_fallback: bool
     archive_path: str
     file_id: int
+    #: Revision 1's text, when the archive file is not it (an entry built from its page).
+    revision_text: str | None = None
 
 
 class EntryMatch(NamedTuple):
@@ -128,12 +130,15 @@ class PollLookup:
 
 @dataclass(frozen=True)
 class RevisionRecord:
-    """One distinct content of an entry."""
+    """One distinct content of an entry; ``text`` is the feed item as format A renders it
+    (None for revision 1 of an entry whose archive file holds that text, and for
+    revisions recorded before their texts were kept)."""
 
     entry_id: int
     revision: int
     content_hash: str
     seen_at: datetime
+    text: str | None = None
 
 
 @dataclass(frozen=True)

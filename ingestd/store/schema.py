@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -139,7 +140,12 @@ class Entry(Base):
 
 
 class EntryRevision(Base):
-    """One distinct content of an entry, numbered from 1."""
+    """One distinct content of an entry, numbered from 1.
+
+    ``text`` is the revision as format A renders the feed item (zlib-compressed UTF-8).
+    It is empty for revision 1 of an entry archived from the feed alone (its archive file
+    is that text) and for revisions recorded before migration 0003.
+    """
 
     __tablename__ = "entry_revisions"
     __table_args__ = (UniqueConstraint("entry_id", "revision"),)
@@ -149,6 +155,7 @@ class EntryRevision(Base):
     revision: Mapped[int] = mapped_column(Integer)
     content_hash: Mapped[str] = mapped_column(String(64))
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    text: Mapped[bytes | None] = mapped_column(LargeBinary)
 
 
 class PageFailureRow(Base):

@@ -1,4 +1,5 @@
-"""Entries whose article page failed (retried with back-off, given up visibly).
+"""Entries whose article page failed (retried with back-off, given up visibly), and the
+text of every revision of an entry (before, only its hash was kept).
 
 Revision ID: 0003
 Revises: 0002
@@ -20,6 +21,8 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     """Apply this revision."""
+    with op.batch_alter_table("entry_revisions") as batch:
+        batch.add_column(sa.Column("text", sa.LargeBinary(), nullable=True))
     op.create_table(
         "page_failures",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -50,3 +53,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     """Revert this revision."""
     op.drop_table("page_failures")
+    with op.batch_alter_table("entry_revisions") as batch:
+        batch.drop_column("text")
