@@ -109,6 +109,11 @@ def is_safe_feed_name(name: str) -> bool:
     return bool(_NAME.fullmatch(name)) and name not in {".", ".."}
 
 
+def crash_point(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The crash point the crash test arms (``$INGESTD_CRASH_AT``; see ``ingestd.faults``)."""
+    return environ.get("INGESTD_CRASH_AT") or None
+
+
 def find_config(explicit: str | None, environ: Mapping[str, str] = os.environ) -> Path:
     """Where the configuration lives: --config, else $INGESTD_CONFIG, else ./ingestd.toml."""
     if explicit:

@@ -1,11 +1,14 @@
 """Archive files and their rows, written together; start-up repair when they disagree.
 
 Write order: every file of a batch is written (atomically, under a name no other
-writer holds; the pipeline's pool workers do this with ``archive.write_numbered``),
-the filesystem is synced once, then all rows are inserted in one transaction that
-records the files. A crash before the commit leaves files without
-rows; ``Persister.reconcile`` moves those aside at the next start, and the feed still
-offers the entries, so they are archived again: exactly once in the end.
+writer holds; the pipeline's pool workers do this with ``archive.write_numbered``, or,
+on a feed's first poll, write every file as a temporary that the store thread names
+one batch at a time with ``archive.name_written``), the filesystem is synced once,
+then all rows are inserted in one transaction that records the files. A crash before
+the commit leaves at most one batch of files without rows (and temporaries);
+``Persister.reconcile`` removes the temporaries and moves those files aside at the
+next start, and the feed still offers the entries, so they are archived again:
+exactly once in the end.
 
 Blocking (files, database): callers on an event loop run these in a thread.
 """
@@ -27,6 +30,7 @@ from typing import TypeVar
 
 from ingestd import archive
 from ingestd.errors import ArchiveError
+from ingestd.faults import crash_point
 from ingestd.store import FeedRecord, NewEntry, Store
 
 log = logging.getLogger("ingestd.persist")
@@ -108,6 +112,7 @@ class Persister:
         try:
             # Durable before any row names them: one sync for the whole group.
             archive.sync_batches(_by_folder(path for files in written for _e, path in files))
+            crash_point("batch-synced")
             inserted = self.store.add_entry_groups(
                 [(save.feed.id, [entry for entry, _path in files], save.seen_at)
                  for (_index, save), files in zip(todo, written, strict=True)],
@@ -120,6 +125,7 @@ class Persister:
                 for _entry, path in files:
                     path.unlink(missing_ok=True)  # no rows, so no files either
             raise
+        crash_point("batch-committed")
         for (index, _save), files, keys in zip(todo, written, inserted, strict=True):
             for entry, path in files:
                 if entry.identity_key not in keys:

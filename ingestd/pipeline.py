@@ -26,7 +26,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 
-from ingestd import decide, fetchfile
+from ingestd import archive, decide, fetchfile
 from ingestd.errors import (
     ArchiveError,
     ExtractError,
@@ -36,6 +36,7 @@ from ingestd.errors import (
     ParseError,
     StorageError,
 )
+from ingestd.faults import crash_point
 from ingestd.fetch import Fetcher
 from ingestd.persist import Pending, Persister, Reconciled, Save, make_owner
 from ingestd.store import FailedEntry, FeedRecord, FeedState, FetchAttempt, Store, stored_key
@@ -301,18 +302,33 @@ class Pipeline:
     async def _archive_first(self, run: _Poll, fetched: Fetched) -> ParsedFeed:
         """A feed with no stored entry (its first poll): every entry is new, so one pool
         step parses the document and writes the files, and only what the rows record
-        comes back; the store thread then records them in batches."""
+        comes back. The files are written as temporaries; the store thread names each
+        batch just before recording it, so at most one batch waits for its rows."""
         job = run.job
         first: prepare.FirstRead = await self._write_files(
             run, _prepare().read_new_feed, fetched.content, fetched.headers, job.record.url,
             self.archive_root, job.spec, self.max_new_per_poll, run.started,
         )  # fmt: skip
         run.parse_seconds = first.cpu_seconds
+        crash_point("first-poll-written")
         self._count_new(run, first.new_entries)
-        for start in range(0, len(first.written), BATCH):
-            chunk = first.written[start : start + BATCH]
-            run.pending.extend(_pending(run, item, file) for item, file in chunk)
-            await self._flush(run)
+        run.next_id = archive.FIRST_FILE_ID
+        named = 0
+        try:
+            for start in range(0, len(first.written), BATCH):
+                chunk = first.written[start : start + BATCH]
+                named = start + len(chunk)  # from here on, name_written cleans up after itself
+                files = await self._blocking(
+                    archive.name_written, self.archive_root, job.spec.name, run.next_id,
+                    [temporary for _item, temporary in chunk],
+                )  # fmt: skip
+                run.next_id = files[-1][1] - 1
+                pairs = zip(chunk, files, strict=True)
+                run.pending.extend(_pending(run, item, file) for (item, _t), file in pairs)
+                await self._flush(run)
+        finally:
+            # A failed or cancelled poll: the batches not named yet go.
+            archive.discard(self.archive_root, [t for _item, t in first.written[named:]])
         return first.feed
 
     def _count_new(self, run: _Poll, new: int) -> None:
@@ -494,8 +510,9 @@ class Pipeline:
         """Run a pool step that writes archive files; move the feed's next number on.
 
         The step returns its files as a list of (relative path, id), or an object with
-        them in ``files``. Should the poll be cancelled meanwhile, the files are
-        removed once the step ends: nobody would record them.
+        them in ``files`` (id None for temporaries not named yet). Should the poll be
+        cancelled meanwhile, the files are removed once the step ends: nobody would
+        record them.
         """
         step = asyncio.ensure_future(self._cpu(func, *args))
         try:
@@ -503,8 +520,8 @@ class Pipeline:
         except asyncio.CancelledError:
             step.add_done_callback(partial(_discard_files, self.archive_root))
             raise
-        if files := _files_of(result):
-            run.next_id = min(file_id for _relative, file_id in files) - 1
+        if ids := [file_id for _relative, file_id in _files_of(result) if file_id is not None]:
+            run.next_id = min(ids) - 1
         return result
 
     # --- bookkeeping -------------------------------------------------------------
@@ -650,8 +667,9 @@ class PollLog:
         await self._group.submit((feed_id, attempt, state))
 
 
-def _files_of(result: Any) -> list[tuple[str, int]]:
-    """The (relative path, id) pairs a file-writing pool step returned."""
+def _files_of(result: Any) -> list[tuple[str, int | None]]:
+    """The (relative path, id) pairs a file-writing pool step returned (id None: not named
+    yet)."""
     return result if isinstance(result, list) else result.files
 
 

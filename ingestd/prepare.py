@@ -60,22 +60,25 @@ def read_feed(content: bytes, headers: Mapping[str, str], base: str) -> ReadFeed
 
 @dataclass(frozen=True)
 class FirstRead:
-    """A feed with nothing stored yet, parsed and archived in one step (``read_new_feed``).
+    """A feed with nothing stored yet, parsed and written in one step (``read_new_feed``).
 
-    ``written`` pairs each archived entry (its ``content`` and ``summary`` dropped:
-    the file holds them) with its file, oldest first; ``new_entries`` counts every
-    entry of the document, also those beyond the per-poll cap.
+    ``written`` pairs each entry to archive (its ``content`` and ``summary`` dropped: the
+    file holds them) with its file, oldest first. The files are temporaries: the store
+    thread names them one batch at a time, just before the batch's rows are committed
+    (``archive.name_written``), so a crash never leaves more than one batch of files
+    without rows. ``new_entries`` counts every entry of the document, also those beyond
+    the per-poll cap.
     """
 
     feed: ParsedFeed
-    written: tuple[tuple[decide.Keyed, tuple[str, int]], ...]
+    written: tuple[tuple[decide.Keyed, str], ...]
     new_entries: int
     cpu_seconds: float = 0.0
 
     @property
-    def files(self) -> list[tuple[str, int]]:
-        """(relative path, id) of every file written."""
-        return [file for _item, file in self.written]
+    def files(self) -> list[tuple[str, None]]:
+        """The temporaries written, without numbers yet."""
+        return [(temporary, None) for _item, temporary in self.written]
 
 
 def read_new_feed(
@@ -87,20 +90,21 @@ def read_new_feed(
     cap: int,
     fallback: datetime,
 ) -> FirstRead:
-    """``read_feed`` and ``write_items`` in one step, for a feed with no stored entries.
+    """``read_feed`` and the rendering and writing of ``write_items`` in one step, for a
+    feed with no stored entries.
 
     With nothing stored every entry is new, so no lookup stands between parsing and
     writing: the entries never travel to the main process and back, only what their
-    rows record. At most ``cap`` entries, oldest first, numbered down from the first
-    file number (the newest sorts first).
+    rows record. At most ``cap`` entries, oldest first.
     """
     read = read_feed(content, headers, base)
     plan = decide.plan(read.keyed, {}, {})
     chosen = decide.archive_order(plan.new, fallback)[:cap]
-    files = write_items(root, archive.FIRST_FILE_ID, spec, [k.entry for k in chosen], fallback)
+    texts = render_items(spec, [k.entry for k in chosen], fallback)
+    temporaries = archive.write_unnamed(root, spec.name, texts)
     light = [replace(k, entry=replace(k.entry, content="", summary="")) for k in chosen]
     return FirstRead(
-        read.feed, tuple(zip(light, files, strict=True)), len(plan.new), read.cpu_seconds
+        read.feed, tuple(zip(light, temporaries, strict=True)), len(plan.new), read.cpu_seconds
     )
 
 

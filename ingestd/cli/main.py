@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeAlias
 
-from ingestd import __version__, config
+from ingestd import __version__, config, faults
 from ingestd.cli import entries, feedsfile, opml
 from ingestd.cli.logsetup import setup_logging
 from ingestd.cli.report import fetch_summary, print_fetch, print_status, status_rows
@@ -315,6 +315,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.log_format, verbose=args.verbose)
+    if point := config.crash_point():
+        faults.arm(point)
     try:
         return int(args.handler(args))
     except ConfigError as exc:
