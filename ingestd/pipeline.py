@@ -192,7 +192,9 @@ class Pipeline:
             store, self._blocking, linger=OUTCOME_LINGER, worth_waiting=lambda: self._running > 0
         )
         # Batches of several polls written together: one sync, one transaction.
-        self._saves: GroupCommit[Save, int] = GroupCommit(self.persister.save_many, self._blocking)
+        self._saves: GroupCommit[Save, int] = GroupCommit(
+            self.persister.save_many, self._blocking, on_failed=self.persister.discard
+        )
         self._active = asyncio.Semaphore(fetcher.limits.concurrency + PROCESSING_BACKLOG)
         # Feeds seen with stored entries: their polls skip the first-poll question.
         # (Only ever a shortcut to the general path, which is right for any feed.)
@@ -576,7 +578,9 @@ class GroupCommit(Generic[T, R]):
     so a poll's work is stored before it goes on; but a thousand polls finishing
     within the same moment take the database's write lock (and the archive's sync)
     a handful of times, not a thousand. When a group fails, its items are written
-    one by one, so one bad item never fails its neighbours.
+    one by one, so one bad item never fails its neighbours: ``write`` must leave a
+    failed group as it was, and ``on_failed`` (if given) cleans up after an item that
+    failed on its own.
     """
 
     def __init__(
@@ -586,9 +590,11 @@ class GroupCommit(Generic[T, R]):
         *,
         linger: float = 0.0,
         worth_waiting: Callable[[], bool] = lambda: False,
+        on_failed: Callable[[list[T]], object] | None = None,
     ) -> None:
         self._write_many = write
         self._run = blocking or asyncio.to_thread
+        self._on_failed = on_failed
         # Before each write, wait ``linger`` seconds for more items while
         # ``worth_waiting()`` says more are coming (and the group is not large already).
         self._linger = linger
@@ -613,7 +619,7 @@ class GroupCommit(Generic[T, R]):
                 results = await self._run(self._write_many, [item for item, _ in group])
             except Exception as exc:  # StorageError, ArchiveError and bugs alike
                 if len(group) == 1:
-                    _settle(group[0][1], error=exc)
+                    await self._failed(group[0], exc)
                 else:
                     # One bad item must not fail its neighbours: write them one by one.
                     self._waiting = group[1:] + self._waiting
@@ -627,9 +633,17 @@ class GroupCommit(Generic[T, R]):
         try:
             results = await self._run(self._write_many, [item])
         except Exception as exc:
-            _settle(done, error=exc)
+            await self._failed(entry, exc)
         else:
             _settle(done, None if results is None else results[0])
+
+    async def _failed(self, entry: tuple[T, asyncio.Future[R | None]], exc: Exception) -> None:
+        item, done = entry
+        try:
+            if self._on_failed is not None:
+                await self._run(self._on_failed, [item])
+        finally:
+            _settle(done, error=exc)
 
 
 def _settle(

@@ -351,6 +351,15 @@ class EntryQueries:
             rows = connection.execution_options(yield_per=2000).execute(query)
             yield from rows  # type: ignore[misc]  # no NULL path passes the WHERE
 
+    def recorded_paths(self, paths: Sequence[str]) -> set[str]:
+        """Which of these archive paths a row records (start-up repair's second look)."""
+        found: set[str] = set()
+        with self._db.read_rows() as connection:
+            for chunk in _chunks(sorted(set(paths))):
+                query = select(Entry.archive_path).where(Entry.archive_path.in_(chunk))
+                found.update(path for path in connection.scalars(query) if path)
+        return found
+
     def delete_entry(self, entry_id: int) -> None:
         """Forget an entry and its revisions (reconciliation of a lost file)."""
         with self._db.write() as session:
