@@ -9,6 +9,7 @@ temporary file that start-up (``ArchiveSweep``) removes; never half a file.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import os
@@ -143,7 +144,8 @@ def _write(
         if durable:
             fsync_dir(target.parent)
     except OSError as exc:
-        temp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # on a read-only disk this fails as well
+            temp.unlink(missing_ok=True)
         raise ArchiveError(f"cannot write {target}: {exc.strerror or exc}") from exc
     return target
 
@@ -313,6 +315,8 @@ def archive_identity(root: Path) -> str:
     volume; the id says which rows' files this folder is expected to hold.
     """
     marker = root / ARCHIVE_ID_FILE
+    make_root(root)
+    last: ArchiveError | None = None
     for _attempt in range(5):
         try:
             return marker.read_text(encoding="ascii").strip()
@@ -320,13 +324,24 @@ def archive_identity(root: Path) -> str:
             pass
         except OSError as exc:
             raise ArchiveError(f"cannot read {marker}: {exc.strerror or exc}") from exc
-        root.mkdir(parents=True, exist_ok=True)
         try:
             # None means another daemon on the same volume made it first: read theirs.
             write_new(root, ARCHIVE_ID_FILE, secrets.token_hex(16) + "\n")
-        except ArchiveError:
-            continue  # a daemon starting beside us swept our temporary file: again
-    raise ArchiveError(f"cannot create {marker}")
+        except ArchiveError as exc:
+            last = exc  # a daemon starting beside us swept our temporary file: again
+    cause = last.__cause__ if last is not None else None
+    reason = getattr(cause, "strerror", None) or str(last)
+    raise ArchiveError(f"cannot write in the archive folder {root}: {reason}")
+
+
+def make_root(root: Path) -> None:
+    """Create the archive folder (and its parents); ArchiveError names it and the cause."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArchiveError(
+            f"cannot create the archive folder {root}: {exc.strerror or exc}"
+        ) from None
 
 
 def fsync_dir(folder: Path) -> None:

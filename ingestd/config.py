@@ -275,6 +275,15 @@ class _Validator:
                 f"expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DB, got {url!r}",
             )
         prefix = "sqlite:///"
+        if url.startswith("sqlite://") and (not url.startswith(prefix) or url == prefix):
+            # SQLAlchemy reads sqlite://name.db as a host and opens an in-memory database.
+            named = url.removeprefix("sqlite://").lstrip("/") or "ingestd.db"
+            raise self.fail(
+                "database",
+                f"{url!r} names no database file: write sqlite:///{named} (three slashes: "
+                "a path relative to this file) or sqlite:////var/lib/ingestd/ingestd.db "
+                "(four: an absolute path)",
+            )
         if (
             url.startswith(prefix)
             and not url.startswith(prefix + "/")
