@@ -159,7 +159,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ingestd.cli.service import run_service  # APScheduler loads only for the daemon
 
     path = config.find_config(args.config)
-    return run_service(path, config.load(path))
+    return run_service(path, _warned(config.load(path)))
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -294,7 +294,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> config.Settings:
-    return config.load(config.find_config(args.config))
+    return _warned(config.load(config.find_config(args.config)))
+
+
+def _warned(settings: config.Settings) -> config.Settings:
+    """Log what the configuration holds that is valid but probably not meant."""
+    for warning in settings.warnings:
+        log.warning("configuration: %s", warning)
+    return settings
 
 
 @contextmanager

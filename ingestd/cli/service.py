@@ -203,6 +203,8 @@ class Service:
             log.error("configuration not reloaded, keeping the running one: %s", exc)
             self.notifier.status("configuration reload failed; running on the previous one")
             return
+        for warning in new.warnings:
+            log.warning("configuration: %s", warning)
         runtime = self._runtime
         assert runtime is not None, "reload before start"
         specs = [feed_config(f) for f in new.feeds]
