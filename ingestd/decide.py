@@ -228,6 +228,25 @@ def next_check(
     return _outside_skips(now + timedelta(seconds=delay), hints)
 
 
+def after_interval_change(
+    next_check_at: datetime | None,
+    last_fetch_at: datetime | None,
+    rhythm: Rhythm,
+    now: datetime,
+) -> datetime | None:
+    """A feed's next check once its interval (``rhythm.interval``) was changed.
+
+    A shorter interval takes effect at once: the next check comes at the last poll
+    plus the new interval (at least the floor), or now if that has passed. A longer
+    one waits for the check already planned, whose poll then plans with it.
+    """
+    if next_check_at is None:
+        return None  # never polled, or due now: stays so
+    since = last_fetch_at or now
+    sooner = max(now, since + timedelta(seconds=max(rhythm.interval, rhythm.floor)))
+    return min(next_check_at, sooner)
+
+
 def _outside_skips(moment: datetime, hints: Hints) -> datetime:
     if not hints.skip_hours and not hints.skip_days:
         return moment

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from ingestd.config import FeedSettings, ScheduleSettings, Settings
-from ingestd.decide import PageRetry, Rhythm
+from ingestd.decide import PageRetry, Rhythm, after_interval_change
 from ingestd.fetch import Fetcher, FetchLimits, NetworkGuard
 from ingestd.pipeline import FeedJob, Pipeline, PollResult, make_owner
-from ingestd.store import FeedConfig, FeedRecord, Store, open_store
+from ingestd.store import FeedConfig, FeedRecord, Store, SyncResult, open_store
 from ingestd.workers import parse_pool
 
 #: With fewer feeds than this in one run, parsing in threads beats starting processes.
@@ -147,8 +147,21 @@ def open_runtime(settings: Settings, *, sync: bool = True, clock: Clock = _utcno
     """Open (and migrate) the database; with ``sync``, bring its feeds in line with the file."""
     store = open_store(settings.database)
     if sync:
-        store.sync_feeds([feed_config(f) for f in settings.feeds], now=clock())
+        sync_config(store, settings, clock())
     return Runtime(settings, store, clock)
+
+
+def sync_config(store: Store, settings: Settings, now: datetime) -> SyncResult:
+    """Bring the stored feeds in line with the configuration (start-up and reload); a
+    changed interval takes effect at the next tick (``decide.after_interval_change``)."""
+    floor = settings.schedule.floor
+
+    def reschedule(
+        next_check: datetime | None, last_fetch: datetime | None, interval: int
+    ) -> datetime | None:
+        return after_interval_change(next_check, last_fetch, Rhythm(interval, floor=floor), now)
+
+    return store.sync_feeds([feed_config(f) for f in settings.feeds], now, reschedule)
 
 
 def feed_config(feed: FeedSettings) -> FeedConfig:

@@ -26,7 +26,7 @@ import sdnotify
 
 from ingestd import config
 from ingestd.cli.logsetup import busy_tick_filter
-from ingestd.cli.runtime import Runtime, feed_config, job_for, open_runtime
+from ingestd.cli.runtime import Runtime, job_for, open_runtime, sync_config
 from ingestd.errors import ConfigError, StorageError
 from ingestd.metrics import Metrics, MetricsServer, start_metrics_server
 from ingestd.pipeline import FeedJob, Reconciled
@@ -207,9 +207,8 @@ class Service:
             log.warning("configuration: %s", warning)
         runtime = self._runtime
         assert runtime is not None, "reload before start"
-        specs = [feed_config(f) for f in new.feeds]
         try:
-            synced = await asyncio.to_thread(runtime.store.sync_feeds, specs, runtime.clock())
+            synced = await asyncio.to_thread(sync_config, runtime.store, new, runtime.clock())
         except StorageError as exc:
             log.error("configuration not reloaded, keeping the running one: %s", exc)
             return
