@@ -25,6 +25,7 @@ from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
+from urllib.parse import urlsplit
 
 from ingestd import archive, decide, fetchfile
 from ingestd.errors import (
@@ -462,7 +463,7 @@ class Pipeline:
     ) -> None:
         """Keep the entry with its next retry (or given up), and count it."""
         entry, job = item.entry, run.job
-        message = f"{entry.link or item.key}: {exc}"
+        message = _about(entry.link or item.key, exc)
         status = exc.status if isinstance(exc, FetchError) else None
         state = decide.page_failed(
             failure.failure if failure else None, message, run.started, job.retry, status=status
@@ -501,7 +502,9 @@ class Pipeline:
                 fetchfile.read_page, link, job.record.url, self.max_bytes
             )
         else:
-            body = await self.fetcher.fetch(link, accept=ACCEPT_HTML)
+            # A feed trusted to be private trusts its own host for its pages too.
+            host = urlsplit(job.record.url).hostname if job.trusted else None
+            body = await self.fetcher.fetch(link, accept=ACCEPT_HTML, trusted_host=host)
         written: prepare.PageWritten = await self._write_files(
             run, _prepare().write_page, self.archive_root, run.next_id, job.spec, entry,
             run.started, body.content, body.headers.get("content-type", ""), body.url,
@@ -715,6 +718,12 @@ def _pending(
         link=entry.link or None, title=entry.title, published=entry.published or run.started,
         published_is_fallback=entry.published is None, resolves=resolves, revision_text=text,
     )  # fmt: skip
+
+
+def _about(link: str, exc: Exception) -> str:
+    """An entry's error, naming its link once (fetch errors begin with the URL already)."""
+    text = str(exc)
+    return text if text.startswith(link) else f"{link}: {text}"
 
 
 def _keyed(failure: FailedEntry) -> decide.Keyed:
