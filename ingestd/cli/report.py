@@ -131,28 +131,62 @@ def status_rows(store: Store, now: datetime) -> list[dict[str, Any]]:
                 "polled_by": feed.lease_owner
                 if feed.lease_expires_at and feed.lease_expires_at > now
                 else None,
-                "next_check": _iso(feed.next_check_at),
+                # A disabled feed is not checked at all, whatever its stored next check.
+                "next_check": _iso(feed.next_check_at) if feed.enabled else None,
                 "due": feed.enabled and (feed.next_check_at is None or feed.next_check_at <= now),
             }
         )
     return rows
 
 
-def print_status(rows: list[dict[str, Any]]) -> None:
-    """A table on a terminal, tab-separated lines otherwise."""
-    columns = ("name", "state", "entries", "last_fetch", "last_status", "next_check", "last_error")
-    if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
+#: The plain form's columns, tab-separated, for scripts (``--json`` has every field).
+STATUS_COLUMNS = (
+    "name", "state", "entries", "last_fetch", "last_status", "next_check", "last_error",
+)  # fmt: skip
 
-        table = Table(*columns)
-        for row in rows:
-            table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
-        Console().print(table)
+
+def print_status(rows: list[dict[str, Any]], now: datetime) -> None:
+    """A table on a terminal (times relative to ``now``), tab-separated lines otherwise."""
+    if sys.stdout.isatty():
+        _status_table(rows, now)
         return
-    print("\t".join(columns))
+    print("\t".join(STATUS_COLUMNS))
     for row in rows:
-        print("\t".join("-" if row[c] is None else str(row[c]) for c in columns))
+        print("\t".join("-" if row[c] is None else str(row[c]) for c in STATUS_COLUMNS))
+
+
+def _status_table(rows: list[dict[str, Any]], now: datetime) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for title in ("feed", "state", "entries", "last poll", "HTTP", "next poll", "last error"):
+        # Wrapped, never cut: a cut time or error is one that cannot be read.
+        table.add_column(title, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["name"], row["state"], str(row["entries"]),
+            _relative(row["last_fetch"], now), str(row["last_status"] or "-"),
+            "due" if row["due"] else _relative(row["next_check"], now),
+            row["last_error"] or row["last_entry_error"] or "",
+        )  # fmt: skip
+    Console().print(table)
+
+
+def _relative(iso: str | None, now: datetime) -> str:
+    """``5m ago``, ``in 25m``, ``3d ago``; ``-`` for no time."""
+    if iso is None:
+        return "-"
+    seconds = (datetime.fromisoformat(iso) - now).total_seconds()
+    span = abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if span >= size:
+            amount = f"{span / size:.0f}{unit}"
+            break
+    else:
+        return "now"
+    return f"in {amount}" if seconds > 0 else f"{amount} ago"
 
 
 def _iso(moment: datetime | None) -> str | None:

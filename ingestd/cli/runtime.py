@@ -8,7 +8,7 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ingestd.config import FeedSettings, ScheduleSettings, Settings
+from ingestd.config import FeedSettings, FetchSettings, ScheduleSettings, Settings
 from ingestd.decide import PageRetry, Rhythm, after_interval_change
 from ingestd.fetch import Fetcher, FetchLimits, NetworkGuard
 from ingestd.pipeline import FeedJob, Pipeline, PollResult, make_owner
@@ -37,17 +37,7 @@ class Runtime:
 
     def fetch_limits(self) -> FetchLimits:
         """The fetcher's limits from ``[fetch]``."""
-        fetch = self.settings.fetch
-        return FetchLimits(
-            connect_timeout=fetch.connect_timeout,
-            read_timeout=fetch.timeout,
-            total_timeout=fetch.timeout,
-            max_redirects=fetch.max_redirects,
-            max_bytes=fetch.max_bytes,
-            concurrency=fetch.concurrency,
-            per_host=fetch.per_host,
-            user_agent=fetch.user_agent,
-        )
+        return fetch_limits(self.settings.fetch)
 
     def make_fetcher(self) -> Fetcher:
         """A fetcher with the configured limits and network guard (call inside the loop)."""
@@ -116,6 +106,20 @@ class Runtime:
             self.executor.shutdown(cancel_futures=True)
             self.executor = None
         self.store.close()
+
+
+def fetch_limits(fetch: FetchSettings) -> FetchLimits:
+    """The fetcher's limits from a ``[fetch]`` table."""
+    return FetchLimits(
+        connect_timeout=fetch.connect_timeout,
+        read_timeout=fetch.timeout,
+        total_timeout=fetch.timeout,
+        max_redirects=fetch.max_redirects,
+        max_bytes=fetch.max_bytes,
+        concurrency=fetch.concurrency,
+        per_host=fetch.per_host,
+        user_agent=fetch.user_agent,
+    )
 
 
 def job_for(
