@@ -260,7 +260,11 @@ class Pipeline:
                 run.parse_seconds = read.cpu_seconds
                 await self._archive_new(run, read.keyed)
                 parsed = read.feed
-        except (ParseError, ArchiveError, StorageError) as exc:
+        except ParseError as exc:
+            # The parse stage does not know where the document came from: say it here.
+            error = f"{job.record.url}: {exc}"
+            return self._finish(run, FAILED, status=fetched.status, error=error, size=size)
+        except (ArchiveError, StorageError) as exc:
             return self._finish(run, FAILED, status=fetched.status, error=str(exc), size=size)
         if parsed.bozo:
             run.warnings.append(f"feed is malformed but readable: {parsed.bozo}")
