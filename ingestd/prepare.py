@@ -159,6 +159,8 @@ def render_items(spec: FeedSpec, entries: Sequence[EntryData], fallback: datetim
     for entry in entries:
         content = sanitize(entry.content).html if spec.sanitize else entry.content
         doc = format_a.from_item(entry.title, entry.link, content, entry.published or fallback)
+        if spec.sanitize:
+            doc = replace(doc, title=format_a.inert_title(doc.title))
         texts.append(format_a.render(doc))
     return texts
 
@@ -182,11 +184,10 @@ def render_page(
             format_b.from_article(article, source=spec.source, label=label, newlines=spec.newlines)
         )
     content = format_a.content_from_article(article, spec.image_proxy)
+    doc = format_a.from_item(entry.title, entry.link, content, entry.published or fallback)
     if spec.sanitize:
-        content = sanitize(content).html
-    return format_a.render(
-        format_a.from_item(entry.title, entry.link, content, entry.published or fallback)
-    )
+        doc = replace(doc, title=format_a.inert_title(doc.title), content=sanitize(content).html)
+    return format_a.render(doc)
 
 
 def absolute(base: str, link: str) -> str:
