@@ -325,7 +325,9 @@ class Pipeline:
             for start in range(0, len(first.written), BATCH):
                 chunk = first.written[start : start + BATCH]
                 named = start + len(chunk)  # from here on, name_written cleans up after itself
-                files = await self._blocking(
+                # In the pool, like the writing: a link and an unlink per file in the store
+                # thread would hand the interpreter lock to and fro with the event loop.
+                files = await self._cpu(
                     archive.name_written, self.archive_root, job.spec.name, run.next_id,
                     [temporary for _item, temporary in chunk],
                 )  # fmt: skip
