@@ -1,13 +1,15 @@
 """ingestd against itself: ``ingestd fetch`` of several git revisions, side by side.
 
     .venv/bin/python -m bench.compare 77ead2b HEAD --feeds 300 --rounds 6
+    .venv/bin/python -m bench.compare 77ead2b HEAD --warm-only --rounds 10
 
 Each revision's ``ingestd/`` is taken with ``git archive`` (``WORKTREE`` means the
 files as they are) and byte-compiled; all run in one venv of ingestd's dependencies
 without ingestd itself (``bench/.venv-compare``, made from ``.venv``'s packages on first
 use), each with its tree on ``PYTHONPATH``. One farm (``bench.farm``, feeds x 20 items)
 is served by nginx (or the Python fallback); every round runs each revision cold (a new
-database and archive) then warm (all 304), in a rotating order, on a tmpfs when
+database and archive) then warm (all 304), in a rotating order (``--warm-only``: one
+unmeasured cold run each, then warm runs only, alternating), on a tmpfs when
 ``/dev/shm`` exists so that ``syncfs`` does not measure other processes' disk writes.
 It prints wall and CPU seconds per run and the medians; CPU is the whole process tree's
 (a cpuacct cgroup, when this machine lets us make one; else the main process alone).
@@ -121,6 +123,9 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--concurrency", type=int, default=4)
+    parser.add_argument(
+        "--warm-only", action="store_true", help="one unmeasured cold run, then warm runs"
+    )
     shm = Path("/dev/shm")
     default_dir = shm / "ingestd-compare" if shm.is_dir() else REPO / "bench" / "out" / "compare"
     parser.add_argument("--dir", type=Path, default=default_dir)
@@ -146,16 +151,20 @@ def main() -> None:
         server = serve.PythonServer(work / "farm", port)
     results: dict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
     server.start()
+    configs: dict[str, Path] = {}
     try:
         for number in range(args.rounds):
             order = args.revisions[number % len(args.revisions) :]
             order += args.revisions[: number % len(args.revisions)]
             for revision in order:
-                run = work / "runs" / f"{number}-{revision.replace('/', '_')}"
-                run.mkdir(parents=True)
-                config = write_config(run, info.feed_urls(), args.concurrency)
-                for phase in ("cold", "warm"):
-                    wall, cpu, summary = fetch(python, trees[revision], config)
+                if not args.warm_only or revision not in configs:
+                    run = work / "runs" / f"{number}-{revision.replace('/', '_')}"
+                    run.mkdir(parents=True)
+                    configs[revision] = write_config(run, info.feed_urls(), args.concurrency)
+                    if args.warm_only:
+                        fetch(python, trees[revision], configs[revision])  # cold, unmeasured
+                for phase in ("warm",) if args.warm_only else ("cold", "warm"):
+                    wall, cpu, summary = fetch(python, trees[revision], configs[revision])
                     results[revision, phase].append((wall, cpu))
                     print(
                         f"round {number + 1} {revision:>12} {phase}: wall {wall:.2f} s, "

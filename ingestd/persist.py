@@ -2,7 +2,7 @@
 
 Write order: every file of a batch is written (atomically, under a name no other
 writer holds; the pipeline's pool workers do this with ``archive.write_numbered``, or,
-on a feed's first poll, write every file as a temporary that the store thread names
+on a feed's first poll, write every file as a temporary that a later pool step names
 one batch at a time with ``archive.name_written``), the filesystem is synced once,
 then all rows are inserted in one transaction that records the files. A crash before
 the commit leaves at most one batch of files without rows (and temporaries);

@@ -309,7 +309,7 @@ class Pipeline:
     async def _archive_first(self, run: _Poll, fetched: Fetched) -> ParsedFeed:
         """A feed with no stored entry (its first poll): every entry is new, so one pool
         step parses the document and writes the files, and only what the rows record
-        comes back. The files are written as temporaries; the store thread names each
+        comes back. The files are written as temporaries; a pool step names each
         batch just before recording it, so at most one batch waits for its rows."""
         job = run.job
         first: prepare.FirstRead = await self._write_files(

@@ -63,8 +63,8 @@ class FirstRead:
     """A feed with nothing stored yet, parsed and written in one step (``read_new_feed``).
 
     ``written`` pairs each entry to archive (its ``content`` and ``summary`` dropped: the
-    file holds them) with its file, oldest first. The files are temporaries: the store
-    thread names them one batch at a time, just before the batch's rows are committed
+    file holds them) with its file, oldest first. The files are temporaries: the
+    pipeline names them one batch at a time, just before the batch's rows are committed
     (``archive.name_written``), so a crash never leaves more than one batch of files
     without rows. ``new_entries`` counts every entry of the document, also those beyond
     the per-poll cap.
