@@ -9,6 +9,7 @@ temporary file that start-up (``ArchiveSweep``) removes; never half a file.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import os
@@ -143,7 +144,8 @@ def _write(
         if durable:
             fsync_dir(target.parent)
     except OSError as exc:
-        temp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # on a read-only disk this fails as well
+            temp.unlink(missing_ok=True)
         raise ArchiveError(f"cannot write {target}: {exc.strerror or exc}") from exc
     return target
 
@@ -171,6 +173,81 @@ def write_numbered(
             (root / relative).unlink(missing_ok=True)
         raise
     return written
+
+
+def write_unnamed(root: Path, folder_name: str, texts: Sequence[str]) -> list[str]:
+    """Write ``texts`` as temporary files in one feed's folder, to be named later.
+
+    Nothing is synced. ``name_written`` gives them their numbered names, one batch at a
+    time just before the batch's rows are committed, so a crash leaves temporaries
+    (which start-up removes) rather than files without rows. Returns their relative
+    paths, in order; on an error, the ones already written are removed again.
+    """
+    folder = articles_dir(Path(), folder_name)
+    target = root / folder
+    if not (_plainly_inside(folder.as_posix()) and _folder_inside(root, target)):
+        raise ArchiveError(f"refusing to write outside the archive: {folder.as_posix()!r}")
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArchiveError(f"cannot create folder {target}: {exc.strerror or exc}") from exc
+    written: list[str] = []
+    try:
+        for text in texts:
+            relative = (folder / f"{TEMP_MARK}{secrets.token_hex(6)}").as_posix()
+            with open(root / relative, "xb") as handle:
+                handle.write(text.encode("utf-8"))
+            written.append(relative)
+    except OSError as exc:
+        discard(root, written)
+        raise ArchiveError(f"cannot write in {target}: {exc.strerror or exc}") from exc
+    except BaseException:
+        discard(root, written)
+        raise
+    return written
+
+
+def name_written(
+    root: Path, folder_name: str, next_id: int, temporaries: Sequence[str]
+) -> list[tuple[str, int]]:
+    """Give files ``write_unnamed`` wrote their numbered names, down from ``next_id``.
+
+    As ``write_numbered``: each takes the first free id at or below the one after its
+    predecessor, never replacing a file. Returns (relative path, id) per file; the
+    temporaries are gone. On an error, the files named so far are removed again.
+    """
+    folder = articles_dir(Path(), folder_name)
+    named: list[tuple[str, int]] = []
+    try:
+        for temporary in temporaries:
+            relative, used = _link_below(root, folder, next_id, root / temporary)
+            named.append((relative, used))
+            next_id = used - 1
+    except BaseException:
+        discard(root, [relative for relative, _used in named])
+        discard(root, temporaries)
+        raise
+    discard(root, temporaries)
+    return named
+
+
+def discard(root: Path, relatives: Iterable[str]) -> None:
+    """Remove these files of the archive (written, but no row will name them)."""
+    for relative in relatives:
+        (root / relative).unlink(missing_ok=True)
+
+
+def _link_below(root: Path, folder: Path, file_id: int, temporary: Path) -> tuple[str, int]:
+    for candidate in range(file_id, max(file_id - ID_ATTEMPTS, -1), -1):
+        relative = (folder / file_name(candidate)).as_posix()
+        try:
+            os.link(temporary, root / relative)
+        except FileExistsError:
+            continue
+        except OSError as exc:
+            raise ArchiveError(f"cannot write {root / relative}: {exc.strerror or exc}") from exc
+        return relative, candidate
+    raise ArchiveError(f"no free file name below {file_id} in {folder}")
 
 
 def _write_below(root: Path, folder: Path, file_id: int, text: str) -> tuple[str, int]:
@@ -238,6 +315,8 @@ def archive_identity(root: Path) -> str:
     volume; the id says which rows' files this folder is expected to hold.
     """
     marker = root / ARCHIVE_ID_FILE
+    make_root(root)
+    last: ArchiveError | None = None
     for _attempt in range(5):
         try:
             return marker.read_text(encoding="ascii").strip()
@@ -245,13 +324,24 @@ def archive_identity(root: Path) -> str:
             pass
         except OSError as exc:
             raise ArchiveError(f"cannot read {marker}: {exc.strerror or exc}") from exc
-        root.mkdir(parents=True, exist_ok=True)
         try:
             # None means another daemon on the same volume made it first: read theirs.
             write_new(root, ARCHIVE_ID_FILE, secrets.token_hex(16) + "\n")
-        except ArchiveError:
-            continue  # a daemon starting beside us swept our temporary file: again
-    raise ArchiveError(f"cannot create {marker}")
+        except ArchiveError as exc:
+            last = exc  # a daemon starting beside us swept our temporary file: again
+    cause = last.__cause__ if last is not None else None
+    reason = getattr(cause, "strerror", None) or str(last)
+    raise ArchiveError(f"cannot write in the archive folder {root}: {reason}")
+
+
+def make_root(root: Path) -> None:
+    """Create the archive folder (and its parents); ArchiveError names it and the cause."""
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ArchiveError(
+            f"cannot create the archive folder {root}: {exc.strerror or exc}"
+        ) from None
 
 
 def fsync_dir(folder: Path) -> None:

@@ -25,6 +25,11 @@ DEFAULT_PATH = Path("ingestd.toml")
 DEFAULT_USER_AGENT = f"ingestd/{__version__} (+{PROJECT_URL})"
 _DURATION = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>s|m|h|d)?")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+#: The keys a ``[[feeds]]`` table may hold.
+FEED_KEYS = (
+    "name", "url", "format", "interval", "fetch_page", "source", "label", "site",
+    "image_proxy", "sanitize", "newlines", "allow_private",
+)  # fmt: skip
 _NAME = re.compile(r"[A-Za-z0-9\u0080-\U0010ffff][A-Za-z0-9_.\- \u0080-\U0010ffff]{0,63}")
 
 
@@ -51,6 +56,8 @@ class ScheduleSettings:
     jitter: float = 0.1  # up to this fraction of the interval is added, to spread polls
     max_backoff: float = 86400.0  # cap of the exponential back-off after errors
     lease: float = 300.0  # how long a daemon holds a feed it is polling
+    page_retry: float = 900.0  # first retry of an entry whose page failed; doubles after
+    give_up: float = 3 * 86400.0  # an entry whose page fails this long is given up
 
 
 @dataclass(frozen=True)
@@ -93,6 +100,8 @@ class Settings:
     service: ServiceSettings = field(default_factory=ServiceSettings)
     feeds: tuple[FeedSettings, ...] = ()
     default_interval: float = 1800.0
+    #: What is valid but probably not meant (an interval below the floor), key and line.
+    warnings: tuple[str, ...] = ()
 
     def feed(self, name: str) -> FeedSettings:
         """The feed called ``name``; ConfigError if there is none."""
@@ -105,6 +114,11 @@ class Settings:
 def is_safe_feed_name(name: str) -> bool:
     """Whether ``name`` may name a feed (and so its archive folder)."""
     return bool(_NAME.fullmatch(name)) and name not in {".", ".."}
+
+
+def crash_point(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The crash point the crash test arms (``$INGESTD_CRASH_AT``; see ``ingestd.faults``)."""
+    return environ.get("INGESTD_CRASH_AT") or None
 
 
 def find_config(explicit: str | None, environ: Mapping[str, str] = os.environ) -> Path:
@@ -143,15 +157,22 @@ class _Validator:
         self.lines = text.split("\n")
         self.path = path
         self.base = path.resolve().parent
+        self.warnings: list[str] = []
 
     def fail(
         self, key: str, problem: str, table: str = "", index: int | None = None
     ) -> ConfigError:
+        return ConfigError(self._about(key, problem, table, index))
+
+    def warn(self, key: str, problem: str, table: str = "", index: int | None = None) -> None:
+        self.warnings.append(self._about(key, problem, table, index))
+
+    def _about(self, key: str, problem: str, table: str, index: int | None) -> str:
         where = self._line_of(key, table, index)
         scope = table + (f"[{index}]" if index is not None else "")
         dotted = f"{scope}.{key}" if scope else key
         line = f", line {where}" if where else ""
-        return ConfigError(f"{self.path}{line}: {dotted}: {problem}")
+        return f"{self.path}{line}: {dotted}: {problem}"
 
     def _line_of(self, key: str, table: str, index: int | None) -> int | None:
         current, seen = "", -1
@@ -185,6 +206,7 @@ class _Validator:
         metrics = self._metrics(self._table(data, "metrics"), schedule.tick)
         service = self._service(self._table(data, "service"))
         feeds = self._feeds(data.get("feeds", []), default_interval)
+        self._below_floor(data, feeds, schedule.floor)
         return Settings(
             path=self.path,
             database=self._database(self._str(data, "database", "sqlite:///ingestd.db", "")),
@@ -195,7 +217,23 @@ class _Validator:
             service=service,
             feeds=feeds,
             default_interval=default_interval,
+            warnings=tuple(self.warnings),
         )
+
+    def _below_floor(
+        self, data: dict[str, Any], feeds: tuple[FeedSettings, ...], floor: float
+    ) -> None:
+        """Warn of intervals the floor overrides: they are accepted, but not kept."""
+        problem = (
+            f"is below [schedule] floor ({floor:g}s): feeds are polled at most every "
+            f"{floor:g}s; lower floor to poll them more often"
+        )
+        default = self._duration(data, "interval", 1800.0, "")
+        if "interval" in data and default < floor:
+            self.warn("interval", f"{default:g}s {problem}")
+        for index, feed in enumerate(feeds):
+            if "interval" in data["feeds"][index] and feed.interval_seconds < floor:
+                self.warn("interval", f"{feed.interval_seconds:g}s {problem}", "feeds", index)
 
     def _schedule(self, table: dict[str, Any]) -> ScheduleSettings:
         self._no_unknown(table, set(ScheduleSettings.__dataclass_fields__), "schedule")
@@ -210,6 +248,8 @@ class _Validator:
             jitter=float(jitter),
             max_backoff=self._duration(table, "max_backoff", 86400.0, "schedule"),
             lease=self._duration(table, "lease", 300.0, "schedule"),
+            page_retry=self._duration(table, "page_retry", 900.0, "schedule"),
+            give_up=self._duration(table, "give_up", 3 * 86400.0, "schedule"),
         )
 
     def _service(self, table: dict[str, Any]) -> ServiceSettings:
@@ -266,6 +306,15 @@ class _Validator:
                 f"expected sqlite:///PATH or postgresql+psycopg://USER@HOST/DB, got {url!r}",
             )
         prefix = "sqlite:///"
+        if url.startswith("sqlite://") and (not url.startswith(prefix) or url == prefix):
+            # SQLAlchemy reads sqlite://name.db as a host and opens an in-memory database.
+            named = url.removeprefix("sqlite://").lstrip("/") or "ingestd.db"
+            raise self.fail(
+                "database",
+                f"{url!r} names no database file: write sqlite:///{named} (three slashes: "
+                "a path relative to this file) or sqlite:////var/lib/ingestd/ingestd.db "
+                "(four: an absolute path)",
+            )
         if (
             url.startswith(prefix)
             and not url.startswith(prefix + "/")
@@ -313,21 +362,7 @@ class _Validator:
         return tuple(feeds)
 
     def _feed(self, item: dict[str, Any], index: int, default_interval: float) -> FeedSettings:
-        known = {
-            "name",
-            "url",
-            "format",
-            "interval",
-            "fetch_page",
-            "source",
-            "label",
-            "site",
-            "image_proxy",
-            "sanitize",
-            "newlines",
-            "allow_private",
-        }
-        self._no_unknown(item, known, "feeds", index)
+        self._no_unknown(item, set(FEED_KEYS), "feeds", index)
         name = self._required_str(item, "name", index)
         if not is_safe_feed_name(name):
             raise self.fail(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 
-from ingestd.types import EntryData
+from ingestd.types import EntryData, PageFailure
 
 MAX_REVISIONS = 24
 
@@ -228,6 +228,25 @@ def next_check(
     return _outside_skips(now + timedelta(seconds=delay), hints)
 
 
+def after_interval_change(
+    next_check_at: datetime | None,
+    last_fetch_at: datetime | None,
+    rhythm: Rhythm,
+    now: datetime,
+) -> datetime | None:
+    """A feed's next check once its interval (``rhythm.interval``) was changed.
+
+    A shorter interval takes effect at once: the next check comes at the last poll
+    plus the new interval (at least the floor), or now if that has passed. A longer
+    one waits for the check already planned, whose poll then plans with it.
+    """
+    if next_check_at is None:
+        return None  # never polled, or due now: stays so
+    since = last_fetch_at or now
+    sooner = max(now, since + timedelta(seconds=max(rhythm.interval, rhythm.floor)))
+    return min(next_check_at, sooner)
+
+
 def _outside_skips(moment: datetime, hints: Hints) -> datetime:
     if not hints.skip_hours and not hints.skip_days:
         return moment
@@ -238,3 +257,65 @@ def _outside_skips(moment: datetime, hints: Hints) -> datetime:
             return candidate
         candidate = (candidate + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     return moment  # everything skipped: a broken feed hint, ignore it
+
+
+# --- article pages that failed ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PageRetry:
+    """How an entry whose article page failed is retried (``[schedule]`` page_retry, give_up).
+
+    The first retry comes ``first_delay`` seconds after the failure, each further one
+    twice as late, at most ``max_delay``; an entry failing for ``give_up_after`` seconds
+    is given up.
+    """
+
+    first_delay: float = 900.0
+    max_delay: float = 86400.0
+    give_up_after: float = 3 * 86400.0
+
+
+#: A page answering this status is gone for good: the entry is given up at once.
+GONE = 410
+
+
+def page_failed(
+    previous: PageFailure | None,
+    error: str,
+    now: datetime,
+    policy: PageRetry,
+    *,
+    status: int | None = None,
+) -> PageFailure:
+    """An entry's state after its page failed (again) at ``now`` with ``error``.
+
+    A page that 404s today may be up tomorrow, so a failure is retried with back-off
+    (a poll before ``next_retry_at`` leaves the entry alone); after ``give_up_after``
+    seconds of failing, or on 410 Gone, the entry is given up with the reason.
+    """
+    attempts = (previous.attempts if previous else 0) + 1
+    first = previous.first_failed_at if previous else now
+    failing = (now - first).total_seconds()
+    if status == GONE:
+        reason = f"the server says the page is gone for good; last: {error}"
+    elif failing >= policy.give_up_after:
+        reason = f"failed for {_span(failing)} ({attempts} attempts); last: {error}"
+    else:
+        delay = min(policy.max_delay, policy.first_delay * 2 ** min(attempts - 1, 32))
+        return PageFailure(attempts, first, now, error, now + timedelta(seconds=delay))
+    return PageFailure(attempts, first, now, error, None, reason)
+
+
+def page_due(failure: PageFailure | None, now: datetime) -> bool:
+    """Whether an entry's page is to be tried in a poll at ``now`` (never failed, or due)."""
+    if failure is None:
+        return True
+    return failure.next_retry_at is not None and failure.next_retry_at <= now
+
+
+def _span(seconds: float) -> str:
+    days = round(seconds / 86400)
+    if days >= 1:
+        return "1 day" if days == 1 else f"{days} days"
+    return f"{seconds / 3600:.0f} hours"

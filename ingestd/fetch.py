@@ -264,7 +264,10 @@ class NetworkGuard:
         for ip in await self._addresses(url):
             if not self.address_allowed(ip):
                 raise Refused(
-                    f"{url}: refused, {url.host} is a non-public address ({ip})", url=str(url)
+                    f"{url}: refused, {url.host} is a non-public address ({ip}); to fetch it "
+                    f'anyway, add "{url.host}" to [fetch] allow_private (or, for a feed of '
+                    "your own on that host, set allow_private = true in its [[feeds]] table)",
+                    url=str(url),
                 )
 
     def check_peer(self, url: httpx.URL, peer: str | None, *, trusted: bool = False) -> None:
@@ -568,11 +571,14 @@ class Fetcher:
         last_modified: str | None = None,
         trusted: bool = False,
         accept: str = ACCEPT_FEED,
+        trusted_host: str | None = None,
     ) -> FetchResult:
         """GET ``url`` (conditionally when validators are given), following redirects.
 
         Raises ``NotModified`` on 304 and a ``FetchError`` subclass on any failure.
         ``trusted`` lets a user-configured URL be private; hops to other hosts are checked.
+        ``trusted_host`` lets that one host be private (a trusted feed's own host, for
+        its article pages).
         """
         headers = {"Accept": accept}
         if etag:
@@ -581,9 +587,11 @@ class Fetcher:
             headers["If-Modified-Since"] = last_modified
         chain = _Chain(url)
         deadline = asyncio.timeout(self.limits.total_timeout)
+        if trusted:
+            trusted_host = httpx.URL(url).host
         try:
             async with deadline:
-                return await self._follow(chain, headers, trusted, deadline)
+                return await self._follow(chain, headers, trusted_host, deadline)
         except (FetchError, NotModified):
             raise
         except (*_FOREIGN, TimeoutError) as exc:
@@ -591,14 +599,18 @@ class Fetcher:
             raise FetchError(f"{chain.url}: {reason}", url=chain.url) from exc
 
     async def _follow(
-        self, chain: _Chain, headers: dict[str, str], trusted: bool, deadline: asyncio.Timeout
+        self,
+        chain: _Chain,
+        headers: dict[str, str],
+        trusted_host: str | None,
+        deadline: asyncio.Timeout,
     ) -> FetchResult:
         first = httpx.URL(chain.url)
         url = first
         for _ in range(self.limits.max_redirects + 1):
             chain.url = str(url)
             # Trust belongs to the configured host; a hop elsewhere is checked again.
-            hop_trusted = trusted and url.host == first.host
+            hop_trusted = trusted_host is not None and url.host == trusted_host
             await self.guard.check(url, trusted=hop_trusted)
             async with (
                 self._slot(url.host, chain, deadline),

@@ -62,6 +62,7 @@ class Metrics:
         self._last_tick: float | None = None
         self._configured: set[str] | None = None  # None: count every feed seen
         self._failing: set[str] = set()
+        self._unarchived: dict[str, tuple[int, int]] = {}  # feed -> (waiting, given up)
         reg = self.registry
         self.polls = Counter("ingestd_polls", "Feed polls by outcome", ["outcome"], registry=reg)
         self.archived = Counter(
@@ -76,6 +77,17 @@ class Metrics:
             buckets=DURATION_BUCKETS,
             registry=reg,
         )
+        self.page_failures = Counter(
+            "ingestd_page_failures",
+            "Article pages that could not be fetched or extracted (one per attempt)",
+            registry=reg,
+        )
+        self.unarchived = Gauge(
+            "ingestd_entries_unarchived",
+            "Entries whose page failed: waiting for a retry, or given up",
+            ["state"],
+            registry=reg,
+        )
         self.feeds_failing = Gauge(
             "ingestd_feeds_failing", "Feeds whose last poll failed", registry=reg
         )
@@ -85,6 +97,7 @@ class Metrics:
         )
         for outcome in KNOWN_OUTCOMES:
             self.polls.labels(outcome=outcome)
+        self._set_unarchived()
 
     def observe(self, result: PollResult) -> None:
         """Count one poll result: its outcome, archived and revised entries, duration."""
@@ -93,6 +106,11 @@ class Metrics:
             self.archived.inc(result.archived)
         if result.revised:
             self.revised.inc(result.revised)
+        if result.pages_failed:
+            self.page_failures.inc(result.pages_failed)
+        if result.outcome in ("ok", "not_modified"):  # only these polls looked at the pages
+            self._unarchived[result.feed] = (result.entries_waiting, result.entries_given_up)
+            self._set_unarchived()
         if result.outcome != "disabled":  # a skipped feed made no request to time
             self.fetch_duration.observe(result.duration_ms / 1000)
         if result.outcome == "failed":
@@ -117,6 +135,18 @@ class Metrics:
         if failing is not None:
             self._failing = set(failing)
         self._set_failing()
+        self._set_unarchived()
+
+    def set_unarchived(self, counts: dict[str, tuple[int, int]]) -> None:
+        """Entries waiting for a page retry and given up, per feed (from the store at start)."""
+        self._unarchived = dict(counts)
+        self._set_unarchived()
+
+    def _set_unarchived(self) -> None:
+        if self._configured is not None:
+            self._unarchived = {k: v for k, v in self._unarchived.items() if k in self._configured}
+        self.unarchived.labels(state="waiting").set(sum(w for w, _ in self._unarchived.values()))
+        self.unarchived.labels(state="given_up").set(sum(g for _, g in self._unarchived.values()))
 
     def _set_failing(self) -> None:
         if self._configured is not None:

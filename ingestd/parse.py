@@ -12,6 +12,7 @@ import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
+from xml.sax import SAXParseException
 
 import feedparser
 
@@ -99,7 +100,15 @@ def _not_a_feed(content: bytes, headers: Mapping[str, str], bozo: str | None) ->
         return "empty response: the server sent no feed"
     if b"<html" in head or b"<!doctype html" in head or "html" in ctype:
         return f"the server sent an HTML page, not an RSS or Atom feed ({ctype or 'no type'})"
-    return f"not an RSS or Atom feed: {bozo or 'no feed elements found'}"
+    return f"not an RSS or Atom feed: {bozo or 'no feed elements found'}{_beginning(content)}"
+
+
+def _beginning(content: bytes) -> str:
+    """``; it begins with '...'``: the first words, when the document is readable text."""
+    text = " ".join(content[:200].decode("utf-8", "replace").split())[:40]
+    if not text or not text.isprintable() or "\ufffd" in text:
+        return ""
+    return f"; it begins with {text!r}"
 
 
 def _entry(entry: Any) -> EntryData:
@@ -139,7 +148,13 @@ def _bozo_message(result: Any) -> str | None:
     if not result.get("bozo"):
         return None
     exc = result.get("bozo_exception")
-    return f"{type(exc).__name__}: {exc}" if exc is not None else "malformed feed"
+    if exc is None:
+        return "malformed feed"
+    if isinstance(exc, SAXParseException):
+        # Its own text is "<unknown>:2:0: syntax error": say what it means instead.
+        where = f"line {exc.getLineNumber()}, column {exc.getColumnNumber()}"
+        return f"the document is not well-formed XML ({where}: {exc.getMessage()})"
+    return f"{type(exc).__name__}: {exc}"
 
 
 def _int_or_none(value: Any) -> int | None:

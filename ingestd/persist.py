@@ -1,11 +1,14 @@
 """Archive files and their rows, written together; start-up repair when they disagree.
 
 Write order: every file of a batch is written (atomically, under a name no other
-writer holds; the pipeline's pool workers do this with ``archive.write_numbered``),
-the filesystem is synced once, then all rows are inserted in one transaction that
-records the files. A crash before the commit leaves files without
-rows; ``Persister.reconcile`` moves those aside at the next start, and the feed still
-offers the entries, so they are archived again: exactly once in the end.
+writer holds; the pipeline's pool workers do this with ``archive.write_numbered``, or,
+on a feed's first poll, write every file as a temporary that a later pool step names
+one batch at a time with ``archive.name_written``), the filesystem is synced once,
+then all rows are inserted in one transaction that records the files. A crash before
+the commit leaves at most one batch of files without rows (and temporaries);
+``Persister.reconcile`` removes the temporaries and moves those files aside at the
+next start, and the feed still offers the entries, so they are archived again:
+exactly once in the end.
 
 Blocking (files, database): callers on an event loop run these in a thread.
 """
@@ -27,6 +30,7 @@ from typing import TypeVar
 
 from ingestd import archive
 from ingestd.errors import ArchiveError
+from ingestd.faults import crash_point
 from ingestd.store import FeedRecord, NewEntry, Store
 
 log = logging.getLogger("ingestd.persist")
@@ -46,6 +50,8 @@ class Pending:
     title: str | None
     published: datetime
     published_is_fallback: bool
+    resolves: bool = False  # it settles a page failure the store keeps
+    revision_text: str | None = None  # revision 1's text when the file is not it (pages)
 
 
 @dataclass(frozen=True)
@@ -91,9 +97,10 @@ class Persister:
     def save_many(self, saves: Sequence[Save]) -> list[int]:
         """Record several feeds' written batches together: one sync, one transaction.
 
-        All or nothing: on any error no row is stored and every file of the group is
-        removed again. Returns, per save, how many entries were archived; an entry
-        another writer stored first loses its file again.
+        All or nothing: on any error no row is stored and the files stay, so the caller
+        can try the saves again one by one (``GroupCommit`` does) and ``discard`` those
+        that fail on their own. Returns, per save, how many entries were archived; an
+        entry another writer stored first loses its file again.
         """
         counts = [0] * len(saves)
         todo = [(index, save) for index, save in enumerate(saves) if save.batch]
@@ -103,25 +110,27 @@ class Persister:
             [(_new_entry(item), self.root / item.relative) for item in save.batch]
             for _index, save in todo
         ]
-        try:
-            # Durable before any row names them: one sync for the whole group.
-            archive.sync_batches(_by_folder(path for files in written for _e, path in files))
-            inserted = self.store.add_entry_groups(
-                [(save.feed.id, [entry for entry, _path in files], save.seen_at)
-                 for (_index, save), files in zip(todo, written, strict=True)],
-                archive_id=self.archive_id, archived_by=self.owner,
-            )  # fmt: skip
-        except BaseException:
-            for files in written:
-                for _entry, path in files:
-                    path.unlink(missing_ok=True)  # no rows, so no files either
-            raise
+        # Durable before any row names them: one sync for the whole group.
+        archive.sync_batches(_by_folder(path for files in written for _e, path in files))
+        crash_point("batch-synced")
+        inserted = self.store.add_entry_groups(
+            [(save.feed.id, [entry for entry, _path in files], save.seen_at)
+             for (_index, save), files in zip(todo, written, strict=True)],
+            archive_id=self.archive_id, archived_by=self.owner,
+            resolved=[(save.feed.id, item.identity_key)
+                      for _index, save in todo for item in save.batch if item.resolves],
+        )  # fmt: skip
+        crash_point("batch-committed")
         for (index, _save), files, keys in zip(todo, written, inserted, strict=True):
             for entry, path in files:
                 if entry.identity_key not in keys:
                     path.unlink(missing_ok=True)
             counts[index] = len(keys)
         return counts
+
+    def discard(self, saves: Sequence[Save]) -> None:
+        """Remove the files of saves that could not be recorded: no row will name them."""
+        archive.discard(self.root, [item.relative for save in saves for item in save.batch])
 
     # --- start-up repair -------------------------------------------------------------
 
@@ -141,16 +150,19 @@ class Persister:
         # With another daemon at work, a young temporary file may be one of its files
         # in the making (on a shared volume); alone, every one is a crash's leftover.
         sweep = archive.ArchiveSweep(self.root, settled if theirs else None)
-        orphans, lost = [], []
+        strays, lost = [], []
         with closing(self.store.archive_paths_in_order(self.archive_id)) as rows:
             for relative, entry_id in one_sided(iter(sweep), rows):
                 if entry_id is not None:
                     lost.append((relative, entry_id))
                 elif _feed_folder(relative) not in busy or _mtime(self.root / relative) < settled:
-                    orphans.append(relative)
+                    strays.append(relative)
+        orphans = self._still_orphans(strays, settled)
         self._move_aside(orphans)
         dropped = []
         for relative, entry_id in lost:
+            if (self.root / relative).exists():
+                continue  # written and committed by another daemon while we walked
             self.store.delete_entry(entry_id)
             dropped.append(relative)
             log.warning(
@@ -160,6 +172,23 @@ class Persister:
             self.store.delete_entry(entry.id)
             dropped.append(f"entry {entry.id}")
         return Reconciled(len(sweep.removed), tuple(orphans), tuple(dropped))
+
+    def _still_orphans(self, strays: list[str], settled: float) -> list[str]:
+        """The files without a row that still have none now that the walk is over.
+
+        The walk and the rows it was merged with are a snapshot; a live daemon may have
+        leased a feed, written a file and committed its row since. Leases are read
+        before rows: a daemon commits its row before it gives its lease back, so a file
+        whose feed is no longer leased by another has its row by then, if it ever will.
+        """
+        if not strays:
+            return []
+        leases = self.store.active_leases(self.clock())
+        busy = self._folders_of({i for i, owner in leases.items() if owner != self.owner})
+        young = [r for r in strays if _feed_folder(r) in busy and _mtime(self.root / r) >= settled]
+        candidates = [r for r in strays if r not in set(young)]
+        recorded = self.store.recorded_paths(candidates)
+        return [r for r in candidates if r not in recorded]
 
     def _move_aside(self, orphans: Sequence[str]) -> None:
         stamp = self.clock().strftime("%Y%m%dT%H%M%S%fZ")
@@ -225,7 +254,7 @@ def _new_entry(item: Pending) -> NewEntry:
         identity_key=item.identity_key, content_hash=item.content_hash, guid=item.guid,
         link=item.link, title=item.title, published_at=item.published,
         published_is_fallback=item.published_is_fallback, archive_path=item.relative,
-        file_id=item.file_id,
+        file_id=item.file_id, revision_text=item.revision_text,
     )  # fmt: skip
 
 

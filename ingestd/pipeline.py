@@ -25,8 +25,9 @@ from functools import partial
 from pathlib import Path
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
+from urllib.parse import urlsplit
 
-from ingestd import decide, fetchfile
+from ingestd import archive, decide, fetchfile
 from ingestd.errors import (
     ArchiveError,
     ExtractError,
@@ -36,9 +37,10 @@ from ingestd.errors import (
     ParseError,
     StorageError,
 )
+from ingestd.faults import crash_point
 from ingestd.fetch import Fetcher
 from ingestd.persist import Pending, Persister, Reconciled, Save, make_owner
-from ingestd.store import FeedRecord, FeedState, FetchAttempt, Store
+from ingestd.store import FailedEntry, FeedRecord, FeedState, FetchAttempt, Store, stored_key
 from ingestd.types import ArchiveFormat, EntryData, FeedSpec, Fetched, ParsedFeed
 
 if TYPE_CHECKING:
@@ -89,10 +91,22 @@ class FeedJob:
     interval_seconds: float
     trusted: bool = False  # the configured URL may be a private address
     rhythm: decide.Rhythm | None = None  # floor, jitter, back-off cap; defaults if None
+    retry: decide.PageRetry = decide.PageRetry()  # how failed article pages are retried
 
     def schedule(self) -> decide.Rhythm:
         """The feed's rhythm: the configured one, or the interval with default limits."""
         return self.rhythm or decide.Rhythm(interval=self.interval_seconds)
+
+
+@dataclass(frozen=True)
+class PageProblem:
+    """An entry whose article page failed in this poll: the error and what happens next."""
+
+    link: str
+    error: str
+    attempts: int
+    next_retry_at: datetime | None
+    given_up: str | None  # the reason, once the entry is given up
 
 
 @dataclass(frozen=True)
@@ -114,6 +128,10 @@ class PollResult:
     parsed: ParsedFeed | None = None
     headers: dict[str, str] = field(default_factory=dict)
     parse_seconds: float = 0.0  # CPU time spent parsing the document
+    pages_failed: int = 0  # article pages that failed in this poll
+    entries_waiting: int = 0  # the feed's entries waiting for a page retry, after this poll
+    entries_given_up: int = 0  # the feed's entries given up, after this poll
+    page_problems: tuple[PageProblem, ...] = ()  # one per failed page of this poll
 
 
 #: A finished poll: its result, and the attempt and feed state the poll log records.
@@ -131,8 +149,11 @@ class _Poll:
     new_entries: int = 0
     archived: int = 0
     revised: int = 0
-    incomplete: bool = False  # entries left for the next poll (backlog or failures)
+    incomplete: bool = False  # entries left unrecorded for the next poll (the per-poll cap)
     parse_seconds: float = 0.0
+    problems: list[PageProblem] = field(default_factory=list)
+    waiting: int = 0  # entries of the feed waiting for a page retry
+    given_up: int = 0  # entries of the feed given up
     pending: list[Pending] = field(default_factory=list)
     next_id: int = 0  # the next archive file number of this feed (set by _plan)
 
@@ -172,7 +193,9 @@ class Pipeline:
             store, self._blocking, linger=OUTCOME_LINGER, worth_waiting=lambda: self._running > 0
         )
         # Batches of several polls written together: one sync, one transaction.
-        self._saves: GroupCommit[Save, int] = GroupCommit(self.persister.save_many, self._blocking)
+        self._saves: GroupCommit[Save, int] = GroupCommit(
+            self.persister.save_many, self._blocking, on_failed=self.persister.discard
+        )
         self._active = asyncio.Semaphore(fetcher.limits.concurrency + PROCESSING_BACKLOG)
         # Feeds seen with stored entries: their polls skip the first-poll question.
         # (Only ever a shortcut to the general path, which is right for any feed.)
@@ -211,6 +234,11 @@ class Pipeline:
         try:
             fetched = await self._fetch_feed(job)
         except NotModified as signal:
+            try:
+                if not _from_feed_alone(job.spec):
+                    await self._archive_pages(run, [])  # retries due from what was kept
+            except (ArchiveError, StorageError) as exc:
+                return self._finish(run, FAILED, status=304, error=str(exc))
             return self._finish(
                 run,
                 NOT_MODIFIED,
@@ -232,7 +260,11 @@ class Pipeline:
                 run.parse_seconds = read.cpu_seconds
                 await self._archive_new(run, read.keyed)
                 parsed = read.feed
-        except (ParseError, ArchiveError, StorageError) as exc:
+        except ParseError as exc:
+            # The parse stage does not know where the document came from: say it here.
+            error = f"{job.record.url}: {exc}"
+            return self._finish(run, FAILED, status=fetched.status, error=error, size=size)
+        except (ArchiveError, StorageError) as exc:
             return self._finish(run, FAILED, status=fetched.status, error=str(exc), size=size)
         if parsed.bozo:
             run.warnings.append(f"feed is malformed but readable: {parsed.bozo}")
@@ -277,18 +309,35 @@ class Pipeline:
     async def _archive_first(self, run: _Poll, fetched: Fetched) -> ParsedFeed:
         """A feed with no stored entry (its first poll): every entry is new, so one pool
         step parses the document and writes the files, and only what the rows record
-        comes back; the store thread then records them in batches."""
+        comes back. The files are written as temporaries; a pool step names each
+        batch just before recording it, so at most one batch waits for its rows."""
         job = run.job
         first: prepare.FirstRead = await self._write_files(
             run, _prepare().read_new_feed, fetched.content, fetched.headers, job.record.url,
             self.archive_root, job.spec, self.max_new_per_poll, run.started,
         )  # fmt: skip
         run.parse_seconds = first.cpu_seconds
+        crash_point("first-poll-written")
         self._count_new(run, first.new_entries)
-        for start in range(0, len(first.written), BATCH):
-            chunk = first.written[start : start + BATCH]
-            run.pending.extend(_pending(run, item, file) for item, file in chunk)
-            await self._flush(run)
+        run.next_id = archive.FIRST_FILE_ID
+        named = 0
+        try:
+            for start in range(0, len(first.written), BATCH):
+                chunk = first.written[start : start + BATCH]
+                named = start + len(chunk)  # from here on, name_written cleans up after itself
+                # In the pool, like the writing: a link and an unlink per file in the store
+                # thread would hand the interpreter lock to and fro with the event loop.
+                files = await self._cpu(
+                    archive.name_written, self.archive_root, job.spec.name, run.next_id,
+                    [temporary for _item, temporary in chunk],
+                )  # fmt: skip
+                run.next_id = files[-1][1] - 1
+                pairs = zip(chunk, files, strict=True)
+                run.pending.extend(_pending(run, item, file) for (item, _t), file in pairs)
+                await self._flush(run)
+        finally:
+            # A failed or cancelled poll: the batches not named yet go.
+            archive.discard(self.archive_root, [t for _item, t in first.written[named:]])
         return first.feed
 
     def _count_new(self, run: _Poll, new: int) -> None:
@@ -303,17 +352,15 @@ class Pipeline:
 
     async def _archive_new(self, run: _Poll, keyed: Sequence[decide.Keyed]) -> None:
         plan = await self._blocking(self._plan, run, keyed)
-        self._count_new(run, len(plan.new))
+        if plan.revised:
+            await self._revise(run, plan.revised)
         ordered = decide.archive_order(plan.new, run.started)
-        cap = self.max_new_per_poll
         spec = run.job.spec
         if not _from_feed_alone(spec):
-            # Entries built from fetched pages are slow to make: each is stored at
-            # once, so a stop loses none of that work.
-            for item in ordered[:cap]:
-                await self._from_page(run, item)
-                await self._flush(run)
+            await self._archive_pages(run, ordered)
             return
+        self._count_new(run, len(plan.new))
+        cap = self.max_new_per_poll
         # Entries from the feed alone are cheap: rendered and written in the pool, and
         # recorded in batches (one sync, one transaction).
         for start in range(0, min(len(ordered), cap), BATCH):
@@ -331,8 +378,23 @@ class Pipeline:
             run.pending.extend(_pending(run, item, file) for item, file in pairs)
             await self._flush(run)
 
+    async def _revise(
+        self, run: _Poll, revised: Sequence[tuple[decide.Known, decide.Keyed]]
+    ) -> None:
+        """Record changed entries as new revisions, each with its text (the archive file
+        keeps the first version)."""
+        texts: list[str] = await self._cpu(
+            _prepare().revision_texts, run.job.spec, [new.entry for _old, new in revised],
+            run.started,
+        )  # fmt: skip
+        changes = [
+            (old.entry_id, new.content_hash, text)
+            for (old, new), text in zip(revised, texts, strict=True)
+        ]
+        run.revised = await self._blocking(self.store.add_revisions, changes, run.started)
+
     def _plan(self, run: _Poll, keyed: Sequence[decide.Keyed]) -> decide.Plan:
-        """Look the entries up and record revisions (blocking: in a thread)."""
+        """Look the entries up and sort them (blocking: in a thread)."""
         feed_id = run.job.record.id
         found = self.store.poll_lookup(
             feed_id, [k.key for k in keyed], [k.entry.link for k in keyed]
@@ -347,23 +409,88 @@ class Pipeline:
                     f"feed {run.job.spec.name} has used every file number: {self.store.target}"
                 )
             run.next_id = found.next_file_id
-        changes = [(old.entry_id, new.content_hash) for old, new in plan.revised]
-        run.revised = self.store.add_revisions(changes, run.started)
         if plan.revision_cap_hit:
             run.warnings.append(f"{plan.revision_cap_hit} entries changed too often; ignored")
         return plan
 
-    async def _from_page(self, run: _Poll, item: decide.Keyed) -> None:
-        entry = item.entry
-        try:
-            file = await self._page_file(run, entry)
-        except (FetchError, ExtractError, ParseError) as exc:
-            # Not stored, so the next poll tries this entry again.
+    async def _archive_pages(self, run: _Poll, ordered: Sequence[decide.Keyed]) -> None:
+        """Entries built from fetched pages, new ones and failed ones due for a retry.
+
+        Each is stored at once (pages are slow to make; a stop loses none of that work).
+        A page that fails is kept with its retry state, so later polls retry it even when
+        the feed answers 304 or no longer lists it, and ``status`` shows it.
+        """
+        feed_id = run.job.record.id
+        failures = await self._blocking(self.store.page_failures, feed_id)
+        due = self._due_pages(run, ordered, failures)
+        cap = self.max_new_per_poll
+        if len(due) > cap:
             run.incomplete = True
-            run.warnings.append(f"{entry.link or item.key}: {exc}")
-            log.warning("feed %s: entry skipped: %s", run.job.spec.name, exc)
+            run.warnings.append(f"{len(due) - cap:,} more entries than the {cap:,} archived per "
+                                "poll; the next polls archive them")  # fmt: skip
+        if due and not run.next_id:
+            run.next_id = await self._blocking(self.store.next_file_id, feed_id)
+        for item, failure in due[:cap]:
+            await self._from_page(run, item, failure)
+            await self._flush(run)
+
+    def _due_pages(
+        self, run: _Poll, ordered: Sequence[decide.Keyed], failures: dict[str, FailedEntry]
+    ) -> list[tuple[decide.Keyed, FailedEntry | None]]:
+        """The entries whose page this poll tries; counts the rest as waiting or given up."""
+        candidates = [(item, failures.pop(stored_key(item.key), None)) for item in ordered]
+        run.new_entries = sum(failure is None for _item, failure in candidates)
+        # Failed entries the document does not offer (a 304, or gone from the feed).
+        candidates += [(_keyed(failure), failure) for failure in failures.values()]
+        due = []
+        for item, failure in candidates:
+            state = failure.failure if failure else None
+            if decide.page_due(state, run.started):
+                due.append((item, failure))
+            elif state is not None and state.given_up:
+                run.given_up += 1
+            else:
+                run.waiting += 1
+        return due
+
+    async def _from_page(self, run: _Poll, item: decide.Keyed, failure: FailedEntry | None) -> None:
+        try:
+            written = await self._page_file(run, item.entry)
+        except (FetchError, ExtractError, ParseError) as exc:
+            await self._page_failed(run, item, failure, exc)
             return
-        run.pending.append(_pending(run, item, file))
+        [file] = written.files
+        run.pending.append(
+            _pending(run, item, file, resolves=failure is not None, text=written.item_text)
+        )
+
+    async def _page_failed(
+        self, run: _Poll, item: decide.Keyed, failure: FailedEntry | None, exc: Exception
+    ) -> None:
+        """Keep the entry with its next retry (or given up), and count it."""
+        entry, job = item.entry, run.job
+        message = _about(entry.link or item.key, exc)
+        status = exc.status if isinstance(exc, FetchError) else None
+        state = decide.page_failed(
+            failure.failure if failure else None, message, run.started, job.retry, status=status
+        )
+        kept = FailedEntry(
+            identity_key=stored_key(item.key), content_hash=item.content_hash, guid=entry.guid,
+            link=entry.link or None, title=entry.title, content=entry.content,
+            published_at=entry.published, failure=state,
+        )  # fmt: skip
+        await self._blocking(self.store.record_page_failure, job.record.id, kept)
+        run.problems.append(PageProblem(
+            entry.link or item.key, message, state.attempts, state.next_retry_at,
+            state.given_up_reason,
+        ))  # fmt: skip
+        run.warnings.append(message)
+        if state.given_up:
+            run.given_up += 1
+            log.warning("feed %s: entry given up: %s", job.spec.name, state.given_up_reason)
+        else:
+            run.waiting += 1
+            log.warning("feed %s: entry not archived: %s", job.spec.name, message)
 
     async def _flush(self, run: _Poll) -> None:
         batch, run.pending = run.pending, []
@@ -371,7 +498,7 @@ class Pipeline:
             save = Save(run.job.record, batch, run.started)
             run.archived += await self._saves.submit(save) or 0
 
-    async def _page_file(self, run: _Poll, entry: EntryData) -> tuple[str, int]:
+    async def _page_file(self, run: _Poll, entry: EntryData) -> prepare.PageWritten:
         job, link = run.job, entry.link
         if not link:
             raise ExtractError("the entry has no link to fetch")
@@ -381,20 +508,22 @@ class Pipeline:
                 fetchfile.read_page, link, job.record.url, self.max_bytes
             )
         else:
-            body = await self.fetcher.fetch(link, accept=ACCEPT_HTML)
-        files: list[tuple[str, int]] = await self._write_files(
+            # A feed trusted to be private trusts its own host for its pages too.
+            host = urlsplit(job.record.url).hostname if job.trusted else None
+            body = await self.fetcher.fetch(link, accept=ACCEPT_HTML, trusted_host=host)
+        written: prepare.PageWritten = await self._write_files(
             run, _prepare().write_page, self.archive_root, run.next_id, job.spec, entry,
             run.started, body.content, body.headers.get("content-type", ""), body.url,
         )  # fmt: skip
-        [file] = files
-        return file
+        return written
 
     async def _write_files(self, run: _Poll, func: Callable[..., W], *args: Any) -> W:
         """Run a pool step that writes archive files; move the feed's next number on.
 
         The step returns its files as a list of (relative path, id), or an object with
-        them in ``files``. Should the poll be cancelled meanwhile, the files are
-        removed once the step ends: nobody would record them.
+        them in ``files`` (id None for temporaries not named yet). Should the poll be
+        cancelled meanwhile, the files are removed once the step ends: nobody would
+        record them.
         """
         step = asyncio.ensure_future(self._cpu(func, *args))
         try:
@@ -402,8 +531,8 @@ class Pipeline:
         except asyncio.CancelledError:
             step.add_done_callback(partial(_discard_files, self.archive_root))
             raise
-        if files := _files_of(result):
-            run.next_id = min(file_id for _relative, file_id in files) - 1
+        if ids := [file_id for _relative, file_id in _files_of(result) if file_id is not None]:
+            run.next_id = min(ids) - 1
         return result
 
     # --- bookkeeping -------------------------------------------------------------
@@ -430,7 +559,9 @@ class Pipeline:
             new_entries=run.new_entries, archived=run.archived, revised=run.revised,
             error=error, warnings=tuple(run.warnings), bytes=size, duration_ms=duration_ms,
             retry_after=retry_after, moved_to=moved_to, parsed=parsed, headers=headers or {},
-            parse_seconds=run.parse_seconds,
+            parse_seconds=run.parse_seconds, pages_failed=len(run.problems),
+            entries_waiting=run.waiting, entries_given_up=run.given_up,
+            page_problems=tuple(run.problems),
         )  # fmt: skip
         state = _next_state(run.job, result, self.clock(), self.rand())
         if outcome == OK:
@@ -456,7 +587,9 @@ class GroupCommit(Generic[T, R]):
     so a poll's work is stored before it goes on; but a thousand polls finishing
     within the same moment take the database's write lock (and the archive's sync)
     a handful of times, not a thousand. When a group fails, its items are written
-    one by one, so one bad item never fails its neighbours.
+    one by one, so one bad item never fails its neighbours: ``write`` must leave a
+    failed group as it was, and ``on_failed`` (if given) cleans up after an item that
+    failed on its own.
     """
 
     def __init__(
@@ -466,9 +599,11 @@ class GroupCommit(Generic[T, R]):
         *,
         linger: float = 0.0,
         worth_waiting: Callable[[], bool] = lambda: False,
+        on_failed: Callable[[list[T]], object] | None = None,
     ) -> None:
         self._write_many = write
         self._run = blocking or asyncio.to_thread
+        self._on_failed = on_failed
         # Before each write, wait ``linger`` seconds for more items while
         # ``worth_waiting()`` says more are coming (and the group is not large already).
         self._linger = linger
@@ -493,7 +628,7 @@ class GroupCommit(Generic[T, R]):
                 results = await self._run(self._write_many, [item for item, _ in group])
             except Exception as exc:  # StorageError, ArchiveError and bugs alike
                 if len(group) == 1:
-                    _settle(group[0][1], error=exc)
+                    await self._failed(group[0], exc)
                 else:
                     # One bad item must not fail its neighbours: write them one by one.
                     self._waiting = group[1:] + self._waiting
@@ -507,9 +642,17 @@ class GroupCommit(Generic[T, R]):
         try:
             results = await self._run(self._write_many, [item])
         except Exception as exc:
-            _settle(done, error=exc)
+            await self._failed(entry, exc)
         else:
             _settle(done, None if results is None else results[0])
+
+    async def _failed(self, entry: tuple[T, asyncio.Future[R | None]], exc: Exception) -> None:
+        item, done = entry
+        try:
+            if self._on_failed is not None:
+                await self._run(self._on_failed, [item])
+        finally:
+            _settle(done, error=exc)
 
 
 def _settle(
@@ -547,8 +690,9 @@ class PollLog:
         await self._group.submit((feed_id, attempt, state))
 
 
-def _files_of(result: Any) -> list[tuple[str, int]]:
-    """The (relative path, id) pairs a file-writing pool step returned."""
+def _files_of(result: Any) -> list[tuple[str, int | None]]:
+    """The (relative path, id) pairs a file-writing pool step returned (id None: not named
+    yet)."""
     return result if isinstance(result, list) else result.files
 
 
@@ -564,15 +708,37 @@ def _from_feed_alone(spec: FeedSpec) -> bool:
     return not spec.fetch_page and spec.format is not ArchiveFormat.REPOST
 
 
-def _pending(run: _Poll, item: decide.Keyed, file: tuple[str, int]) -> Pending:
+def _pending(
+    run: _Poll,
+    item: decide.Keyed,
+    file: tuple[str, int],
+    *,
+    resolves: bool = False,
+    text: str | None = None,
+) -> Pending:
     entry = item.entry
     relative, file_id = file
     return Pending(
         identity_key=item.key, content_hash=item.content_hash, relative=relative,
         file_id=file_id, guid=entry.guid,
         link=entry.link or None, title=entry.title, published=entry.published or run.started,
-        published_is_fallback=entry.published is None,
+        published_is_fallback=entry.published is None, resolves=resolves, revision_text=text,
     )  # fmt: skip
+
+
+def _about(link: str, exc: Exception) -> str:
+    """An entry's error, naming its link once (fetch errors begin with the URL already)."""
+    text = str(exc)
+    return text if text.startswith(link) else f"{link}: {text}"
+
+
+def _keyed(failure: FailedEntry) -> decide.Keyed:
+    """A failed entry rebuilt from what the store kept of it, to try its page again."""
+    entry = EntryData(
+        title=failure.title or "", link=failure.link or "", guid=failure.guid,
+        content=failure.content or "", published=failure.published_at,
+    )  # fmt: skip
+    return decide.Keyed(failure.identity_key, entry, failure.content_hash)
 
 
 def _next_state(job: FeedJob, result: PollResult, now: datetime, rand: float) -> dict[str, object]:
@@ -626,6 +792,7 @@ def _log_result(result: PollResult) -> None:
 
 __all__ = [
     "FeedJob",
+    "PageProblem",
     "Pipeline",
     "PollLog",
     "PollResult",

@@ -60,22 +60,25 @@ def read_feed(content: bytes, headers: Mapping[str, str], base: str) -> ReadFeed
 
 @dataclass(frozen=True)
 class FirstRead:
-    """A feed with nothing stored yet, parsed and archived in one step (``read_new_feed``).
+    """A feed with nothing stored yet, parsed and written in one step (``read_new_feed``).
 
-    ``written`` pairs each archived entry (its ``content`` and ``summary`` dropped:
-    the file holds them) with its file, oldest first; ``new_entries`` counts every
-    entry of the document, also those beyond the per-poll cap.
+    ``written`` pairs each entry to archive (its ``content`` and ``summary`` dropped: the
+    file holds them) with its file, oldest first. The files are temporaries: the
+    pipeline names them one batch at a time, just before the batch's rows are committed
+    (``archive.name_written``), so a crash never leaves more than one batch of files
+    without rows. ``new_entries`` counts every entry of the document, also those beyond
+    the per-poll cap.
     """
 
     feed: ParsedFeed
-    written: tuple[tuple[decide.Keyed, tuple[str, int]], ...]
+    written: tuple[tuple[decide.Keyed, str], ...]
     new_entries: int
     cpu_seconds: float = 0.0
 
     @property
-    def files(self) -> list[tuple[str, int]]:
-        """(relative path, id) of every file written."""
-        return [file for _item, file in self.written]
+    def files(self) -> list[tuple[str, None]]:
+        """The temporaries written, without numbers yet."""
+        return [(temporary, None) for _item, temporary in self.written]
 
 
 def read_new_feed(
@@ -87,20 +90,21 @@ def read_new_feed(
     cap: int,
     fallback: datetime,
 ) -> FirstRead:
-    """``read_feed`` and ``write_items`` in one step, for a feed with no stored entries.
+    """``read_feed`` and the rendering and writing of ``write_items`` in one step, for a
+    feed with no stored entries.
 
     With nothing stored every entry is new, so no lookup stands between parsing and
     writing: the entries never travel to the main process and back, only what their
-    rows record. At most ``cap`` entries, oldest first, numbered down from the first
-    file number (the newest sorts first).
+    rows record. At most ``cap`` entries, oldest first.
     """
     read = read_feed(content, headers, base)
     plan = decide.plan(read.keyed, {}, {})
     chosen = decide.archive_order(plan.new, fallback)[:cap]
-    files = write_items(root, archive.FIRST_FILE_ID, spec, [k.entry for k in chosen], fallback)
+    texts = render_items(spec, [k.entry for k in chosen], fallback)
+    temporaries = archive.write_unnamed(root, spec.name, texts)
     light = [replace(k, entry=replace(k.entry, content="", summary="")) for k in chosen]
     return FirstRead(
-        read.feed, tuple(zip(light, files, strict=True)), len(plan.new), read.cpu_seconds
+        read.feed, tuple(zip(light, temporaries, strict=True)), len(plan.new), read.cpu_seconds
     )
 
 
@@ -115,6 +119,15 @@ def write_items(
     return archive.write_numbered(root, spec.name, next_id, render_items(spec, entries, fallback))
 
 
+@dataclass(frozen=True)
+class PageWritten:
+    """An entry archived from its page: its file, and the feed item's own text (revision 1
+    of the entry, which the file, built from the page, does not hold)."""
+
+    files: list[tuple[str, int]]
+    item_text: str
+
+
 def write_page(
     root: Path,
     next_id: int,
@@ -124,10 +137,17 @@ def write_page(
     page: bytes,
     content_type: str,
     url: str,
-) -> list[tuple[str, int]]:
-    """``render_page``, then its file written as ``write_items`` writes them (a list of one)."""
+) -> PageWritten:
+    """``render_page``, then its file written as ``write_items`` writes them."""
     text = render_page(spec, entry, fallback, page, content_type, url)
-    return archive.write_numbered(root, spec.name, next_id, [text])
+    files = archive.write_numbered(root, spec.name, next_id, [text])
+    return PageWritten(files, render_items(spec, [entry], fallback)[0])
+
+
+def revision_texts(spec: FeedSpec, entries: Sequence[EntryData], fallback: datetime) -> list[str]:
+    """The text each revision of an entry keeps: the feed item as format A renders it
+    (for a feed archived from its items, what the archive file would hold now)."""
+    return render_items(spec, entries, fallback)
 
 
 def render_items(spec: FeedSpec, entries: Sequence[EntryData], fallback: datetime) -> list[str]:
@@ -139,6 +159,8 @@ def render_items(spec: FeedSpec, entries: Sequence[EntryData], fallback: datetim
     for entry in entries:
         content = sanitize(entry.content).html if spec.sanitize else entry.content
         doc = format_a.from_item(entry.title, entry.link, content, entry.published or fallback)
+        if spec.sanitize:
+            doc = replace(doc, title=format_a.inert_title(doc.title))
         texts.append(format_a.render(doc))
     return texts
 
@@ -162,11 +184,10 @@ def render_page(
             format_b.from_article(article, source=spec.source, label=label, newlines=spec.newlines)
         )
     content = format_a.content_from_article(article, spec.image_proxy)
+    doc = format_a.from_item(entry.title, entry.link, content, entry.published or fallback)
     if spec.sanitize:
-        content = sanitize(content).html
-    return format_a.render(
-        format_a.from_item(entry.title, entry.link, content, entry.published or fallback)
-    )
+        doc = replace(doc, title=format_a.inert_title(doc.title), content=sanitize(content).html)
+    return format_a.render(doc)
 
 
 def absolute(base: str, link: str) -> str:

@@ -143,3 +143,23 @@ class Article:
     lead_image: str | None = None
     caption: str | None = None
     published: datetime | None = None
+
+
+@dataclass(frozen=True)
+class PageFailure:
+    """How archiving one entry's article page has gone so far (see ``decide.page_failed``).
+
+    ``next_retry_at`` is None once the entry is given up; ``given_up_reason`` says why.
+    """
+
+    attempts: int
+    first_failed_at: datetime
+    last_failed_at: datetime
+    last_error: str
+    next_retry_at: datetime | None
+    given_up_reason: str | None = None
+
+    @property
+    def given_up(self) -> bool:
+        """True once no poll retries this entry by itself (``ingestd entries retry`` does)."""
+        return self.given_up_reason is not None

@@ -116,3 +116,74 @@ def test_service_table(tmp_path: Path) -> None:
         config.loads('[service]\n# how long\ngrace = "soon"\n', tmp_path / "x.toml")
     with pytest.raises(ConfigError, match="line 2: service.linger: unknown key"):
         config.loads("[service]\nlinger = 1\n", tmp_path / "x.toml")
+
+
+# --- issue 16, item 5: the example documents every key; a too-short interval is a warning ---
+
+
+def _keys_of(section: str, text: str) -> set[str]:
+    """Keys written (or commented out) as ``key =`` in one table of the example file."""
+    lines, current, found = text.split("\n"), "", set()
+    for line in lines:
+        stripped = line.strip()
+        if stripped.startswith("[") and not stripped.startswith("[["):
+            current = stripped.strip("[]")
+            continue
+        if stripped.startswith("[["):
+            current = stripped.strip("[]")
+            continue
+        key = stripped.lstrip("#").strip().split("=", 1)[0].strip()
+        if current == section and "=" in stripped and key.isidentifier():
+            found.add(key)
+    return found
+
+
+def test_the_example_configuration_documents_every_key() -> None:
+    """Item 5: config.example.toml claims every key; [schedule] was missing entirely."""
+    text = (Path(__file__).resolve().parent.parent / "config.example.toml").read_text()
+    wanted = {
+        "fetch": set(config.FetchSettings.__dataclass_fields__),
+        "schedule": set(config.ScheduleSettings.__dataclass_fields__),
+        "service": set(config.ServiceSettings.__dataclass_fields__),
+        "metrics": {"enabled", "listen", "allow_remote", "stale_after"},
+    }
+    for section, keys in wanted.items():
+        assert keys <= _keys_of(section, text), (section, keys - _keys_of(section, text))
+    assert {"database", "archive_dir", "interval"} <= _keys_of("", text)
+    feed_keys = {
+        line.split()[1]
+        for line in text.split("\n")
+        if line.startswith("# ") and len(line.split()) > 2 and line.split()[1] in config.FEED_KEYS
+    }
+    assert feed_keys == set(config.FEED_KEYS)
+    config.loads(text, Path("/etc/ingestd/ingestd.toml"))  # and it is a valid file
+
+
+def test_an_interval_below_the_floor_is_a_warning_naming_key_and_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Item 5: interval = "10s" is polled every 60 s (the floor); say so when loading."""
+    text = (
+        'interval = "30s"\n[schedule]\nfloor = "1m"\n'
+        '[[feeds]]\nname = "fast"\nurl = "https://a.example/"\ninterval = "10s"\n'
+        '[[feeds]]\nname = "slow"\nurl = "https://b.example/"\ninterval = "2m"\n'
+    )
+    path = tmp_path / "ingestd.toml"
+    settings = config.loads(text, path)
+    assert settings.warnings == (
+        f"{path}, line 1: interval: 30s is below [schedule] floor (60s): feeds are polled "
+        "at most every 60s; lower floor to poll them more often",
+        f"{path}, line 7: feeds[0].interval: 10s is below [schedule] floor (60s): feeds are "
+        "polled at most every 60s; lower floor to poll them more often",
+    )
+    path.write_text(
+        text.replace('"https://a.example/"', '"file:a.xml"').replace(
+            '"https://b.example/"', '"file:b.xml"'
+        ),
+        encoding="utf-8",
+    )
+    from ingestd.cli import main
+
+    main(["status", "--config", str(path)])
+    err = capsys.readouterr().err
+    assert "WARNING" in err and "feeds[0].interval: 10s is below [schedule] floor" in err

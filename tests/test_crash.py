@@ -1,8 +1,11 @@
 """Crash safety: SIGKILL a real ``ingestd fetch`` at many points, restart it, check the archive.
 
-The process under test is ``python -m ingestd fetch --config ... --json``, unchanged: no
-fault-injection hook in product code. Kill points are chosen by observing it from outside:
+The process under test is ``python -m ingestd fetch --config ... --json``. Kill points:
 
+- *named point*: ``INGESTD_CRASH_AT=NAME[@N]`` makes ingestd SIGKILL itself where the code
+  reaches that point (``ingestd.faults``: a first poll's files written, a batch synced
+  before its commit, a batch committed), so the windows between a write and the commit
+  that records it are hit every run, whatever the machine's load;
 - *held request*: the loopback server holds a feed or article request until the test lets
   it through, so the process is paused at a known point (every earlier entry of that feed
   is committed, the next one not yet written);
@@ -256,10 +259,11 @@ class Workspace:
             encoding="utf-8",
         )
 
-    def spawn(self, *, reset: bool = True) -> subprocess.Popen[bytes]:
+    def spawn(self, *, reset: bool = True, crash_at: str = "") -> subprocess.Popen[bytes]:
         if reset:
             self.farm.gates.reset()
         log = open(self.root / "run.log", "ab")  # noqa: SIM115 - closed by the child's exit
+        env = {**os.environ, "INGESTD_CRASH_AT": crash_at} if crash_at else None
         try:
             return subprocess.Popen(
                 [sys.executable, "-m", "ingestd", "fetch", "--config", str(self.config), "--json"],
@@ -267,6 +271,7 @@ class Workspace:
                 stdout=subprocess.PIPE,
                 stderr=log,
                 start_new_session=True,
+                env=env,
             )
         finally:
             log.close()
@@ -564,6 +569,20 @@ class Crasher:
         wait_for(lambda: self._rows_of(feed) >= wanted, what=f"all rows of {feed}")
         self._kill(process, "after the last commit of a feed")
 
+    def at_point(self, point: str, feed: str) -> dict[str, bytes]:
+        """Only ``feed`` let through; ingestd SIGKILLs itself at the named ``point``."""
+        self.gates.reset()
+        self.gates.hold(*(f"{f.name}:feed" for f in FEEDS if f.name != feed))
+        process = self.ws.spawn(reset=False, crash_at=point)
+        self.tally.runs += 1
+        code = process.wait(timeout=60)
+        assert code == -signal.SIGKILL, f"ingestd never reached {point} (exit {code})"
+        if process.stdout is not None:
+            process.stdout.close()
+        _reap_group(process.pid)
+        self.tally.kills[f"named point {point.split('@')[0]}"] += 1
+        return check_after_kill(self.ws, self.tally)
+
     def timed(self, low: float, high: float) -> None:
         """Kill at a seeded random moment: anywhere in start-up, parsing, writes, commits."""
         process = self.ws.spawn()
@@ -589,6 +608,11 @@ def test_sigkill_at_many_points_then_restart_loses_and_doubles_nothing(
         archived: dict[str, bytes] = {}
 
         farm.grow(a=40, b=150, c=40)
+        # b's first poll writes 150 files in its pool step: at most one batch may wait.
+        first = crash.at_point("first-poll-written", "b")
+        assert len(first) <= BATCH
+        crash.at_point("batch-synced@2", "b")  # its second batch, before the commit
+        crash.at_point("batch-committed", "a")
         crash.timed(0.1, 0.6)
         crash.held_requests()
         crash.after_commits("a", 6)
@@ -604,6 +628,7 @@ def test_sigkill_at_many_points_then_restart_loses_and_doubles_nothing(
         archived = check_complete(ws, tally, archived)
 
         farm.grow(a=55, b=200, c=52)
+        crash.at_point("batch-synced", "c")
         crash.file_without_row("a", 0)
         crash.file_without_row("a", 0)  # the same file number orphaned twice
         crash.after_commits("a", 3)
@@ -625,8 +650,9 @@ def test_sigkill_at_many_points_then_restart_loses_and_doubles_nothing(
         archived = check_complete(ws, tally, archived)
 
     kills = sum(tally.kills.values())
-    assert kills >= 20
+    assert kills >= 24
     assert tally.kills["file written, row not committed"] >= 5
+    assert tally.kills["named point first-poll-written"] == 1
     assert len(tally.orphans_seen) >= 5
     summary = tally.line() + f"; {time.monotonic() - started:.1f} s"
     print(summary)

@@ -95,7 +95,9 @@ def test_first_poll_is_one_pool_step_then_polls_look_up_and_write(
 ) -> None:
     root = tmp_path / "archive"
     first, steps = poll_items(store, root, 3)
-    assert steps == ["read_new_feed"]  # parsed and written in one step
+    # Parsed and written in one step; the files are named one batch at a time, just
+    # before the batch's rows are committed (here one batch).
+    assert steps == ["read_new_feed", "name_written"]
     assert (first.outcome, first.new_entries, first.archived) == ("ok", 3, 3)
     # Oldest first, numbered down: the newest entry has the lowest number.
     assert titles_by_file(root) == {
@@ -164,4 +166,4 @@ def test_a_pipeline_asks_whether_a_feed_has_entries_until_it_has(
 
         assert asyncio.run(go()) == [1, 0, 0]
     assert asked == [feed.id, feed.id]  # empty, then found: the third poll does not ask
-    assert pool.steps == ["read_new_feed", "read_feed", "read_feed"]
+    assert pool.steps == ["read_new_feed", "name_written", "read_feed", "read_feed"]

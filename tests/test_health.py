@@ -220,7 +220,8 @@ def test_expires_is_read_against_the_servers_date() -> None:
 
 
 def test_a_skipped_entry_is_retried_despite_validators(harness: Harness) -> None:
-    """An entry whose page failed is not stranded behind a 304 on the next poll."""
+    """An entry whose page failed is not stranded behind a 304: a later poll retries it from
+    what the store kept (issue 16 item 1; before, the feed's validators were dropped)."""
     state = {"page": 500}
     body = rss(item("a", harness.server.url("/page.html"), "a"))
 
@@ -260,10 +261,12 @@ def test_a_skipped_entry_is_retried_despite_validators(harness: Harness) -> None
     first = poll()
     assert first.outcome == "ok" and first.archived == 0 and first.warnings
     stored = harness.store.get_feed("f")
-    assert stored is not None and stored.etag is None
+    # The failed entry is kept by the store, so the feed keeps its validators.
+    assert stored is not None and stored.etag == '"v1"'
     state["page"] = 200
+    harness.clock.now = T0 + timedelta(minutes=16)  # after the first retry delay (15 min)
     second = poll()
-    assert second.archived == 1
+    assert (second.outcome, second.archived) == ("not_modified", 1)
     assert [
         r.headers.get("if-none-match") for r in harness.server.requests if r.path == "/f.xml"
-    ] == [None, None]
+    ] == [None, '"v1"']

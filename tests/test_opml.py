@@ -300,3 +300,51 @@ def test_a_plain_doctype_is_fine() -> None:
         b'xmlUrl="https://a.example/"/></body></opml>'
     )
     assert [o.url for o in opml.parse(document)] == ["https://a.example/"]
+
+
+def test_export_then_import_into_an_empty_config_keeps_every_feed_and_setting(
+    tmp_path: Path, cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 16, item 8: the repost feed sharing a URL with another feed is not dropped as
+    "listed twice", and format, source, label, site, interval, allow_private and the other
+    settings come back (ingestd's own settings as namespaced OPML attributes)."""
+    source = write(
+        tmp_path / "source.toml",
+        'interval = "45m"\n'
+        '[[feeds]]\nname = "bbc"\nurl = "https://feeds.example/bbc.xml"\ninterval = "1h"\n'
+        'fetch_page = true\nimage_proxy = "https://images.example/?url="\nsanitize = false\n\n'
+        '[[feeds]]\nname = "bbc repost"\nurl = "https://feeds.example/bbc.xml"\n'
+        'format = "repost"\nsource = "喜马拉雅 `农场`"\nlabel = "轉自{site}"\nsite = "BBC"\n'
+        'newlines = "crlf-lf-body"\nallow_private = true\n\n'
+        '[[feeds]]\nname = "dw"\nurl = "https://rss.example/dw?lang=zh&x=1"\n',
+    )
+    code, out, _ = run(capsys, "feeds", "export-opml", "--config", str(source))
+    exported = write(tmp_path / "feeds.opml", out)
+    code, out, err = run(capsys, "feeds", "import-opml", str(exported), "--config", str(cfg))
+    assert code == 0, err
+    assert "skipped 0" in out
+    assert config.load(cfg).feeds == config.load(source).feeds
+    # Exported again, the file is the same but for its date.
+    again = run(capsys, "feeds", "export-opml", "--config", str(cfg))[1]
+    strip = lambda text: [x for x in text.splitlines() if "dateCreated" not in x]  # noqa: E731
+    assert strip(again) == strip(exported.read_text(encoding="utf-8"))
+
+
+def test_bad_ingestd_settings_in_an_outline_skip_that_outline_with_the_reason(
+    tmp_path: Path, cfg: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Item 8: a hand-edited setting that does not validate skips its outline, saying why."""
+    file = write(
+        tmp_path / "subs.opml",
+        f'<opml version="2.0" xmlns:ingestd="{opml.NAMESPACE}"><body>\n'
+        '<outline text="a" xmlUrl="https://a.example/rss" ingestd:format="pdf"/>\n'
+        '<outline text="b" xmlUrl="https://b.example/rss" ingestd:sanitize="maybe"/>\n'
+        '<outline text="c" xmlUrl="https://c.example/rss" ingestd:interval="1h"/>\n'
+        "</body></opml>",
+    )
+    code, out, _ = run(capsys, "feeds", "import-opml", str(file), "--config", str(cfg))
+    assert code == 0
+    assert configured(cfg) == {"c": "https://c.example/rss"}
+    assert config.load(cfg).feeds[0].interval_seconds == 3600
+    assert "https://a.example/rss (line 2): ingestd:format: expected" in out
+    assert "https://b.example/rss (line 3): ingestd:sanitize: expected true or false" in out

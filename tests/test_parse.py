@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from ingestd.errors import ParseError
@@ -88,3 +90,35 @@ def test_nul_characters_are_dropped() -> None:
     data = RSS.format(decl="utf-8").replace("新闻标题", "新闻\x00标题").encode()
     (item,) = parse_feed(data).entries
     assert item.title == "美国之音新闻标题"
+
+
+def test_a_document_that_is_not_xml_is_named_in_words_with_its_url(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 16, item 10: a non-XML feed said `not an RSS or Atom feed: SAXParseException:
+    <unknown>:2:0: syntax error`, without its URL; it now says where and what, in words."""
+    import json
+
+    from ingestd.cli import main
+    from tests.loopback import LoopbackServer
+
+    with pytest.raises(ParseError) as caught:
+        parse_feed(b"hello\nthis is no feed\n", {"content-type": "text/plain"})
+    message = str(caught.value)
+    assert "SAXParseException" not in message and "<unknown>" not in message
+    assert "not well-formed XML (line 2, column 0: syntax error)" in message, message
+    assert "it begins with 'hello this is no feed'" in message, message
+
+    with LoopbackServer() as server:
+        server.route("/feed", (200, {"Content-Type": "text/plain"}, b"hello\nthis is no feed\n"))
+        config = tmp_path / "ingestd.toml"
+        config.write_text(
+            f'database = "sqlite:///{tmp_path / "s.db"}"\narchive_dir = "archive"\n'
+            '[fetch]\nallow_private = ["127.0.0.1"]\n'
+            f'[[feeds]]\nname = "x"\nurl = "{server.url("/feed")}"\n',
+            encoding="utf-8",
+        )
+        capsys.readouterr()
+        assert main(["fetch", "--config", str(config), "--json"]) == 1
+        [error] = json.loads(capsys.readouterr().out)["errors"]
+    assert error["error"].startswith(f"{server.url('/feed')}: not an RSS or Atom feed: ")

@@ -81,20 +81,23 @@ def test_batches_of_several_feeds_are_archived_together(
     assert entry is not None and entry.archive_path == "articles/a/1048573.md"
 
 
-def test_a_failing_group_stores_nothing_and_removes_its_files(store: Store, tmp_path: Path) -> None:
+def test_a_failing_group_stores_nothing_and_keeps_its_files_for_a_retry(
+    store: Store, tmp_path: Path
+) -> None:
     by_name = feeds(store)
     top = store.next_file_id(by_name["a"].id)
     gone = FeedRecord(**{**by_name["c"].__dict__, "id": 10_000})  # no such feed: FK fails
     persister = Persister(store, tmp_path, "me:1:x", lambda: NOW)
+    saves = [
+        Save(by_name["a"], written(tmp_path, "a", top, "1"), NOW),
+        Save(gone, written(tmp_path, "c", top, "1"), NOW),
+    ]
     with pytest.raises(StorageError):
-        persister.save_many(
-            [
-                Save(by_name["a"], written(tmp_path, "a", top, "1"), NOW),
-                Save(gone, written(tmp_path, "c", top, "1"), NOW),
-            ]
-        )
-    assert archived_files(tmp_path) == set()  # both files went again
+        persister.save_many(saves)
     assert store.entry_counts() == {"a": 0, "b": 0, "c": 0}
+    assert len(archived_files(tmp_path)) == 2  # kept: the saves may be tried one by one
+    persister.discard(saves)
+    assert archived_files(tmp_path) == set()
 
 
 def test_a_folder_that_cannot_be_made_is_an_archive_error(tmp_path: Path) -> None:
@@ -178,3 +181,84 @@ def test_repair_matches_rows_and_files_across_folders_that_sort_apart(
     assert result.rows_dropped == (lost,)
     assert sorted(dict(store.archive_paths_in_order())) == sorted(kept)
     assert all((root / relative).exists() for relative in kept)
+
+
+def test_a_group_that_fails_once_is_retried_with_its_files(store: Store, tmp_path: Path) -> None:
+    """A group commit that fails (a lock timeout, say) is retried save by save: every row
+    it then stores has its file, and only a save that fails on its own loses its files.
+    (Before, the failed group's files were removed and the retry recorded rows without
+    them.)"""
+    import asyncio
+
+    from ingestd.pipeline import GroupCommit
+
+    by_name = feeds(store)
+    top = store.next_file_id(by_name["a"].id)
+    persister = Persister(store, tmp_path, "me:1:x", lambda: NOW)
+    real, calls = store.add_entry_groups, []
+
+    def flaky(groups: list[object], **options: object) -> list[set[str]]:
+        calls.append(len(groups))
+        if len(calls) == 1:
+            raise StorageError("database is locked (waited 5.0 s)")
+        return real(groups, **options)  # type: ignore[arg-type]
+
+    store.add_entry_groups = flaky  # type: ignore[method-assign]
+    gone = FeedRecord(**{**by_name["c"].__dict__, "id": 10_000})  # no such feed: fails alone
+    saves = [
+        Save(by_name["a"], written(tmp_path, "a", top, "1", "2"), NOW),
+        Save(by_name["b"], written(tmp_path, "b", top, "3"), NOW),
+        Save(gone, written(tmp_path, "c", top, "4"), NOW),
+    ]
+
+    async def submit_together() -> list[object]:
+        group: GroupCommit[Save, int] = GroupCommit(
+            persister.save_many, on_failed=persister.discard
+        )
+        return await asyncio.gather(*(group.submit(s) for s in saves), return_exceptions=True)
+
+    results = asyncio.run(submit_together())
+    assert results[:2] == [2, 1] and isinstance(results[2], StorageError)
+    assert calls[0] == 3  # the whole group first, then one by one
+    recorded = dict(store.archive_paths_in_order())
+    assert (
+        set(recorded)
+        == archived_files(tmp_path)
+        == {
+            "articles/a/1048575.md",
+            "articles/a/1048574.md",
+            "articles/b/1048575.md",
+        }
+    )
+
+
+def test_repair_leaves_files_and_rows_a_live_daemon_commits_meanwhile(
+    store: Store, tmp_path: Path
+) -> None:
+    """Start-up repair beside a running daemon: a file whose row is committed while repair
+    walks the archive, or whose feed another daemon leased meanwhile, is neither moved
+    aside nor has its row dropped. (Before, both happened: rows without files.)"""
+    root = tmp_path / "archive"
+    persister = Persister(store, root, "me:1:x", lambda: NOW)
+    by_name = feeds(store)
+    late_row = written(root, "a", 1048575, "late")[0]  # committed while repair walks
+    leased = written(root, "b", 1048575, "busy")[0]  # feed b leased by another daemon meanwhile
+    stray = written(root, "c", 1048575, "stray")[0]  # a true orphan
+    real_rows, real_leases = store.archive_paths_in_order, store.active_leases
+    lease_calls: list[int] = []
+
+    def rows_then_commit(archive_id: str | None = None):  # type: ignore[no-untyped-def]
+        yield from real_rows(archive_id)  # what the walk's snapshot holds: no row yet
+        persister.save_many([Save(by_name["a"], [late_row], NOW)])
+
+    def leases_later(now: datetime) -> dict[int, str]:
+        lease_calls.append(1)
+        found = real_leases(now)
+        return {**found, by_name["b"].id: "other:1:x"} if len(lease_calls) > 2 else found
+
+    store.archive_paths_in_order = rows_then_commit  # type: ignore[method-assign]
+    store.active_leases = leases_later  # type: ignore[method-assign]
+    result = persister.reconcile()
+    assert result.orphans_moved == (stray.relative,)
+    assert (root / late_row.relative).exists() and (root / leased.relative).exists()
+    assert set(dict(real_rows())) == {late_row.relative}

@@ -290,3 +290,69 @@ def test_a_feed_no_longer_configured_is_not_polled(
 def _lease_of(store: Store) -> datetime | None:
     [feed] = store.list_feeds()
     return feed.lease_expires_at
+
+
+def test_a_changed_interval_takes_effect_at_the_next_tick(
+    runtime_for: Callable[[str], Runtime],
+    clock: Clock,
+    loopback: LoopbackServer,
+    tmp_path: Path,
+    database_url: str,
+) -> None:
+    """Issue 16, item 6: lowering a feed's interval (reload, or restart) moves its next
+    check; before, it stayed on the old schedule until the old interval ran out."""
+    from ingestd.cli.service import Service
+
+    serve_feed(loopback, "/news.xml")
+    url = loopback.url("/news.xml")
+    runtime = runtime_for(feed_toml("news", url, interval="1h"))
+    hits = lambda: loopback.hits["/news.xml"]  # noqa: E731
+
+    async def body(scheduler: Scheduler) -> None:
+        assert len(await tick_and_wait(scheduler)) == 1 and hits() == 1  # T0; next about 1h
+        clock.advance(minutes=5)
+        assert await tick_and_wait(scheduler) == []
+        # SIGHUP after the file now says 2m: more than 2 minutes since the last poll.
+        service = Service(tmp_path / "ingestd.toml", runtime.settings)
+        service._runtime = runtime
+        write_config(tmp_path, database_url, feed_toml("news", url, interval="2m"))
+        await service.reload()
+        runtime.settings = service.settings  # what the daemon's job lookup reads
+        assert len(await tick_and_wait(scheduler)) == 1 and hits() == 2
+        record = runtime.store.get_feed("news")
+        assert record is not None and record.next_check_at is not None
+        assert record.next_check_at <= clock.now + timedelta(minutes=2.2)  # the 1h rhythm: no
+        # A raised interval waits for the next check it already has.
+        write_config(tmp_path, database_url, feed_toml("news", url, interval="6h"))
+        await service.reload()
+        runtime.settings = service.settings
+        clock.advance(minutes=3)
+        assert len(await tick_and_wait(scheduler)) == 1 and hits() == 3
+
+    with_scheduler(runtime, clock, body)
+
+    # A restart with a lower interval: due at once, since the last poll is 10 minutes old.
+    record = runtime.store.get_feed("news")
+    assert record is not None and record.next_check_at is not None
+    assert record.next_check_at > clock.now + timedelta(hours=5)
+    clock.advance(minutes=10)
+    restarted = runtime_for(feed_toml("news", url, interval="5m"))
+    assert [f.name for f in restarted.store.due_feeds(clock.now)] == ["news"]
+
+
+def test_after_interval_change_is_a_pure_rule() -> None:
+    """Issue 16, item 6: the rule itself (decide.after_interval_change), without I/O."""
+    from ingestd.decide import Rhythm, after_interval_change
+
+    later = T0 + timedelta(hours=1)
+    # Lowered: the last poll plus the new interval, but never before now.
+    assert after_interval_change(later, T0, Rhythm(120), T0 + timedelta(minutes=1)) == (
+        T0 + timedelta(minutes=2)
+    )
+    now = T0 + timedelta(minutes=5)
+    assert after_interval_change(later, T0, Rhythm(120), now) == now
+    # Below the floor: the floor.
+    assert after_interval_change(later, T0, Rhythm(10, floor=60), T0) == T0 + timedelta(minutes=1)
+    # Raised: the check already planned stays; never polled: stays due.
+    assert after_interval_change(later, T0, Rhythm(7200), now) == later
+    assert after_interval_change(None, None, Rhythm(120), now) is None

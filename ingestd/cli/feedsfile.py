@@ -29,6 +29,8 @@ class NewFeed:
     interval: str | None = None
     source: str | None = None
     site: str | None = None
+    #: Further ``[[feeds]]`` keys (an OPML export's settings): (key, string or flag).
+    extra: tuple[tuple[str, str | bool], ...] = ()
 
     def table(self) -> list[str]:
         """The ``[[feeds]]`` table's lines, preceded by a blank line."""
@@ -46,6 +48,9 @@ class NewFeed:
         ):
             if value is not None:
                 lines.append(f"{key} = {_toml(value)}")
+        for key, setting in self.extra:
+            value = str(setting).lower() if isinstance(setting, bool) else _toml(setting)
+            lines.append(f"{key} = {value}")
         return lines
 
 

@@ -1,8 +1,8 @@
-"""Command line: run | fetch | replay | feeds | status | extract.
+"""Command line: run | fetch | replay | feeds | entries | status | extract.
 
 The only module that reads configuration and wires the stages together. Exit
-status: 0 success, 1 a feed or file failed (the rest still done), 2 usage or
-configuration error (nothing touched).
+status: 0 success, 1 a feed, an entry's page or a file failed (the rest still done),
+2 usage or configuration error (nothing touched).
 """
 
 from __future__ import annotations
@@ -17,17 +17,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TypeAlias
 
-from ingestd import __version__, config
-from ingestd.cli import feedsfile, opml
+from ingestd import __version__, config, faults
+from ingestd.cli import entries, feedsfile, opml, page
 from ingestd.cli.logsetup import setup_logging
 from ingestd.cli.report import fetch_summary, print_fetch, print_status, status_rows
 from ingestd.cli.runtime import Runtime, open_runtime
-from ingestd.errors import ConfigError, IngestdError, NoArticle, StorageError
-
-if TYPE_CHECKING:
-    from ingestd.types import ArchiveDoc
+from ingestd.errors import ConfigError, IngestdError, StorageError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 log = logging.getLogger("ingestd")
@@ -35,32 +32,55 @@ Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser for every subcommand."""
+    """The argument parser for every subcommand.
+
+    The common options go before the command (``ingestd --config X status``, as git
+    takes them) or after it; given both ways, the one after the command wins.
+    """
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config",
-        metavar="PATH",
-        help="configuration file (default: $INGESTD_CONFIG or ./ingestd.toml)",
-    )
-    common.add_argument(
-        "--log-format",
-        choices=("text", "json"),
-        default="text",
-        help="log lines on stderr as text (default) or JSON",
-    )
-    common.add_argument("-v", "--verbose", action="store_true", help="log every feed")
+    _common_options(common, suppress=True)
     parser = argparse.ArgumentParser(
         prog="ingestd", description="Feed ingestion daemon with archive normalization."
     )
     parser.add_argument("--version", action="version", version=f"ingestd {__version__}")
+    _common_options(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_run(sub, common)
     _add_fetch(sub, common)
     _add_status(sub, common)
     _add_feeds(sub, common)
-    _add_extract(sub, common)
+    entries.add_arguments(sub, common).set_defaults(handler=cmd_entries)
+    page.add_arguments(sub, common).set_defaults(handler=page.command)
     _add_replay(sub, common)
     return parser
+
+
+def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """--config, --log-format and -v; after the command they set only what is given
+    (``SUPPRESS``), so they never undo the same option given before it."""
+
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    parser.add_argument(
+        "--config",
+        metavar="PATH",
+        default=default(None),
+        help="configuration file (default: $INGESTD_CONFIG or ./ingestd.toml)",
+    )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=default("text"),
+        help="log lines on stderr as text (default) or JSON",
+    )
+    parser.add_argument(
+        "-v",
+        "--verbose",
+        action="store_true",
+        default=default(False),
+        help="log info messages (each poll, repair, reload), not only warnings and errors",
+    )
 
 
 def _add_run(sub: Subparsers, common: argparse.ArgumentParser) -> None:
@@ -123,21 +143,6 @@ def _add_feeds(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     cmd.set_defaults(handler=cmd_feeds)
 
 
-def _add_extract(sub: Subparsers, common: argparse.ArgumentParser) -> None:
-    cmd = sub.add_parser(
-        "extract",
-        parents=[common],
-        help="show what a page would become",
-        description="Read an HTML page on stdin; print its archive file.",
-    )
-    cmd.add_argument("--format", choices=("feed", "repost"), default="repost")
-    cmd.add_argument("--url", default="https://example.invalid/", help="the page's URL")
-    cmd.add_argument("--source", default="ingestd extract", help="format B backtick text")
-    cmd.add_argument("--label", default="轉載自{site}", help="format B label template")
-    cmd.add_argument("--site", default="", help="format B {site}")
-    cmd.set_defaults(handler=cmd_extract)
-
-
 def _add_replay(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     cmd = sub.add_parser(
         "replay",
@@ -158,7 +163,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ingestd.cli.service import run_service  # APScheduler loads only for the daemon
 
     path = config.find_config(args.config)
-    return run_service(path, config.load(path))
+    return run_service(path, _warned(config.load(path)))
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
@@ -175,18 +180,24 @@ def cmd_fetch(args: argparse.Namespace) -> int:
         print(json.dumps(summary, ensure_ascii=False))
     else:
         print_fetch(results, summary)
-    return EXIT_FAILED if summary["failed"] else EXIT_OK
+    return EXIT_FAILED if summary["failed"] or summary["entries_failed"] else EXIT_OK
+
+
+def cmd_entries(args: argparse.Namespace) -> int:
+    """``ingestd entries failed|retry [FEED...]``."""
+    return entries.command(_settings(args), args)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
     """``ingestd status``: every feed's state, errors and next check."""
     settings = _settings(args)
+    now = datetime.now(UTC)
     with _runtime(settings, migrate_only=True) as runtime:
-        rows = status_rows(runtime.store, datetime.now(UTC))
+        rows = status_rows(runtime.store, now)
     if args.json:
         print(json.dumps({"feeds": rows}, ensure_ascii=False, default=str))
     else:
-        print_status(rows)
+        print_status(rows, now)
     return EXIT_OK
 
 
@@ -196,22 +207,9 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     if args.action in ("import-opml", "export-opml"):
         return opml.command(path, args)
     if args.action == "list":
-        settings = config.load(path)
-        rows = [
-            {
-                "name": f.spec.name,
-                "url": f.spec.url,
-                "format": f.spec.format.value,
-                "interval_seconds": f.interval_seconds,
-            }
-            for f in settings.feeds
-        ]
-        if args.json:
-            print(json.dumps({"feeds": rows}, ensure_ascii=False))
-        for row in [] if args.json else rows:
-            print(f"{row['name']}\t{row['format']}\t{row['url']}")
-        return EXIT_OK
+        return _list_feeds(config.load(path), as_json=args.json)
     if args.action == "add":
+        _refuse_polled_url(config.load(path), args.url, args.format)
         feedsfile.add_feed(
             path,
             args.name,
@@ -239,33 +237,43 @@ def cmd_feeds(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_extract(args: argparse.Namespace) -> int:
-    """``ingestd extract < page.html``: print the archive file a page would become."""
-    # Loaded here, not at start-up: `fetch` from cron would pay for them on every run.
-    from ingestd.extract import decode_page, extract_article
-    from ingestd.formats import feed as format_a
-    from ingestd.formats import render_any
-    from ingestd.formats import repost as format_b
-    from ingestd.sanitize import sanitize
-
-    raw = sys.stdin.buffer.read()
-    try:
-        article = extract_article(decode_page(raw, ""), args.url)
-    except NoArticle as exc:
-        # Not a failure of the command: the page was read and holds no article.
-        print(f"ingestd extract: {exc}", file=sys.stderr)
-        return EXIT_OK
-    doc: ArchiveDoc
-    if args.format == "repost":
-        label = args.label.format(site=args.site)
-        doc = format_b.from_article(article, source=args.source, label=label)
-    else:
-        content = sanitize(format_a.content_from_article(article)).html
-        doc = format_a.from_item(
-            article.title, article.url, content, article.published or datetime.now(UTC)
+def _list_feeds(settings: config.Settings, *, as_json: bool) -> int:
+    """The configured feeds, and whether the database has them disabled (and why)."""
+    with _runtime(settings, migrate_only=True) as runtime:
+        stored = {record.name: record for record in runtime.store.list_feeds()}
+    rows = []
+    for feed in settings.feeds:
+        record = stored.get(feed.spec.name)
+        rows.append(
+            {
+                "name": feed.spec.name,
+                "url": feed.spec.url,
+                "format": feed.spec.format.value,
+                "interval_seconds": feed.interval_seconds,
+                "enabled": record.enabled if record else True,
+                "disabled_reason": record.disabled_reason if record else None,
+            }
         )
-    sys.stdout.write(render_any(doc))
+    if as_json:
+        print(json.dumps({"feeds": rows}, ensure_ascii=False))
+        return EXIT_OK
+    for row in rows:
+        line = f"{row['name']}\t{row['format']}\t{row['url']}"
+        if not row["enabled"]:
+            line += f"\tdisabled: {row['disabled_reason'] or 'no reason recorded'}"
+        print(line)
     return EXIT_OK
+
+
+def _refuse_polled_url(settings: config.Settings, url: str, fmt: str) -> None:
+    """A second feed of the same URL and format would archive every entry twice."""
+    for feed in settings.feeds:
+        if feed.spec.url == url and feed.spec.format.value == fmt:
+            raise ConfigError(
+                f"{settings.path}: feed {feed.spec.name!r} already polls {url} as format "
+                f"{fmt!r}; a second one would archive every entry twice (a feed of another "
+                "--format may share the URL)"
+            )
 
 
 def cmd_replay(args: argparse.Namespace) -> int:
@@ -293,7 +301,14 @@ def cmd_replay(args: argparse.Namespace) -> int:
 
 
 def _settings(args: argparse.Namespace) -> config.Settings:
-    return config.load(config.find_config(args.config))
+    return _warned(config.load(config.find_config(args.config)))
+
+
+def _warned(settings: config.Settings) -> config.Settings:
+    """Log what the configuration holds that is valid but probably not meant."""
+    for warning in settings.warnings:
+        log.warning("configuration: %s", warning)
+    return settings
 
 
 @contextmanager
@@ -314,6 +329,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     setup_logging(args.log_format, verbose=args.verbose)
+    if point := config.crash_point():
+        faults.arm(point)
     try:
         return int(args.handler(args))
     except ConfigError as exc:

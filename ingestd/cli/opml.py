@@ -27,14 +27,24 @@ from ingestd import PROJECT_URL, config
 from ingestd.cli import feedsfile
 from ingestd.cli.feedsfile import NewFeed
 from ingestd.config import FeedSettings, is_safe_feed_name
-from ingestd.errors import IngestdError
+from ingestd.errors import ConfigError, IngestdError
+from ingestd.types import LF, NEWLINE_STYLES, ArchiveFormat, FeedSpec
 
 #: An OPML file larger than this is not a subscription list.
 MAX_BYTES = 10_000_000
 _MAX_NAME = 64
-#: Exports record each feed's exact name here, so export -> import keeps the names.
+#: Exports record each feed's exact name and its settings in this namespace, so export ->
+#: import gives the same feeds (other readers ignore attributes they do not know).
 NAMESPACE = f"{PROJECT_URL}/opml"
 _NAME_ATTRIBUTE = f"{{{NAMESPACE}}}name"
+#: ingestd's own outline attributes and the ``[[feeds]]`` keys they hold.
+SETTINGS = {
+    "format": "format", "interval": "interval", "fetchPage": "fetch_page",
+    "source": "source", "label": "label", "site": "site", "imageProxy": "image_proxy",
+    "sanitize": "sanitize", "newlines": "newlines", "allowPrivate": "allow_private",
+}  # fmt: skip
+_FLAGS = {"fetch_page", "sanitize", "allow_private"}
+_DEFAULT = FeedSpec(name="", url="")
 _URL = re.compile(r"https?://[^/\s?#]+[^\s]*", re.IGNORECASE)
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -54,6 +64,8 @@ class Outline:
     url: str
     line: int | None = None
     name: str = ""
+    #: ingestd's own settings an export recorded: (``[[feeds]]`` key, value as written).
+    settings: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass
@@ -90,7 +102,12 @@ def parse(data: bytes, origin: str = "OPML") -> list[Outline]:
         if url:
             title = attributes.get("title", "").strip() or attributes.get("text", "").strip()
             name = str(element.get(_NAME_ATTRIBUTE, ""))
-            outlines.append(Outline(_printable(title), url, element.sourceline, name))
+            settings = tuple(
+                (key, str(element.get(f"{{{NAMESPACE}}}{attribute}")))
+                for attribute, key in SETTINGS.items()
+                if element.get(f"{{{NAMESPACE}}}{attribute}") is not None
+            )
+            outlines.append(Outline(_printable(title), url, element.sourceline, name, settings))
     return outlines
 
 
@@ -126,25 +143,77 @@ def plan_import(
     interval: str | None = None,
     source: str | None = None,
 ) -> ImportPlan:
-    """Which outlines become feeds (with unique, safe names) and which are skipped, why."""
+    """Which outlines become feeds (with unique, safe names) and which are skipped, why.
+
+    An outline an ingestd export wrote is one feed by its name and URL (two feeds may
+    share a URL: a feed and its repost), with its own settings; the options give the
+    settings of other outlines.
+    """
     plan = ImportPlan()
     by_url = {feed.spec.url: feed.spec.name for feed in configured}
+    by_name = {feed.spec.name: feed.spec.url for feed in configured}
     taken = {feed.spec.name.casefold() for feed in configured}
-    seen: dict[str, Outline] = {}
+    seen: dict[tuple[str, str], Outline] = {}
     for outline in outlines:
         url = _normal_url(outline.url)
         if url is None:
             plan.skipped.append((outline, "not an http(s) URL"))
-        elif url in by_url:
+        elif outline.name and by_name.get(outline.name) == url:
+            plan.skipped.append((outline, f"already configured as {outline.name!r}"))
+        elif not outline.name and url in by_url:
             plan.skipped.append((outline, f"already configured as {by_url[url]!r}"))
-        elif url in seen:
-            plan.skipped.append((outline, f"listed twice (first on line {seen[url].line})"))
+        elif (url, outline.name) in seen:
+            first = seen[url, outline.name].line
+            plan.skipped.append((outline, f"listed twice (first on line {first})"))
         else:
-            seen[url] = outline
-            name = feed_name(outline.title, url, taken, preferred=outline.name)
-            site = (outline.title or None) if fmt == "repost" else None
-            plan.add.append(NewFeed(name, url, fmt, interval, source, site))
+            try:
+                feed = _new_feed(outline, url, taken, fmt, interval, source)
+            except OpmlError as exc:
+                plan.skipped.append((outline, str(exc)))
+                continue
+            seen[url, outline.name] = outline
+            taken.add(feed.name.casefold())
+            plan.add.append(feed)
     return plan
+
+
+def _new_feed(
+    outline: Outline, url: str, taken: set[str], fmt: str, interval: str | None, source: str | None
+) -> NewFeed:
+    """The feed an outline becomes; OpmlError says which of its settings is wrong.
+
+    An outline an ingestd export wrote carries its own settings (what it leaves out is
+    the default); the options only fill in for other outlines.
+    """
+    if outline.name or outline.settings:
+        fmt, interval, source = "feed", None, None
+    own: dict[str, str | None] = dict(outline.settings)
+    flags = {key: _flag(key, own.pop(key) or "") for key in _FLAGS & set(own)}
+    fmt = own.pop("format", None) or fmt
+    site = own.pop("site", None)
+    if site is None and fmt == "repost" and not outline.name:
+        site = outline.title or None
+    name = feed_name(outline.title, url, set(taken), preferred=outline.name)
+    feed = NewFeed(
+        name, url, fmt, own.pop("interval", None) or interval, own.pop("source", None) or source,
+        site, extra=(*sorted((k, v) for k, v in own.items() if v is not None),
+                     *sorted(flags.items())),
+    )  # fmt: skip
+    try:
+        config.loads("\n".join(feed.table()), Path("OPML"))
+    except ConfigError as exc:
+        found = re.search(r"feeds\[0\]\.(\w+): (.*)", str(exc))
+        key, problem = (found[1], found[2]) if found else ("", str(exc))
+        attribute = next((a for a, k in SETTINGS.items() if k == key), key)
+        raise OpmlError(f"ingestd:{attribute}: {problem}") from None
+    return feed
+
+
+def _flag(key: str, value: str) -> bool:
+    if value not in ("true", "false"):
+        attribute = next(a for a, k in SETTINGS.items() if k == key)
+        raise OpmlError(f"ingestd:{attribute}: expected true or false, got {value!r}")
+    return value == "true"
 
 
 def feed_name(title: str, url: str, taken: set[str], *, preferred: str = "") -> str:
@@ -192,7 +261,8 @@ def _printable(text: str) -> str:
 
 
 def export(feeds: Sequence[FeedSettings], *, now: datetime, title: str = "ingestd feeds") -> bytes:
-    """OPML 2.0 with one ``rss`` outline per feed (text and title are the feed's name)."""
+    """OPML 2.0 with one ``rss`` outline per feed (text and title are the feed's name), and
+    the feed's name and settings as ``ingestd:`` attributes."""
     root = etree.Element("opml", version="2.0", nsmap={"ingestd": NAMESPACE})
     head = etree.SubElement(root, "head")
     etree.SubElement(head, "title").text = title
@@ -208,7 +278,36 @@ def export(feeds: Sequence[FeedSettings], *, now: datetime, title: str = "ingest
             xmlUrl=feed.spec.url,
         )
         outline.set(_NAME_ATTRIBUTE, feed.spec.name)
+        for attribute, value in _settings_of(feed).items():
+            outline.set(f"{{{NAMESPACE}}}{attribute}", value)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+def _settings_of(feed: FeedSettings) -> dict[str, str]:
+    """A feed's settings as attributes: the interval always (the default may differ where
+    the file is imported), the rest when they differ from the defaults."""
+    spec, newlines = feed.spec, {style: name for name, style in NEWLINE_STYLES.items()}
+    values: dict[str, object] = {
+        "format": spec.format.value if spec.format is not ArchiveFormat.FEED else None,
+        "interval": _duration(feed.interval_seconds),
+        "fetchPage": spec.fetch_page or None,
+        "source": spec.source or None,
+        "label": spec.label if spec.label != _DEFAULT.label else None,
+        "site": spec.site or None,
+        "imageProxy": spec.image_proxy or None,
+        "sanitize": False if not spec.sanitize else None,
+        "newlines": newlines[spec.newlines] if spec.newlines != LF else None,
+        "allowPrivate": feed.allow_private or None,
+    }
+    return {k: str(v).lower() if isinstance(v, bool) else str(v) for k, v in values.items()
+            if v is not None}  # fmt: skip
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{int(seconds // size)}{unit}"
+    return f"{seconds:g}s"
 
 
 # --- commands ------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from ingestd.pipeline import FAILED, NOT_MODIFIED, OK, PollResult
-from ingestd.store import FeedRecord, Store
+from ingestd.store import FailureCounts, FeedRecord, Store
 
 
 def fetch_summary(results: list[PollResult], seconds: float) -> dict[str, Any]:
@@ -21,6 +21,23 @@ def fetch_summary(results: list[PollResult], seconds: float) -> dict[str, Any]:
         "new_entries": sum(r.new_entries for r in results),
         "archived": sum(r.archived for r in results),
         "errors": [{"feed": r.feed, "error": r.error} for r in results if r.error],
+        # Entries whose article page failed in this run (the run exits 1), and the
+        # feeds' entries still waiting for a retry or given up after it.
+        "entries_failed": sum(r.pages_failed for r in results),
+        "entries_waiting": sum(r.entries_waiting for r in results),
+        "entries_given_up": sum(r.entries_given_up for r in results),
+        "entry_errors": [
+            {
+                "feed": r.feed,
+                "link": p.link,
+                "error": p.error,
+                "attempts": p.attempts,
+                "next_retry": _iso(p.next_retry_at),
+                "given_up": p.given_up,
+            }
+            for r in results
+            for p in r.page_problems
+        ],
         "warnings": [{"feed": r.feed, "warning": w} for r in results for w in r.warnings],
         "seconds": round(seconds, 3),
         # CPU time spent parsing feed documents (feedparser and the conversion of its
@@ -36,6 +53,10 @@ def print_fetch(results: list[PollResult], summary: dict[str, Any]) -> None:
         line = f"{r.feed:<{width}}  {r.outcome:<12}  {r.new_entries} new, {r.archived} archived"
         if r.revised:
             line += f", {r.revised} revised"
+        if r.pages_failed:
+            line += f", {r.pages_failed} pages failed"
+        if r.entries_waiting or r.entries_given_up:
+            line += f"; {_unarchived(r.entries_waiting, r.entries_given_up)}"
         if r.error:
             line += f"  ({r.error})"
         print(line)
@@ -46,10 +67,30 @@ def print_fetch(results: list[PollResult], summary: dict[str, Any]) -> None:
         f"{summary['failed']} failed; {summary['archived']} entries archived "
         f"in {summary['seconds']:.1f} s"
     )
+    if summary["entries_failed"]:
+        print(
+            f"{summary['entries_failed']} entries not archived: their pages failed "
+            "(`ingestd entries failed` lists every entry waiting or given up)"
+        )
 
 
-def feed_state(feed: FeedRecord) -> str:
-    """ok, not modified, failing since ..., or disabled (reason)."""
+def _unarchived(waiting: int, given_up: int) -> str:
+    parts = [f"{waiting} waiting for a retry"] if waiting else []
+    parts += [f"{given_up} given up"] if given_up else []
+    return ", ".join(parts)
+
+
+def feed_state(feed: FeedRecord, unarchived: FailureCounts | None = None) -> str:
+    """ok, not modified, failing since ..., or disabled (reason); then how many of its
+    entries are not archived because their pages failed, if any."""
+    state = _poll_state(feed)
+    if unarchived is not None and (unarchived.waiting or unarchived.given_up):
+        waiting, given_up = unarchived.waiting, unarchived.given_up
+        state += f"; {waiting + given_up} entries not archived ({_unarchived(waiting, given_up)})"
+    return state
+
+
+def _poll_state(feed: FeedRecord) -> str:
     if not feed.enabled:
         return f"disabled ({feed.disabled_reason or 'no reason'})"
     if feed.consecutive_errors:
@@ -66,46 +107,86 @@ def status_rows(store: Store, now: datetime) -> list[dict[str, Any]]:
     """One row per stored feed, for ``ingestd status``."""
     counts = store.entry_counts()
     by_daemon = store.archived_by_counts()
+    unarchived = store.failure_counts()
     rows = []
     for feed in store.list_feeds():
+        failed = unarchived.get(feed.name, FailureCounts())
         rows.append(
             {
                 "name": feed.name,
                 "url": feed.url,
                 "moved_from": feed.original_url if feed.original_url != feed.url else None,
-                "state": feed_state(feed),
+                "state": feed_state(feed, failed),
                 "enabled": feed.enabled,
                 "last_fetch": _iso(feed.last_fetch_at),
                 "last_status": feed.last_status,
                 "consecutive_errors": feed.consecutive_errors,
                 "last_error": feed.last_error,
                 "entries": counts.get(feed.name, 0),
+                "entries_waiting": failed.waiting,
+                "entries_given_up": failed.given_up,
+                "last_entry_error": failed.last_error,
+                "next_entry_retry": _iso(failed.next_retry_at),
                 "archived_by": by_daemon.get(feed.name, {}),
                 "polled_by": feed.lease_owner
                 if feed.lease_expires_at and feed.lease_expires_at > now
                 else None,
-                "next_check": _iso(feed.next_check_at),
+                # A disabled feed is not checked at all, whatever its stored next check.
+                "next_check": _iso(feed.next_check_at) if feed.enabled else None,
                 "due": feed.enabled and (feed.next_check_at is None or feed.next_check_at <= now),
             }
         )
     return rows
 
 
-def print_status(rows: list[dict[str, Any]]) -> None:
-    """A table on a terminal, tab-separated lines otherwise."""
-    columns = ("name", "state", "entries", "last_fetch", "last_status", "next_check", "last_error")
-    if sys.stdout.isatty():
-        from rich.console import Console
-        from rich.table import Table
+#: The plain form's columns, tab-separated, for scripts (``--json`` has every field).
+STATUS_COLUMNS = (
+    "name", "state", "entries", "last_fetch", "last_status", "next_check", "last_error",
+)  # fmt: skip
 
-        table = Table(*columns)
-        for row in rows:
-            table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
-        Console().print(table)
+
+def print_status(rows: list[dict[str, Any]], now: datetime) -> None:
+    """A table on a terminal (times relative to ``now``), tab-separated lines otherwise."""
+    if sys.stdout.isatty():
+        _status_table(rows, now)
         return
-    print("\t".join(columns))
+    print("\t".join(STATUS_COLUMNS))
     for row in rows:
-        print("\t".join("-" if row[c] is None else str(row[c]) for c in columns))
+        print("\t".join("-" if row[c] is None else str(row[c]) for c in STATUS_COLUMNS))
+
+
+def _status_table(rows: list[dict[str, Any]], now: datetime) -> None:
+    from rich import box
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+    for title in ("feed", "state", "entries", "last poll", "HTTP", "next poll", "last error"):
+        # Wrapped, never cut: a cut time or error is one that cannot be read.
+        table.add_column(title, overflow="fold")
+    for row in rows:
+        table.add_row(
+            row["name"], row["state"], str(row["entries"]),
+            _relative(row["last_fetch"], now), str(row["last_status"] or "-"),
+            "due" if row["due"] else _relative(row["next_check"], now),
+            row["last_error"] or row["last_entry_error"] or "",
+        )  # fmt: skip
+    Console().print(table)
+
+
+def _relative(iso: str | None, now: datetime) -> str:
+    """``5m ago``, ``in 25m``, ``3d ago``; ``-`` for no time."""
+    if iso is None:
+        return "-"
+    seconds = (datetime.fromisoformat(iso) - now).total_seconds()
+    span = abs(seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if span >= size:
+            amount = f"{span / size:.0f}{unit}"
+            break
+    else:
+        return "now"
+    return f"in {amount}" if seconds > 0 else f"{amount} ago"
 
 
 def _iso(moment: datetime | None) -> str | None:

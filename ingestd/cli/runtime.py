@@ -8,11 +8,11 @@ from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from ingestd.config import FeedSettings, ScheduleSettings, Settings
-from ingestd.decide import Rhythm
+from ingestd.config import FeedSettings, FetchSettings, ScheduleSettings, Settings
+from ingestd.decide import PageRetry, Rhythm, after_interval_change
 from ingestd.fetch import Fetcher, FetchLimits, NetworkGuard
 from ingestd.pipeline import FeedJob, Pipeline, PollResult, make_owner
-from ingestd.store import FeedConfig, FeedRecord, Store, open_store
+from ingestd.store import FeedConfig, FeedRecord, Store, SyncResult, open_store
 from ingestd.workers import parse_pool
 
 #: With fewer feeds than this in one run, parsing in threads beats starting processes.
@@ -37,17 +37,7 @@ class Runtime:
 
     def fetch_limits(self) -> FetchLimits:
         """The fetcher's limits from ``[fetch]``."""
-        fetch = self.settings.fetch
-        return FetchLimits(
-            connect_timeout=fetch.connect_timeout,
-            read_timeout=fetch.timeout,
-            total_timeout=fetch.timeout,
-            max_redirects=fetch.max_redirects,
-            max_bytes=fetch.max_bytes,
-            concurrency=fetch.concurrency,
-            per_host=fetch.per_host,
-            user_agent=fetch.user_agent,
-        )
+        return fetch_limits(self.settings.fetch)
 
     def make_fetcher(self) -> Fetcher:
         """A fetcher with the configured limits and network guard (call inside the loop)."""
@@ -118,6 +108,20 @@ class Runtime:
         self.store.close()
 
 
+def fetch_limits(fetch: FetchSettings) -> FetchLimits:
+    """The fetcher's limits from a ``[fetch]`` table."""
+    return FetchLimits(
+        connect_timeout=fetch.connect_timeout,
+        read_timeout=fetch.timeout,
+        total_timeout=fetch.timeout,
+        max_redirects=fetch.max_redirects,
+        max_bytes=fetch.max_bytes,
+        concurrency=fetch.concurrency,
+        per_host=fetch.per_host,
+        user_agent=fetch.user_agent,
+    )
+
+
 def job_for(
     feed: FeedSettings, record: FeedRecord, schedule: ScheduleSettings | None = None
 ) -> FeedJob:
@@ -135,6 +139,11 @@ def job_for(
         interval_seconds=feed.interval_seconds,
         trusted=feed.allow_private,
         rhythm=rhythm,
+        retry=PageRetry(
+            first_delay=limits.page_retry,
+            max_delay=max(limits.max_backoff, limits.page_retry),
+            give_up_after=limits.give_up,
+        ),
     )
 
 
@@ -142,8 +151,21 @@ def open_runtime(settings: Settings, *, sync: bool = True, clock: Clock = _utcno
     """Open (and migrate) the database; with ``sync``, bring its feeds in line with the file."""
     store = open_store(settings.database)
     if sync:
-        store.sync_feeds([feed_config(f) for f in settings.feeds], now=clock())
+        sync_config(store, settings, clock())
     return Runtime(settings, store, clock)
+
+
+def sync_config(store: Store, settings: Settings, now: datetime) -> SyncResult:
+    """Bring the stored feeds in line with the configuration (start-up and reload); a
+    changed interval takes effect at the next tick (``decide.after_interval_change``)."""
+    floor = settings.schedule.floor
+
+    def reschedule(
+        next_check: datetime | None, last_fetch: datetime | None, interval: int
+    ) -> datetime | None:
+        return after_interval_change(next_check, last_fetch, Rhythm(interval, floor=floor), now)
+
+    return store.sync_feeds([feed_config(f) for f in settings.feeds], now, reschedule)
 
 
 def feed_config(feed: FeedSettings) -> FeedConfig:

@@ -26,7 +26,7 @@ import sdnotify
 
 from ingestd import config
 from ingestd.cli.logsetup import busy_tick_filter
-from ingestd.cli.runtime import Runtime, feed_config, job_for, open_runtime
+from ingestd.cli.runtime import Runtime, job_for, open_runtime, sync_config
 from ingestd.errors import ConfigError, StorageError
 from ingestd.metrics import Metrics, MetricsServer, start_metrics_server
 from ingestd.pipeline import FeedJob, Reconciled
@@ -136,6 +136,8 @@ class Service:
         # Feeds failing before this start count from the first scrape, not their next poll.
         failing = [f.name for f in runtime.store.list_feeds() if f.enabled and f.consecutive_errors]
         metrics.set_feed_gauges([f.spec.name for f in self.settings.feeds], failing)
+        unarchived = runtime.store.failure_counts()
+        metrics.set_unarchived({name: (c.waiting, c.given_up) for name, c in unarchived.items()})
         server = self.metrics_server = start_metrics_server(
             wanted.host, wanted.port, metrics.registry, metrics.health
         )
@@ -201,11 +203,12 @@ class Service:
             log.error("configuration not reloaded, keeping the running one: %s", exc)
             self.notifier.status("configuration reload failed; running on the previous one")
             return
+        for warning in new.warnings:
+            log.warning("configuration: %s", warning)
         runtime = self._runtime
         assert runtime is not None, "reload before start"
-        specs = [feed_config(f) for f in new.feeds]
         try:
-            synced = await asyncio.to_thread(runtime.store.sync_feeds, specs, runtime.clock())
+            synced = await asyncio.to_thread(sync_config, runtime.store, new, runtime.clock())
         except StorageError as exc:
             log.error("configuration not reloaded, keeping the running one: %s", exc)
             return

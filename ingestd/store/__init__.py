@@ -7,12 +7,15 @@ foreign keys) or PostgreSQL (psycopg 3; several daemons lease due feeds with
 """
 
 from ingestd.store.engine import DEFAULT_BUSY_TIMEOUT_MS
+from ingestd.store.entries import stored_key
 from ingestd.store.migrate import head_revision, upgrade
 from ingestd.store.records import (
     FIRST_FILE_ID,
     REMOVED_REASON,
     EntryMatch,
     EntryRecord,
+    FailedEntry,
+    FailureCounts,
     FeedConfig,
     FeedRecord,
     FeedState,
@@ -30,6 +33,8 @@ __all__ = [
     "FIRST_FILE_ID",
     "REMOVED_REASON",
     "EntryRecord",
+    "FailedEntry",
+    "FailureCounts",
     "FeedConfig",
     "FeedRecord",
     "FeedState",
@@ -43,5 +48,6 @@ __all__ = [
     "SyncResult",
     "head_revision",
     "open_store",
+    "stored_key",
     "upgrade",
 ]

@@ -124,6 +124,7 @@ def _target(url: URL) -> str:
 
 
 def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
+    _make_folder(url)
     # The driver's own timeout is the busy timeout too; keep both the same.
     engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
 
@@ -150,6 +151,19 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
     return engine
+
+
+def _make_folder(url: URL) -> None:
+    """Create the folder of a SQLite database file, as the archive folder is created."""
+    if not url.database or url.database == ":memory:" or url.database.startswith("file:"):
+        return
+    folder = os.path.dirname(os.path.abspath(url.database))
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        raise StorageError(
+            f"cannot create the folder {folder} of the SQLite database: {exc.strerror or exc}"
+        ) from None
 
 
 def _postgresql_engine(url: URL) -> Engine:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import zlib
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
@@ -18,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from ingestd.errors import StorageError
 from ingestd.store.engine import Database
+from ingestd.store.failures import RESOLVE
 from ingestd.store.records import (
     FIRST_FILE_ID,
     EntryMatch,
@@ -156,11 +158,14 @@ class EntryQueries:
         *,
         archive_id: str | None = None,
         archived_by: str | None = None,
+        resolved: Sequence[tuple[int, str]] = (),
     ) -> list[set[str]]:
         """``add_entries`` for several feeds, all in one transaction (a group commit).
 
         ``groups`` holds (feed id, entries, first seen at); the result holds, for each
-        group in order, the identity keys actually inserted.
+        group in order, the identity keys actually inserted. ``resolved`` names (feed id,
+        identity key) of page failures that these entries settle: they go in the same
+        transaction.
         """
         rows = [
             dict(feed_id=feed_id, identity_key=stored_key(e.identity_key), guid=e.guid,
@@ -173,7 +178,7 @@ class EntryQueries:
         if not rows:
             return [set() for _ in groups]
         hashes = {
-            (feed_id, stored_key(e.identity_key)): (e.content_hash, seen_at)
+            (feed_id, stored_key(e.identity_key)): (e.content_hash, seen_at, e.revision_text)
             for feed_id, entries, seen_at in groups
             for e in entries
         }
@@ -182,6 +187,10 @@ class EntryQueries:
         # new statement for every batch, as .values(rows) would.
         insert = _new_entries(self._db.dialect)
         with self._db.write_rows() as connection:
+            if resolved:
+                connection.execute(
+                    RESOLVE, [dict(feed=feed, key=stored_key(key)) for feed, key in resolved]
+                )
             inserted = connection.execute(insert, rows).all()
             if inserted:
                 connection.execute(
@@ -192,6 +201,7 @@ class EntryQueries:
                             revision=1,
                             content_hash=hashes[feed, key][0],
                             seen_at=hashes[feed, key][1],
+                            text=pack(hashes[feed, key][2]),
                         )
                         for entry_id, feed, key in inserted
                     ],
@@ -202,14 +212,22 @@ class EntryQueries:
             for feed_id, entries, _seen in groups
         ]
 
-    def add_revisions(self, changes: Sequence[tuple[int, str]], seen_at: datetime) -> int:
-        """Record new content for several entries; returns how many were new."""
+    def add_revisions(
+        self, changes: Sequence[tuple[int, str, str | None]], seen_at: datetime
+    ) -> int:
+        """Record new content (entry id, content hash, text) for several entries; returns
+        how many were new."""
         return sum(
-            1 for entry_id, digest in changes if self.add_revision(entry_id, digest, seen_at)
+            1
+            for entry_id, digest, text in changes
+            if self.add_revision(entry_id, digest, seen_at, text)
         )
 
-    def add_revision(self, entry_id: int, content_hash: str, seen_at: datetime) -> int | None:
-        """Record new content; return its revision number, or None if unchanged from the latest."""
+    def add_revision(
+        self, entry_id: int, content_hash: str, seen_at: datetime, text: str | None = None
+    ) -> int | None:
+        """Record new content and its text; return its revision number, or None if
+        unchanged from the latest."""
         with self._db.write() as session:
             entry = _entry_by_id(session, entry_id, self._db)
             latest = session.scalars(
@@ -221,7 +239,7 @@ class EntryQueries:
             if latest is not None and latest.content_hash == content_hash:
                 return None
             number = 1 if latest is None else latest.revision + 1
-            session.add(_revision(entry_id, number, content_hash, seen_at))
+            session.add(_revision(entry_id, number, content_hash, seen_at, text))
             entry.current_revision = number
             return number
 
@@ -233,7 +251,24 @@ class EntryQueries:
             .order_by(EntryRevision.revision)
         )
         with self._db.read() as session:
-            return [to_record(RevisionRecord, row) for row in session.scalars(query)]
+            return [
+                to_record(RevisionRecord, row, text=unpack(row.text))
+                for row in session.scalars(query)
+            ]
+
+    def list_entries(
+        self, names: Sequence[str] = (), *, revised: bool = False, limit: int = 1000
+    ) -> list[tuple[str, EntryRecord]]:
+        """(feed name, entry) of the named feeds (or all), newest file first; with
+        ``revised``, only entries with more than one revision."""
+        query = select(Feed.name, Entry).join(Feed, Feed.id == Entry.feed_id)
+        if names:
+            query = query.where(Feed.name.in_(list(names)))
+        if revised:
+            query = query.where(Entry.current_revision > 1)
+        query = query.order_by(Feed.name, Entry.file_id.asc(), Entry.id).limit(limit)
+        with self._db.read() as session:
+            return [(name, to_record(EntryRecord, row)) for name, row in session.execute(query)]
 
     def set_archive_path(self, entry_id: int, path: str, file_id: int) -> None:
         """Record the file an entry was written to (path relative to the archive folder)."""
@@ -316,6 +351,15 @@ class EntryQueries:
             rows = connection.execution_options(yield_per=2000).execute(query)
             yield from rows  # type: ignore[misc]  # no NULL path passes the WHERE
 
+    def recorded_paths(self, paths: Sequence[str]) -> set[str]:
+        """Which of these archive paths a row records (start-up repair's second look)."""
+        found: set[str] = set()
+        with self._db.read_rows() as connection:
+            for chunk in _chunks(sorted(set(paths))):
+                query = select(Entry.archive_path).where(Entry.archive_path.in_(chunk))
+                found.update(path for path in connection.scalars(query) if path)
+        return found
+
     def delete_entry(self, entry_id: int) -> None:
         """Forget an entry and its revisions (reconciliation of a lost file)."""
         with self._db.write() as session:
@@ -389,10 +433,26 @@ def _entry_by_id(session: Session, entry_id: int, db: Database) -> Entry:
     return entry
 
 
-def _revision(entry_id: int, number: int, content_hash: str, seen_at: datetime) -> EntryRevision:
+def _revision(
+    entry_id: int, number: int, content_hash: str, seen_at: datetime, text: str | None = None
+) -> EntryRevision:
     return EntryRevision(
-        entry_id=entry_id, revision=number, content_hash=content_hash, seen_at=seen_at
+        entry_id=entry_id,
+        revision=number,
+        content_hash=content_hash,
+        seen_at=seen_at,
+        text=pack(text),
     )
+
+
+def pack(text: str | None) -> bytes | None:
+    """A revision's text as stored: UTF-8, zlib-compressed (news text shrinks about 3x)."""
+    return None if text is None else zlib.compress(text.encode("utf-8", "surrogatepass"))
+
+
+def unpack(data: bytes | None) -> str | None:
+    """The text ``pack`` stored."""
+    return None if data is None else zlib.decompress(data).decode("utf-8", "surrogatepass")
 
 
 def _chunks(values: list[V], size: int = 500) -> Iterator[list[V]]:

@@ -5,7 +5,7 @@ Each method is one short transaction; times are passed in, the store reads no cl
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Unpack
 
@@ -42,6 +42,9 @@ from ingestd.types import ArchiveFormat
 _SYNC_LOCK = 0x696E6765737464 + 1
 
 FeedSpecs = Iterable[FeedConfig | tuple[str, str, ArchiveFormat | str, int]]
+#: (next check, last fetch, new interval in seconds) -> the next check under the new
+#: interval (``decide.after_interval_change``; the store holds no scheduling rule).
+Reschedule = Callable[[datetime | None, datetime | None, int], datetime | None]
 
 # record_polls runs once per group of polls: its statements are built once.
 _FEEDS_WITH_IDS = select(Feed.id).where(Feed.id.in_(bindparam("ids", expanding=True)))
@@ -67,8 +70,11 @@ class FeedQueries:
 
     _db: Database
 
-    def sync_feeds(self, specs: FeedSpecs, now: datetime) -> SyncResult:
-        """Make the feeds table match the configuration; removed feeds are disabled, not deleted."""
+    def sync_feeds(
+        self, specs: FeedSpecs, now: datetime, reschedule: Reschedule | None = None
+    ) -> SyncResult:
+        """Make the feeds table match the configuration; removed feeds are disabled, not
+        deleted. A feed whose interval changed gets ``reschedule``'s next check."""
         wanted = {spec[0]: FeedConfig(*spec) for spec in specs}
         added, updated, reenabled, disabled = [], [], [], []
         with self._db.write() as session:
@@ -82,7 +88,7 @@ class FeedQueries:
                     session.add(_new_feed(spec, now))
                     added.append(name)
                     continue
-                if _apply_config(feed, spec, now):
+                if _apply_config(feed, spec, now, reschedule):
                     updated.append(name)
                 if not feed.enabled and feed.disabled_reason == REMOVED_REASON:
                     _enable(feed, now)
@@ -322,7 +328,9 @@ def _new_feed(spec: FeedConfig, now: datetime) -> Feed:
     )  # fmt: skip
 
 
-def _apply_config(feed: Feed, spec: FeedConfig, now: datetime) -> bool:
+def _apply_config(
+    feed: Feed, spec: FeedConfig, now: datetime, reschedule: Reschedule | None = None
+) -> bool:
     """Copy changed configuration onto ``feed``; True if anything changed."""
     changed = False
     # Compare with the configured URL: a stored redirect target is not a config change.
@@ -338,6 +346,10 @@ def _apply_config(feed: Feed, spec: FeedConfig, now: datetime) -> bool:
         changed = True
     if feed.interval_seconds != spec.interval_seconds:
         feed.interval_seconds = spec.interval_seconds
+        if reschedule is not None:
+            feed.next_check_at = reschedule(
+                feed.next_check_at, feed.last_fetch_at, spec.interval_seconds
+            )
         changed = True
     return changed
 

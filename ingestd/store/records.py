@@ -10,7 +10,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any, NamedTuple, TypedDict, TypeVar
 
-from ingestd.types import ArchiveFormat
+from ingestd.types import ArchiveFormat, PageFailure
 
 #: The first file number of every feed; numbers count down so the newest sorts first.
 FIRST_FILE_ID = 0xFFFFF
@@ -102,6 +102,8 @@ class NewEntry:
     published_is_fallback: bool
     archive_path: str
     file_id: int
+    #: Revision 1's text, when the archive file is not it (an entry built from its page).
+    revision_text: str | None = None
 
 
 class EntryMatch(NamedTuple):
@@ -128,12 +130,43 @@ class PollLookup:
 
 @dataclass(frozen=True)
 class RevisionRecord:
-    """One distinct content of an entry."""
+    """One distinct content of an entry; ``text`` is the feed item as format A renders it
+    (None for revision 1 of an entry whose archive file holds that text, and for
+    revisions recorded before their texts were kept)."""
 
     entry_id: int
     revision: int
     content_hash: str
     seen_at: datetime
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class FailedEntry:
+    """An entry whose article page could not be archived yet.
+
+    It carries what archiving it needs, since the entry may be gone from the feed by
+    its next try: ``identity_key`` is the key as stored (a long key's hash).
+    """
+
+    identity_key: str
+    content_hash: str
+    guid: str | None
+    link: str | None
+    title: str | None
+    content: str | None
+    published_at: datetime | None
+    failure: PageFailure
+
+
+@dataclass(frozen=True)
+class FailureCounts:
+    """One feed's entries whose pages failed: waiting for a retry, given up, last error."""
+
+    waiting: int = 0
+    given_up: int = 0
+    last_error: str | None = None
+    next_retry_at: datetime | None = None
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -139,7 +140,12 @@ class Entry(Base):
 
 
 class EntryRevision(Base):
-    """One distinct content of an entry, numbered from 1."""
+    """One distinct content of an entry, numbered from 1.
+
+    ``text`` is the revision as format A renders the feed item (zlib-compressed UTF-8).
+    It is empty for revision 1 of an entry archived from the feed alone (its archive file
+    is that text) and for revisions recorded before migration 0003.
+    """
 
     __tablename__ = "entry_revisions"
     __table_args__ = (UniqueConstraint("entry_id", "revision"),)
@@ -149,6 +155,36 @@ class EntryRevision(Base):
     revision: Mapped[int] = mapped_column(Integer)
     content_hash: Mapped[str] = mapped_column(String(64))
     seen_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    text: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+class PageFailureRow(Base):
+    """An entry whose article page could not be archived yet: what it is, how it failed.
+
+    The row holds what archiving the entry needs (it may have left the feed by its next
+    try) and the retry state ``decide.page_failed`` keeps; it goes when the entry's row
+    is stored.
+    """
+
+    __tablename__ = "page_failures"
+    __table_args__ = (UniqueConstraint("feed_id", "identity_key"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    feed_id: Mapped[int] = mapped_column(ForeignKey("feeds.id"))
+    identity_key: Mapped[str] = mapped_column(Text)
+    content_hash: Mapped[str] = mapped_column(String(64))
+    guid: Mapped[str | None] = mapped_column(Text)
+    link: Mapped[str | None] = mapped_column(Text)
+    title: Mapped[str | None] = mapped_column(Text)
+    content: Mapped[str | None] = mapped_column(Text)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer)
+    first_failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_failed_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_error: Mapped[str] = mapped_column(Text)
+    # None once given up (then ``given_up_reason`` says why).
+    next_retry_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    given_up_reason: Mapped[str | None] = mapped_column(Text)
 
 
 class Fetch(Base):

@@ -6,11 +6,12 @@ from types import TracebackType
 
 from ingestd.store.engine import DEFAULT_BUSY_TIMEOUT_MS, Database, open_database
 from ingestd.store.entries import EntryQueries
+from ingestd.store.failures import FailureQueries
 from ingestd.store.feeds import FeedQueries
 from ingestd.store.migrate import upgrade_database
 
 
-class Store(FeedQueries, EntryQueries):
+class Store(FeedQueries, EntryQueries, FailureQueries):
     """Feeds, entries and fetches in SQLite or PostgreSQL.
 
     Every method is one short transaction, takes and returns plain records from

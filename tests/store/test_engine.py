@@ -66,10 +66,13 @@ def test_locked_sqlite_database_names_the_lock_and_the_file(tmp_path: Path) -> N
 
 
 @pytest.mark.sqlite_only
-def test_missing_sqlite_folder_gives_a_readable_error(tmp_path: Path) -> None:
+def test_missing_sqlite_folder_is_created_and_an_impossible_one_named(tmp_path: Path) -> None:
     path = tmp_path / "no" / "such" / "folder" / "x.db"
-    with pytest.raises(StorageError, match="cannot open the SQLite database .*folder/x.db"):
-        open_store(f"sqlite:///{path}")
+    open_store(f"sqlite:///{path}").close()
+    assert path.is_file()
+    (tmp_path / "blocked").write_text("a file, not a folder")
+    with pytest.raises(StorageError, match="cannot create the folder .*blocked/db of the SQLite"):
+        open_store(f"sqlite:///{tmp_path / 'blocked' / 'db' / 'x.db'}")
 
 
 def test_unreachable_postgresql_names_the_server_without_password() -> None:
