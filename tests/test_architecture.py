@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from ingestd import cli, errors
 
 REPO = Path(__file__).resolve().parent.parent
@@ -53,7 +55,19 @@ def test_cli_commands_have_help() -> None:
     assert "replay" in sub.choices  # type: ignore[operator]
 
 
+@pytest.mark.slow
 def test_python_dash_m_entry_point() -> None:
     result = run(sys.executable, "-m", "ingestd", "--version")
     assert result.returncode == 0
     assert result.stdout.startswith("ingestd ")
+
+
+def test_ci_runs_the_slow_lane_in_both_passes() -> None:
+    # ./dev test alone is the fast lane; CI must not lose the slow tests with it.
+    passes = [
+        line.split()
+        for line in (REPO / ".ci" / "run").read_text().splitlines()
+        if line.startswith("run_pass ")
+    ]
+    assert len(passes) == 2
+    assert all("--all" in words for words in passes), passes

@@ -233,6 +233,7 @@ def test_an_entry_with_a_very_long_guid_is_known_on_the_next_poll(
     assert len(list(setup.file("l").parent.iterdir())) == 2
 
 
+@pytest.mark.slow
 def test_a_cycle_of_304s_loads_no_parsing_stack(setup: Setup, loopback: LoopbackServer) -> None:
     # A cron `fetch` where nothing changed starts, asks, gets 304s and exits: the
     # parsing, extraction and rendering libraries are not loaded for it.

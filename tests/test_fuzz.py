@@ -20,6 +20,7 @@ import os
 import time
 import unicodedata
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -335,6 +336,7 @@ def mutated_feed(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(mutated_feed())
 def test_parse_feed_on_mutated_real_feeds(content: bytes) -> None:

@@ -63,6 +63,7 @@ def test_unit_is_a_notify_service_with_watchdog_reload_and_hardening() -> None:
     assert seconds(KEYS["TimeoutStopSec"][-1]) > ServiceSettings().grace
 
 
+@pytest.mark.slow
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:

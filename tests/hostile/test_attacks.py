@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
 from ingestd import archive
 from tests.hostile.conftest import Harness, hostile_feed
 from tests.hostile.server import (
@@ -25,6 +27,9 @@ from tests.hostile.server import (
     MIB,
     HostileServer,
 )
+
+#: The slow lane (./dev test --all, CI).
+pytestmark = pytest.mark.slow
 
 FAST = 10.0  # seconds: start-up plus an attack answered at once
 TIMEOUT_BOUND = 10.0  # seconds: start-up plus the 3 s fetch timeout
