@@ -17,17 +17,17 @@ import asyncio
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
-from ingestd import archive, decide, fetchfile
+from ingestd import archive, decide
+from ingestd.commit import GroupCommit, Pending, Persister, PollLog, Save, make_owner
 from ingestd.errors import (
     ArchiveError,
     ExtractError,
@@ -38,17 +38,16 @@ from ingestd.errors import (
     StorageError,
 )
 from ingestd.faults import crash_point
-from ingestd.fetch import Fetcher
-from ingestd.persist import Pending, Persister, Reconciled, Save, make_owner
+from ingestd.fetch import ByScheme, Fetcher
+from ingestd.repair import Reconciled, Repair
 from ingestd.store import FailedEntry, FeedRecord, FeedState, FetchAttempt, Store, stored_key
 from ingestd.types import ArchiveFormat, EntryData, FeedSpec, Fetched, ParsedFeed
 
 if TYPE_CHECKING:
-    from ingestd import prepare
+    from ingestd.pool import steps
 
 log = logging.getLogger("ingestd.pipeline")
 
-ACCEPT_HTML = "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5"
 OK, NOT_MODIFIED, FAILED = "ok", "not_modified", "failed"
 GONE_REASON = "410 Gone: the server says the feed is gone for good (ingestd feeds enable NAME)"
 
@@ -74,12 +73,12 @@ R = TypeVar("R")
 W = TypeVar("W")
 
 
-def _prepare() -> ModuleType:
+def _steps() -> ModuleType:
     """The pool's steps (parsing, rendering, writing), loaded on first use: they bring
     feedparser, lxml and readability, which a cycle of 304s never needs."""
-    from ingestd import prepare
+    from ingestd.pool import steps
 
-    return prepare
+    return steps
 
 
 @dataclass(frozen=True)
@@ -176,6 +175,7 @@ class Pipeline:
     ) -> None:
         self.store = store
         self.fetcher = fetcher
+        self.retrieve = ByScheme(fetcher, max_bytes)
         self.archive_root = archive_root
         self.clock = clock
         self.parse_executor = parse_executor
@@ -183,7 +183,7 @@ class Pipeline:
         self.rand = rand
         self.max_new_per_poll = max_new_per_poll
         self.owner = owner or make_owner()
-        self.persister = Persister(store, archive_root, self.owner, clock)
+        self.persister = Persister(store, archive_root, self.owner)
         # Database and archive work runs in one thread of its own. Several threads
         # would only take turns at SQLite's write lock and the interpreter lock, and
         # the hand-overs cost more than the work (millions of futex calls a cycle).
@@ -207,8 +207,10 @@ class Pipeline:
         return self.persister.archive_id
 
     def reconcile(self, settle_seconds: float = 300.0) -> Reconciled:
-        """Start-up repair of rows and files (see ``Persister.reconcile``)."""
-        return self.persister.reconcile(settle_seconds)
+        """Start-up repair of rows and files (see ``repair.Repair``)."""
+        return Repair(self.store, self.archive_root, self.owner, self.clock).reconcile(
+            settle_seconds
+        )
 
     # --- one poll --------------------------------------------------------------
 
@@ -243,8 +245,8 @@ class Pipeline:
                 run,
                 NOT_MODIFIED,
                 status=304,
-                moved_to=getattr(signal, "permanent_url", None),
-                headers=getattr(signal, "headers", {}),
+                moved_to=signal.permanent_url,
+                headers=signal.headers,
             )
         except FetchError as exc:
             retry = exc.retry_after if isinstance(exc, HTTPStatusError) else None
@@ -255,7 +257,7 @@ class Pipeline:
                 parsed = await self._archive_first(run, fetched)
             else:
                 read = await self._cpu(
-                    _prepare().read_feed, fetched.content, fetched.headers, job.record.url
+                    _steps().read_feed, fetched.content, fetched.headers, job.record.url
                 )
                 run.parse_seconds = read.cpu_seconds
                 await self._archive_new(run, read.keyed)
@@ -274,7 +276,7 @@ class Pipeline:
             status=fetched.status,
             size=size,
             parsed=parsed,
-            moved_to=getattr(fetched, "permanent_url", None),
+            moved_to=fetched.permanent_url,
             headers=fetched.headers,
             etag=fetched.etag,
             last_modified=fetched.last_modified,
@@ -282,9 +284,7 @@ class Pipeline:
 
     async def _fetch_feed(self, job: FeedJob) -> Fetched:
         record = job.record
-        if record.url.startswith("file:"):
-            return await asyncio.to_thread(fetchfile.read_feed, record.url, self.max_bytes)
-        return await self.fetcher.fetch(
+        return await self.retrieve.feed(
             record.url, etag=record.etag, last_modified=record.last_modified, trusted=job.trusted
         )
 
@@ -312,8 +312,8 @@ class Pipeline:
         comes back. The files are written as temporaries; a pool step names each
         batch just before recording it, so at most one batch waits for its rows."""
         job = run.job
-        first: prepare.FirstRead = await self._write_files(
-            run, _prepare().read_new_feed, fetched.content, fetched.headers, job.record.url,
+        first: steps.FirstRead = await self._write_files(
+            run, _steps().read_new_feed, fetched.content, fetched.headers, job.record.url,
             self.archive_root, job.spec, self.max_new_per_poll, run.started,
         )  # fmt: skip
         run.parse_seconds = first.cpu_seconds
@@ -367,7 +367,7 @@ class Pipeline:
             chunk = ordered[start : min(start + BATCH, cap)]
             files: list[tuple[str, int]] = await self._write_files(
                 run,
-                _prepare().write_items,
+                _steps().write_items,
                 self.archive_root,
                 run.next_id,
                 spec,
@@ -384,7 +384,7 @@ class Pipeline:
         """Record changed entries as new revisions, each with its text (the archive file
         keeps the first version)."""
         texts: list[str] = await self._cpu(
-            _prepare().revision_texts, run.job.spec, [new.entry for _old, new in revised],
+            _steps().render_items, run.job.spec, [new.entry for _old, new in revised],
             run.started,
         )  # fmt: skip
         changes = [
@@ -498,21 +498,13 @@ class Pipeline:
             save = Save(run.job.record, batch, run.started)
             run.archived += await self._saves.submit(save) or 0
 
-    async def _page_file(self, run: _Poll, entry: EntryData) -> prepare.PageWritten:
+    async def _page_file(self, run: _Poll, entry: EntryData) -> steps.PageWritten:
         job, link = run.job, entry.link
         if not link:
             raise ExtractError("the entry has no link to fetch")
-        body: Fetched
-        if link.startswith("file:"):
-            body = await asyncio.to_thread(
-                fetchfile.read_page, link, job.record.url, self.max_bytes
-            )
-        else:
-            # A feed trusted to be private trusts its own host for its pages too.
-            host = urlsplit(job.record.url).hostname if job.trusted else None
-            body = await self.fetcher.fetch(link, accept=ACCEPT_HTML, trusted_host=host)
-        written: prepare.PageWritten = await self._write_files(
-            run, _prepare().write_page, self.archive_root, run.next_id, job.spec, entry,
+        body = await self.retrieve.page(link, feed_url=job.record.url, trusted=job.trusted)
+        written: steps.PageWritten = await self._write_files(
+            run, _steps().write_page, self.archive_root, run.next_id, job.spec, entry,
             run.started, body.content, body.headers.get("content-type", ""), body.url,
         )  # fmt: skip
         return written
@@ -575,121 +567,6 @@ class Pipeline:
         return result, attempt, state  # type: ignore[return-value]  # a FeedState's fields
 
 
-#: A group this large is written at once, without lingering for more.
-LARGE_GROUP = 256
-
-
-class GroupCommit(Generic[T, R]):
-    """Blocking writes of many polls, grouped: requests made together share one call.
-
-    ``write`` takes a list of items and returns one result per item (or None when
-    there is nothing to return). Each ``submit`` returns once its item is written,
-    so a poll's work is stored before it goes on; but a thousand polls finishing
-    within the same moment take the database's write lock (and the archive's sync)
-    a handful of times, not a thousand. When a group fails, its items are written
-    one by one, so one bad item never fails its neighbours: ``write`` must leave a
-    failed group as it was, and ``on_failed`` (if given) cleans up after an item that
-    failed on its own.
-    """
-
-    def __init__(
-        self,
-        write: Callable[[list[T]], list[R] | None],
-        blocking: Callable[..., Awaitable[Any]] | None = None,
-        *,
-        linger: float = 0.0,
-        worth_waiting: Callable[[], bool] = lambda: False,
-        on_failed: Callable[[list[T]], object] | None = None,
-    ) -> None:
-        self._write_many = write
-        self._run = blocking or asyncio.to_thread
-        self._on_failed = on_failed
-        # Before each write, wait ``linger`` seconds for more items while
-        # ``worth_waiting()`` says more are coming (and the group is not large already).
-        self._linger = linger
-        self._worth_waiting = worth_waiting
-        self._waiting: list[tuple[T, asyncio.Future[R | None]]] = []
-        self._writer: asyncio.Task[None] | None = None
-
-    async def submit(self, item: T) -> R | None:
-        """Write one item (with whatever else is waiting); returns its result."""
-        done: asyncio.Future[R | None] = asyncio.get_running_loop().create_future()
-        self._waiting.append((item, done))
-        if self._writer is None or self._writer.done():
-            self._writer = asyncio.create_task(self._write())
-        return await asyncio.shield(done)  # a cancelled poll still has its item written
-
-    async def _write(self) -> None:
-        while self._waiting:
-            if self._linger and len(self._waiting) < LARGE_GROUP and self._worth_waiting():
-                await asyncio.sleep(self._linger)
-            group, self._waiting = self._waiting, []
-            try:
-                results = await self._run(self._write_many, [item for item, _ in group])
-            except Exception as exc:  # StorageError, ArchiveError and bugs alike
-                if len(group) == 1:
-                    await self._failed(group[0], exc)
-                else:
-                    # One bad item must not fail its neighbours: write them one by one.
-                    self._waiting = group[1:] + self._waiting
-                    await self._write_one(group[0])
-                continue
-            for index, (_item, done) in enumerate(group):
-                _settle(done, None if results is None else results[index])
-
-    async def _write_one(self, entry: tuple[T, asyncio.Future[R | None]]) -> None:
-        item, done = entry
-        try:
-            results = await self._run(self._write_many, [item])
-        except Exception as exc:
-            await self._failed(entry, exc)
-        else:
-            _settle(done, None if results is None else results[0])
-
-    async def _failed(self, entry: tuple[T, asyncio.Future[R | None]], exc: Exception) -> None:
-        item, done = entry
-        try:
-            if self._on_failed is not None:
-                await self._run(self._on_failed, [item])
-        finally:
-            _settle(done, error=exc)
-
-
-def _settle(
-    done: asyncio.Future[R | None], result: R | None = None, error: BaseException | None = None
-) -> None:
-    if done.done():
-        return
-    if error is None:
-        done.set_result(result)
-    else:
-        done.set_exception(error)
-
-
-class PollLog:
-    """Group commit of poll outcomes (``Store.record_polls``)."""
-
-    def __init__(
-        self,
-        store: Store,
-        blocking: Callable[..., Awaitable[Any]] | None = None,
-        *,
-        linger: float = 0.0,
-        worth_waiting: Callable[[], bool] = lambda: False,
-    ) -> None:
-        self.store = store
-        self._group: GroupCommit[tuple[int, FetchAttempt, FeedState], None] = GroupCommit(
-            self._record, blocking, linger=linger, worth_waiting=worth_waiting
-        )
-
-    def _record(self, polls: list[tuple[int, FetchAttempt, FeedState]]) -> None:
-        self.store.record_polls(polls)
-
-    async def record(self, feed_id: int, attempt: FetchAttempt, state: FeedState) -> None:
-        """Store one poll's outcome; returns when it is committed."""
-        await self._group.submit((feed_id, attempt, state))
-
-
 def _files_of(result: Any) -> list[tuple[str, int | None]]:
     """The (relative path, id) pairs a file-writing pool step returned (id None: not named
     yet)."""
@@ -711,13 +588,13 @@ def _from_feed_alone(spec: FeedSpec) -> bool:
 def _pending(
     run: _Poll,
     item: decide.Keyed,
-    file: tuple[str, int],
+    written: tuple[str, int],
     *,
     resolves: bool = False,
     text: str | None = None,
 ) -> Pending:
     entry = item.entry
-    relative, file_id = file
+    relative, file_id = written
     return Pending(
         identity_key=item.key, content_hash=item.content_hash, relative=relative,
         file_id=file_id, guid=entry.guid,

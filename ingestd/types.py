@@ -102,6 +102,12 @@ class Fetched:
     last_modified: str | None = None
     elapsed: float = 0.0
 
+    @property
+    def permanent_url(self) -> str | None:
+        """The URL to store instead of the requested one, if it moved permanently (only
+        an HTTP fetch through redirects knows; see ``fetch.FetchResult``)."""
+        return None
+
 
 @dataclass(frozen=True)
 class EntryData:

@@ -243,8 +243,8 @@ def test_a_cycle_of_304s_loads_no_parsing_stack(setup: Setup, loopback: Loopback
     code = (
         "import sys\nfrom ingestd.cli import main\n"
         "status = main(['fetch', '--config', sys.argv[1], '--json'])\n"
-        "heavy = ['feedparser', 'readability', 'ingestd.prepare', 'ingestd.extract',\n"
-        "         'ingestd.formats', 'ingestd.replay', 'markdown_it', 'nh3']\n"
+        "heavy = ['feedparser', 'readability', 'ingestd.pool.steps', 'ingestd.render',\n"
+        "         'ingestd.extract', 'ingestd.formats', 'ingestd.replay', 'markdown_it', 'nh3']\n"
         "if 'sqlite' in sys.argv[2]:\n    heavy.append('sqlalchemy.dialects.postgresql')\n"
         "print(status, sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
     )

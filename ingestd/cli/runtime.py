@@ -12,8 +12,8 @@ from ingestd.config import FeedSettings, FetchSettings, ScheduleSettings, Settin
 from ingestd.decide import PageRetry, Rhythm, after_interval_change
 from ingestd.fetch import Fetcher, FetchLimits, NetworkGuard
 from ingestd.pipeline import FeedJob, Pipeline, PollResult, make_owner
+from ingestd.pool.workers import parse_pool
 from ingestd.store import FeedConfig, FeedRecord, Store, SyncResult, open_store
-from ingestd.workers import parse_pool
 
 #: With fewer feeds than this in one run, parsing in threads beats starting processes.
 POOL_THRESHOLD = 4

@@ -30,9 +30,9 @@ from ingestd.cli.runtime import Runtime, job_for, open_runtime, sync_config
 from ingestd.errors import ConfigError, StorageError
 from ingestd.metrics import Metrics, MetricsServer, start_metrics_server
 from ingestd.pipeline import FeedJob, Reconciled
+from ingestd.pool.workers import parse_pool
 from ingestd.scheduler import JobFor, Scheduler
 from ingestd.store import FeedRecord
-from ingestd.workers import parse_pool
 
 log = logging.getLogger("ingestd.service")
 

@@ -26,7 +26,7 @@ def command():
     return 7
 cli.main = command
 gc.enable()
-from ingestd.entry import main
+from ingestd.console import main
 status = main()
 print(status, seen["frozen"] > 10000, seen["enabled"], seen["loaded"])
 """
@@ -52,7 +52,7 @@ def test_a_collector_switched_off_by_the_caller_stays_off() -> None:
 @pytest.mark.slow
 def test_python_dash_m_and_the_console_script_use_the_entry_point() -> None:
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts == {"ingestd": "ingestd.entry:main"}
+    assert scripts == {"ingestd": "ingestd.console:main"}
     done = subprocess.run(
         [sys.executable, "-m", "ingestd", "--version"],
         capture_output=True,
