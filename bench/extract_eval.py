@@ -380,6 +380,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--worst", type=int, default=10, help="how many worst pages to list")
     parser.add_argument("--json", type=Path, help="write the per-set means here")
     args = parser.parse_args(argv)
+    if not (args.corpus / EXTRACTION).is_dir():
+        parser.error(f"no page sets at {args.corpus / EXTRACTION} (give the corpus with --corpus)")
     names = args.extractors.split(",")
     results = []
     for name in args.sets.split(","):
