@@ -20,8 +20,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 
-from ingestd.types import EntryData, PageFailure
+from ingestd.types import EntryData, FeedState, PageFailure, PollOutcome, PollResult
 
 MAX_REVISIONS = 24
 
@@ -257,6 +258,63 @@ def _outside_skips(moment: datetime, hints: Hints) -> datetime:
             return candidate
         candidate = (candidate + timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     return moment  # everything skipped: a broken feed hint, ignore it
+
+
+# --- a feed's state after a poll ----------------------------------------------------------
+
+GONE_REASON = "410 Gone: the server says the feed is gone for good (ingestd feeds enable NAME)"
+
+
+class FeedSoFar(Protocol):
+    """What the feed-state rules read of a feed before its poll (a ``store.FeedRecord``)."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def consecutive_errors(self) -> int: ...
+    @property
+    def failing_since(self) -> datetime | None: ...
+
+
+def after_poll(
+    feed: FeedSoFar, result: PollResult, now: datetime, rhythm: Rhythm, *, rand: float = 0.0
+) -> FeedState:
+    """The feed columns to store after ``result``, a poll that ended at ``now``.
+
+    A failure counts one more consecutive error and backs off (``next_check``); a 410
+    disables the feed until someone enables it again. A success (200 or 304) clears the
+    errors; a 200 keeps the validators the result carries (none when entries were left
+    over), and a permanent redirect moves the feed to its new URL.
+    """
+    parsed = result.parsed
+    hints = hints_from(
+        result.headers, now, retry_after=result.retry_after,
+        ttl_minutes=parsed.ttl_minutes if parsed else None,
+        skip_hours=parsed.skip_hours if parsed else frozenset(),
+        skip_days=parsed.skip_days if parsed else frozenset(),
+    )  # fmt: skip
+    state: FeedState = {"last_fetch_at": now, "last_status": result.status}
+    if result.outcome == PollOutcome.FAILED:
+        errors = feed.consecutive_errors + 1
+        state["consecutive_errors"] = errors
+        state["last_error"] = result.error
+        state["failing_since"] = feed.failing_since or now
+        state["next_check_at"] = next_check(now, rhythm, hints, errors=errors, rand=rand)
+        if result.status == GONE:
+            state["enabled"] = False
+            state["disabled_reason"] = GONE_REASON
+        return state
+    state["consecutive_errors"] = 0
+    state["last_error"] = None
+    state["failing_since"] = None
+    state["last_success_at"] = now
+    state["next_check_at"] = next_check(now, rhythm, hints, rand=rand)
+    if result.outcome == PollOutcome.OK:
+        state["etag"] = result.etag
+        state["last_modified"] = result.last_modified
+    if result.moved_to and result.moved_to != feed.url:
+        state["url"] = result.moved_to
+    return state
 
 
 # --- article pages that failed ------------------------------------------------------------

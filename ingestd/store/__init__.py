@@ -18,7 +18,6 @@ from ingestd.store.records import (
     FailureCounts,
     FeedConfig,
     FeedRecord,
-    FeedState,
     FetchAttempt,
     FetchRecord,
     NewEntry,
@@ -27,6 +26,7 @@ from ingestd.store.records import (
     SyncResult,
 )
 from ingestd.store.store import Store, open_store
+from ingestd.types import FeedState
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_MS",

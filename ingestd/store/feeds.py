@@ -29,14 +29,13 @@ from ingestd.store.records import (
     REMOVED_REASON,
     FeedConfig,
     FeedRecord,
-    FeedState,
     FetchAttempt,
     FetchRecord,
     SyncResult,
     to_record,
 )
 from ingestd.store.schema import FETCH_OUTCOMES, Feed, Fetch
-from ingestd.types import ArchiveFormat
+from ingestd.types import ArchiveFormat, FeedState
 
 #: PostgreSQL advisory lock key serializing configuration syncs ("ingestd" + 1).
 _SYNC_LOCK = 0x696E6765737464 + 1

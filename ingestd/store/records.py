@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, NamedTuple, TypedDict, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ingestd.types import ArchiveFormat, PageFailure
 
@@ -192,23 +192,6 @@ class SyncResult:
     updated: tuple[str, ...] = ()
     reenabled: tuple[str, ...] = ()
     disabled: tuple[str, ...] = ()
-
-
-class FeedState(TypedDict, total=False):
-    """The feed columns the pipeline may change after a fetch."""
-
-    url: str
-    etag: str | None
-    last_modified: str | None
-    next_check_at: datetime | None
-    consecutive_errors: int
-    last_error: str | None
-    last_status: int | None
-    failing_since: datetime | None
-    last_fetch_at: datetime | None
-    last_success_at: datetime | None
-    enabled: bool
-    disabled_reason: str | None
 
 
 def to_record(cls: type[R], row: object, **overrides: Any) -> R:
