@@ -17,12 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingestd import PROJECT_URL, __version__
+from ingestd import decide
+from ingestd.decide import PageRetry, Rhythm
 from ingestd.errors import ConfigError
+from ingestd.fetch.limits import FetchLimits, default_user_agent
 from ingestd.types import NEWLINE_STYLES, ArchiveFormat, FeedSpec
 
 DEFAULT_PATH = Path("ingestd.toml")
-DEFAULT_USER_AGENT = f"ingestd/{__version__} (+{PROJECT_URL})"
 _DURATION = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>s|m|h|d)?")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 #: The keys a ``[[feeds]]`` table may hold.
@@ -35,15 +36,15 @@ _NAME = re.compile(r"[A-Za-z0-9\u0080-\U0010ffff][A-Za-z0-9_.\- \u0080-\U0010fff
 
 @dataclass(frozen=True)
 class FetchSettings:
-    """The ``[fetch]`` table."""
+    """The ``[fetch]`` table (its defaults are ``FetchLimits``')."""
 
-    concurrency: int = 32
-    per_host: int = 4
-    timeout: float = 30.0
-    connect_timeout: float = 10.0
-    max_bytes: int = 15_000_000
-    max_redirects: int = 5
-    user_agent: str = DEFAULT_USER_AGENT
+    concurrency: int = FetchLimits.concurrency
+    per_host: int = FetchLimits.per_host
+    timeout: float = FetchLimits.total_timeout
+    connect_timeout: float = FetchLimits.connect_timeout
+    max_bytes: int = FetchLimits.max_bytes
+    max_redirects: int = FetchLimits.max_redirects
+    user_agent: str = field(default_factory=default_user_agent)
     allow_private: tuple[str, ...] = ()
 
 
@@ -51,13 +52,13 @@ class FetchSettings:
 class ScheduleSettings:
     """The ``[schedule]`` table: how often the daemon looks for due feeds, and limits."""
 
-    tick: float = 5.0  # seconds between looks at the database for due feeds
-    floor: float = 60.0  # never poll one feed more often than this
-    jitter: float = 0.1  # up to this fraction of the interval is added, to spread polls
-    max_backoff: float = 86400.0  # cap of the exponential back-off after errors
-    lease: float = 300.0  # how long a daemon holds a feed it is polling
-    page_retry: float = 900.0  # first retry of an entry whose page failed; doubles after
-    give_up: float = 3 * 86400.0  # an entry whose page fails this long is given up
+    tick: float = decide.TICK_SECONDS  # seconds between looks at the database for due feeds
+    floor: float = Rhythm.floor  # never poll one feed more often than this
+    jitter: float = Rhythm.jitter  # up to this fraction of the interval is added
+    max_backoff: float = Rhythm.max_backoff  # cap of the exponential back-off after errors
+    lease: float = decide.LEASE_SECONDS  # how long a daemon holds a feed it is polling
+    page_retry: float = PageRetry.first_delay  # first retry of a failed page; doubles after
+    give_up: float = PageRetry.give_up_after  # a page failing this long is given up
 
 
 @dataclass(frozen=True)
@@ -99,7 +100,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
     feeds: tuple[FeedSettings, ...] = ()
-    default_interval: float = 1800.0
+    default_interval: float = decide.DEFAULT_INTERVAL
     #: What is valid but probably not meant (an interval below the floor), key and line.
     warnings: tuple[str, ...] = ()
 
@@ -200,7 +201,7 @@ class _Validator:
             "interval",
         }
         self._no_unknown(data, known, "")
-        default_interval = self._duration(data, "interval", 1800.0, "")
+        default_interval = self._duration(data, "interval", decide.DEFAULT_INTERVAL, "")
         fetch = self._fetch(self._table(data, "fetch"))
         schedule = self._schedule(self._table(data, "schedule"))
         metrics = self._metrics(self._table(data, "metrics"), schedule.tick)
@@ -228,7 +229,7 @@ class _Validator:
             f"is below [schedule] floor ({floor:g}s): feeds are polled at most every "
             f"{floor:g}s; lower floor to poll them more often"
         )
-        default = self._duration(data, "interval", 1800.0, "")
+        default = self._duration(data, "interval", decide.DEFAULT_INTERVAL, "")
         if "interval" in data and default < floor:
             self.warn("interval", f"{default:g}s {problem}")
         for index, feed in enumerate(feeds):
@@ -237,19 +238,20 @@ class _Validator:
 
     def _schedule(self, table: dict[str, Any]) -> ScheduleSettings:
         self._no_unknown(table, set(ScheduleSettings.__dataclass_fields__), "schedule")
-        jitter = table.get("jitter", 0.1)
+        d = ScheduleSettings()
+        jitter = table.get("jitter", d.jitter)
         if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter <= 1:
             raise self.fail(
                 "jitter", f"expected a fraction from 0 to 1, got {jitter!r}", "schedule"
             )
         return ScheduleSettings(
-            tick=self._duration(table, "tick", 5.0, "schedule"),
-            floor=self._duration(table, "floor", 60.0, "schedule"),
+            tick=self._duration(table, "tick", d.tick, "schedule"),
+            floor=self._duration(table, "floor", d.floor, "schedule"),
             jitter=float(jitter),
-            max_backoff=self._duration(table, "max_backoff", 86400.0, "schedule"),
-            lease=self._duration(table, "lease", 300.0, "schedule"),
-            page_retry=self._duration(table, "page_retry", 900.0, "schedule"),
-            give_up=self._duration(table, "give_up", 3 * 86400.0, "schedule"),
+            max_backoff=self._duration(table, "max_backoff", d.max_backoff, "schedule"),
+            lease=self._duration(table, "lease", d.lease, "schedule"),
+            page_retry=self._duration(table, "page_retry", d.page_retry, "schedule"),
+            give_up=self._duration(table, "give_up", d.give_up, "schedule"),
         )
 
     def _service(self, table: dict[str, Any]) -> ServiceSettings:
@@ -329,14 +331,15 @@ class _Validator:
         allow = self._list_of_str(table, "allow_private", "fetch")
         for entry in allow:
             self._check_host_or_cidr(entry)
+        d = FetchSettings()
         return FetchSettings(
-            concurrency=self._int(table, "concurrency", 32, "fetch", low=1),
-            per_host=self._int(table, "per_host", 4, "fetch", low=1),
-            timeout=self._number(table, "timeout", 30.0, "fetch"),
-            connect_timeout=self._number(table, "connect_timeout", 10.0, "fetch"),
-            max_bytes=self._int(table, "max_bytes", 15_000_000, "fetch", low=1024),
-            max_redirects=self._int(table, "max_redirects", 5, "fetch", low=0),
-            user_agent=self._str(table, "user_agent", DEFAULT_USER_AGENT, "fetch"),
+            concurrency=self._int(table, "concurrency", d.concurrency, "fetch", low=1),
+            per_host=self._int(table, "per_host", d.per_host, "fetch", low=1),
+            timeout=self._number(table, "timeout", d.timeout, "fetch"),
+            connect_timeout=self._number(table, "connect_timeout", d.connect_timeout, "fetch"),
+            max_bytes=self._int(table, "max_bytes", d.max_bytes, "fetch", low=1024),
+            max_redirects=self._int(table, "max_redirects", d.max_redirects, "fetch", low=0),
+            user_agent=self._str(table, "user_agent", d.user_agent, "fetch"),
             allow_private=tuple(allow),
         )
 

@@ -133,11 +133,20 @@ DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sun
 _MAX_AGE = re.compile(r"(?:^|[,\s])(?:s-)?max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 
 
+#: A feed's interval when the configuration names none (``interval``).
+DEFAULT_INTERVAL = 1800.0
+#: How long a daemon holds a feed it is polling (``[schedule] lease``).
+LEASE_SECONDS = 300.0
+#: Seconds between a daemon's looks at the database for due feeds (``[schedule] tick``).
+TICK_SECONDS = 5.0
+
+
 @dataclass(frozen=True)
 class Rhythm:
-    """A feed's polling rhythm: its interval and the daemon-wide limits."""
+    """A feed's polling rhythm: its interval and the daemon-wide limits (their defaults
+    are the configuration's)."""
 
-    interval: float
+    interval: float = DEFAULT_INTERVAL
     floor: float = 60.0
     jitter: float = 0.1
     max_backoff: float = 86400.0

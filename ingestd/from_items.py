@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ingestd import archive, decide
+from ingestd import archive, decide, naming
 from ingestd.errors import StorageError
 from ingestd.faults import crash_point
 from ingestd.from_pages import FromPages
@@ -56,7 +56,7 @@ class FromItems(Stage):
         run.parse_seconds = first.cpu_seconds
         crash_point("first-poll-written")
         self._count_new(run, first.new_entries)
-        run.next_id = archive.FIRST_FILE_ID
+        run.next_id = naming.FIRST_FILE_ID
         named = 0
         try:
             for start in range(0, len(first.written), BATCH):

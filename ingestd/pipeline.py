@@ -66,7 +66,7 @@ class Pipeline:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         parse_executor: Executor | None = None,
-        max_bytes: int = 15_000_000,
+        max_bytes: int | None = None,
         rand: Callable[[], float] = random.random,
         max_new_per_poll: int = MAX_NEW_PER_POLL,
         owner: str | None = None,
@@ -85,7 +85,7 @@ class Pipeline:
         saves: GroupCommit[Save, int] = GroupCommit(
             self.persister.save_many, self.work.blocking, on_failed=self.persister.discard
         )
-        self.retrieve = ByScheme(fetcher, max_bytes)
+        self.retrieve = ByScheme(fetcher, max_bytes or fetcher.limits.max_bytes)
         pages = FromPages(store, self.work, archive_root, saves, max_new_per_poll, self.retrieve)
         self.items = FromItems(store, self.work, archive_root, saves, max_new_per_poll, pages)
         self._active = asyncio.Semaphore(fetcher.limits.concurrency + PROCESSING_BACKLOG)
@@ -95,7 +95,7 @@ class Pipeline:
         """The id of this pipeline's archive folder (made on first use)."""
         return self.persister.archive_id
 
-    def reconcile(self, settle_seconds: float = 300.0) -> Reconciled:
+    def reconcile(self, settle_seconds: float = decide.LEASE_SECONDS) -> Reconciled:
         """Start-up repair of rows and files (see ``repair.Repair``)."""
         repair = Repair(self.store, self.archive_root, self.owner, self.clock)
         return repair.reconcile(settle_seconds)

@@ -13,7 +13,7 @@ from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 
-from ingestd import decide
+from ingestd import decide, naming
 from ingestd.commit import GroupCommit, Pending, Save
 from ingestd.offload import Offload
 from ingestd.store import FeedRecord, Store
@@ -65,7 +65,8 @@ class PollRun:
     def numbered(self, ids: list[int]) -> None:
         """Files numbered ``ids`` were written: the feed's next file goes below them."""
         if ids:
-            self.next_id = min(ids) - 1
+            following = naming.next_below(min(ids))
+            self.next_id = -1 if following is None else following  # -1: none is left
 
     def left_over(self, offered: int, cap: int, what: str = "new entries") -> None:
         """``offered`` entries, of which only ``cap`` are archived in this poll."""

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from ingestd import archive
+from ingestd import archive, decide, naming
 from ingestd.errors import ArchiveError
 from ingestd.store import Store
 
@@ -48,7 +48,7 @@ class Repair:
         self.clock = clock
         self.archive_id = archive.archive_identity(root)
 
-    def reconcile(self, settle_seconds: float = 300.0) -> Reconciled:
+    def reconcile(self, settle_seconds: float = decide.LEASE_SECONDS) -> Reconciled:
         """Make rows and files agree after a crash: sweep temporaries, move orphans aside.
 
         Only this archive folder's rows are judged (daemons on other machines keep
@@ -117,7 +117,7 @@ class Repair:
         if not feed_ids:
             return set()
         names = {feed.id: feed.name for feed in self.store.list_feeds()}
-        return {archive.safe_component(names[i]) for i in feed_ids if i in names}
+        return {naming.safe_component(names[i]) for i in feed_ids if i in names}
 
     def _release_dead_local_leases(self) -> None:
         # A daemon killed on this host keeps its leases until they run out; its

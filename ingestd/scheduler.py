@@ -22,7 +22,9 @@ from typing import Protocol
 from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from ingestd import decide
 from ingestd.errors import StorageError
+from ingestd.fetch.limits import FetchLimits
 from ingestd.pipeline import FeedJob, PollResult, make_owner
 from ingestd.store import FeedRecord, Store
 
@@ -93,9 +95,9 @@ class Scheduler:
         *,
         clock: Clock = _utcnow,
         owner: str | None = None,
-        concurrency: int = 32,
-        lease_seconds: float = 300.0,
-        tick_seconds: float = 5.0,
+        concurrency: int = FetchLimits.concurrency,
+        lease_seconds: float = decide.LEASE_SECONDS,
+        tick_seconds: float = decide.TICK_SECONDS,
         on_result: OnResult | None = None,
         on_tick: Callable[[], None] | None = None,
     ) -> None:

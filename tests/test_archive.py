@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingestd import archive
+from ingestd import archive, naming
 from ingestd.errors import ArchiveError
 from tests.disk import archived_files
 
@@ -30,32 +30,32 @@ from tests.disk import archived_files
     ],
 )
 def test_safe_component(title: str, expected: str) -> None:
-    assert archive.safe_component(title) == expected
+    assert naming.safe_component(title) == expected
 
 
 def test_reserved_name_prefix_stays_within_the_byte_bound() -> None:
     """Found by tests/test_fuzz.py: "_" before a reserved name overran max_bytes."""
-    assert archive.safe_component("CON", max_bytes=3) == "_CO"
-    long = archive.safe_component("CON." + "x" * 300)
-    assert long.startswith("_CON.") and len(long.encode()) == archive.MAX_NAME_BYTES
+    assert naming.safe_component("CON", max_bytes=3) == "_CO"
+    long = naming.safe_component("CON." + "x" * 300)
+    assert long.startswith("_CON.") and len(long.encode()) == naming.MAX_NAME_BYTES
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=2000))
 def test_safe_component_is_always_one_safe_name(title: str) -> None:
-    name = archive.safe_component(title)
+    name = naming.safe_component(title)
     assert name and name not in {".", ".."}
     assert "/" not in name and "\\" not in name and "\x00" not in name
     assert not name.startswith(".")
-    assert len(name.encode("utf-8")) <= archive.MAX_NAME_BYTES
-    assert not archive._WINDOWS_RESERVED.fullmatch(name)
+    assert len(name.encode("utf-8")) <= naming.MAX_NAME_BYTES
+    assert not naming._WINDOWS_RESERVED.fullmatch(name)
 
 
 def test_file_names() -> None:
-    assert archive.file_name(1048575) == "1048575.md"
-    long = archive.file_name(1048574, "标题" * 2000)
+    assert naming.file_name(1048575) == "1048575.md"
+    long = naming.file_name(1048574, "标题" * 2000)
     assert long.startswith("1048574_标题") and long.endswith(".md")
-    assert len(long.encode()) <= archive.MAX_NAME_BYTES
+    assert len(long.encode()) <= naming.MAX_NAME_BYTES
 
 
 def test_write_atomic_writes_exact_bytes(tmp_path: Path) -> None:

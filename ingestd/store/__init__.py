@@ -10,7 +10,6 @@ from ingestd.store.engine import DEFAULT_BUSY_TIMEOUT_MS
 from ingestd.store.entries import stored_key
 from ingestd.store.migrate import head_revision, upgrade
 from ingestd.store.records import (
-    FIRST_FILE_ID,
     REMOVED_REASON,
     EntryMatch,
     EntryRecord,
@@ -30,7 +29,6 @@ from ingestd.types import FeedState
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_MS",
-    "FIRST_FILE_ID",
     "REMOVED_REASON",
     "EntryRecord",
     "FailedEntry",

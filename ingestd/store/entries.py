@@ -17,11 +17,11 @@ from sqlalchemy import bindparam, delete, func, insert, or_, select
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
+from ingestd import naming
 from ingestd.errors import StorageError
 from ingestd.store.engine import Database
 from ingestd.store.failures import RESOLVE
 from ingestd.store.records import (
-    FIRST_FILE_ID,
     EntryMatch,
     EntryRecord,
     NewEntry,
@@ -280,7 +280,7 @@ class EntryQueries:
     def next_file_id(self, feed_id: int) -> int:
         """The next file number of a feed: 0xFFFFF first, then one below the lowest used."""
         with self._db.read_rows() as connection:
-            found = _next_below(connection.scalar(_LOWEST_FILE_ID, {"feed": feed_id}))
+            found = naming.next_below(connection.scalar(_LOWEST_FILE_ID, {"feed": feed_id}))
         if found is None:
             raise StorageError(f"feed {feed_id} has used every file number: {self._db.target}")
         return found
@@ -318,7 +318,7 @@ class EntryQueries:
             )
             for entry_id, key, link, revisions in rows.values()
         ]
-        return PollLookup(matches, _next_below(lowest))
+        return PollLookup(matches, naming.next_below(lowest))
 
     def entries_without_file(self, feed_id: int | None = None) -> list[EntryRecord]:
         """Entries whose archive file was never recorded (all feeds, or one)."""
@@ -469,10 +469,3 @@ def _latest_hashes(connection: Connection, entry_ids: list[int]) -> dict[int, st
             for entry_id, digest in connection.execute(_LATEST_HASHES, {"ids": ids})
         )
     return found
-
-
-def _next_below(lowest: int | None) -> int | None:
-    """The file number after ``lowest`` (the feed's lowest used); None when none is left."""
-    if lowest is None:
-        return FIRST_FILE_ID
-    return lowest - 1 if lowest > 0 else None

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from ingestd import archive
+from ingestd import archive, naming
 from tests.hostile.conftest import Harness, hostile_feed
 from tests.hostile.server import (
     ACTIVE_SNIPPETS,
@@ -331,9 +331,9 @@ def test_hostile_titles(harness: Harness, hostile: HostileServer) -> None:
     assert "[../../etc/x](" in heading and "[CON](" in heading and "T" * 5000 in heading
     # Names made from these titles (the older {id}_{title}.md naming) stay one safe part.
     for title in HOSTILE_TITLES:
-        name = archive.file_name(1048575, title)
+        name = naming.file_name(1048575, title)
         assert "/" not in name and "\\" not in name and not name.startswith(".")
-        assert len(name.encode()) <= archive.MAX_NAME_BYTES
+        assert len(name.encode()) <= naming.MAX_NAME_BYTES
         assert archive.inside(harness.archive, harness.archive / "articles" / "x" / name)
 
 

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from ingestd.errors import StorageError
-from ingestd.store import FIRST_FILE_ID, EntryMatch, FeedConfig, NewEntry, Store
+from ingestd.naming import FIRST_FILE_ID
+from ingestd.store import EntryMatch, FeedConfig, NewEntry, Store
 from ingestd.store.entries import MAX_KEY_BYTES
 from tests.store.conftest import NOW
 
