@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -37,6 +38,12 @@ def test_ruff_format_is_applied() -> None:
 def test_mypy_is_clean() -> None:
     result = run(str(BIN / "mypy"), "--no-error-summary")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_mypy_is_strict_for_every_module() -> None:
+    mypy = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert mypy["strict"] is True and mypy["packages"] == ["ingestd"]
+    assert "overrides" not in mypy, "no module is exempt from strict checking"
 
 
 def test_every_error_is_an_ingestd_error() -> None:
