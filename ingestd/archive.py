@@ -16,8 +16,6 @@ import os
 import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import cast
 
@@ -26,8 +24,6 @@ from ingestd.naming import candidates, file_name, safe_component
 
 TEMP_MARK = ".ingestd-tmp-"
 ARCHIVE_ID_FILE = ".ingestd-archive-id"
-INDEX_LIMIT = 300
-INDEX_ZONE = timezone(timedelta(hours=8))  # the source archive dated its lists in UTC+8
 
 
 def articles_dir(root: Path, feed: str) -> Path:
@@ -58,9 +54,10 @@ def _plainly_inside(relative: str) -> bool:
     )
 
 
-def write_atomic(root: Path, relative: str, text: str) -> Path:
-    """Write ``text`` (UTF-8, bytes as given) to ``root/relative`` atomically."""
-    written = _write(root, relative, text, replace=True)
+def write_atomic(root: Path, relative: str, text: str, *, durable: bool = True) -> Path:
+    """Write ``text`` (UTF-8, bytes as given) to ``root/relative`` atomically (synced
+    unless ``durable`` is false)."""
+    written = _write(root, relative, text, replace=True, durable=durable)
     assert written is not None  # replacing never finds the name taken
     return written
 
@@ -378,22 +375,3 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return float("inf")  # gone already: nothing to sweep
-
-
-@dataclass(frozen=True)
-class IndexLine:
-    """One line of a site index list."""
-
-    published: datetime
-    title: str
-    relative: str  # e.g. articles/voa/1048575.md
-
-
-def render_index(site: str, lines: Iterable[IndexLine]) -> str:
-    """The site list: name, rule, blank line, then up to 300 newest-first entries."""
-    newest = sorted(lines, key=lambda line: line.published, reverse=True)[:INDEX_LIMIT]
-    parts = [f"{site}\n------\n\n"]
-    for line in newest:
-        local = line.published.astimezone(INDEX_ZONE)
-        parts.append(f"{local.month}-{local.day} [{line.title}](/{line.relative})\n\n")
-    return "".join(parts)

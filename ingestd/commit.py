@@ -30,6 +30,7 @@ from typing import Any, Generic, TypeVar
 
 from ingestd import archive
 from ingestd.faults import crash_point
+from ingestd.site_index import SiteIndex
 from ingestd.store import FeedRecord, FeedState, FetchAttempt, NewEntry, Store
 
 log = logging.getLogger("ingestd.commit")
@@ -116,7 +117,17 @@ class Persister:
                 if entry.identity_key not in keys:
                     path.unlink(missing_ok=True)
             counts[index] = len(keys)
+        self._rewrite_indexes([save.feed for index, save in todo if counts[index]])
         return counts
+
+    def _rewrite_indexes(self, feeds: list[FeedRecord]) -> None:
+        # The rows are committed: nothing after this may make the group look failed
+        # (it would be written again one by one, and lose its files). An index that is
+        # not rewritten now is behind its folder, and start-up repair rewrites it.
+        try:
+            SiteIndex(self.store, self.root, self.archive_id).rewrite(feeds)
+        except Exception:
+            log.exception("site index not rewritten (the next start-up rewrites it)")
 
     def discard(self, saves: Sequence[Save]) -> None:
         """Remove the files of saves that could not be recorded: no row will name them."""

@@ -23,6 +23,7 @@ from typing import TypeVar
 
 from ingestd import archive, decide, naming
 from ingestd.errors import ArchiveError
+from ingestd.site_index import SiteIndex
 from ingestd.store import Store
 
 log = logging.getLogger("ingestd.repair")
@@ -36,6 +37,7 @@ class Reconciled:
     temporaries_removed: int = 0
     orphans_moved: tuple[str, ...] = ()
     rows_dropped: tuple[str, ...] = ()
+    indexes_rewritten: int = 0  # site indexes that were behind their feed's folder
 
 
 class Repair:
@@ -85,7 +87,8 @@ class Repair:
         for entry in self.store.entries_without_file():
             self.store.delete_entry(entry.id)
             dropped.append(f"entry {entry.id}")
-        return Reconciled(len(sweep.removed), tuple(orphans), tuple(dropped))
+        index = SiteIndex(self.store, self.root, self.archive_id)
+        return Reconciled(len(sweep.removed), tuple(orphans), tuple(dropped), index.repair())
 
     def _still_orphans(self, strays: list[str], settled: float) -> list[str]:
         """The files without a row that still have none now that the walk is over.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -134,22 +133,6 @@ def test_sweep_refuses_an_archive_folder_it_cannot_list(
         list(archive.ArchiveSweep(tmp_path))
     refused.remove(str(tmp_path / "articles" / "a"))  # outside articles/: passed over
     assert list(archive.ArchiveSweep(tmp_path)) == ["articles/a/1.md"]
-
-
-def test_index_list_newest_first_in_utc8() -> None:
-    line = archive.IndexLine
-    lines = [
-        line(datetime(2022, 2, 28, 16, 30, tzinfo=UTC), "later", "articles/voa/1048574.md"),
-        line(datetime(2022, 2, 28, 15, 0, tzinfo=UTC), "earlier", "articles/voa/1048575.md"),
-    ]
-    text = archive.render_index("voa", lines)
-    assert text == (
-        "voa\n------\n\n"
-        "3-1 [later](/articles/voa/1048574.md)\n\n"
-        "2-28 [earlier](/articles/voa/1048575.md)\n\n"
-    )
-    many = [archive.IndexLine(datetime(2022, 1, 1, tzinfo=UTC), str(i), "x") for i in range(400)]
-    assert archive.render_index("s", many).count("\n\n") == 1 + archive.INDEX_LIMIT
 
 
 def test_a_symlink_in_the_archive_cannot_lead_writes_outside(tmp_path: Path) -> None:

@@ -273,6 +273,8 @@ def _log_reconciled(done: Reconciled) -> None:
             len(done.orphans_moved),
             len(done.rows_dropped),
         )
+    if done.indexes_rewritten:
+        log.info("start-up repair: %d site indexes rewritten", done.indexes_rewritten)
 
 
 def run_service(config_path: Path, settings: config.Settings) -> int:

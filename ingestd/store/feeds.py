@@ -213,43 +213,9 @@ class FeedQueries:
             session.flush()
             return feed_record(feed)
 
-    def record_fetch(
-        self,
-        feed_id: int,
-        started_at: datetime,
-        duration_ms: int,
-        status: int | None,
-        outcome: str,
-        bytes: int,
-        new_entries: int,
-        error: str | None = None,
-    ) -> int:
-        """Log one fetch attempt; ``outcome`` is 'ok', 'not_modified' or 'failed'."""
-        if outcome not in FETCH_OUTCOMES:
-            raise ValueError(f"outcome must be one of {FETCH_OUTCOMES}, not {outcome!r}")
-        row = Fetch(
-            feed_id=feed_id, started_at=started_at, duration_ms=duration_ms, status=status,
-            outcome=outcome, bytes=bytes, new_entries=new_entries, error=error,
-        )  # fmt: skip
-        with self._db.write() as session:
-            session.add(row)
-            session.flush()
-            return row.id
-
-    def record_poll(
-        self,
-        feed_id: int,
-        attempt: FetchAttempt,
-        state: FeedState,
-    ) -> FeedRecord:
-        """Log a fetch attempt and set the feed's new state in one transaction."""
-        self.record_polls([(feed_id, attempt, state)])
-        record = self.get_feed_by_id(feed_id)
-        assert record is not None  # record_polls raised otherwise
-        return record
-
     def record_polls(self, polls: Sequence[tuple[int, FetchAttempt, FeedState]]) -> None:
-        """``record_poll`` for several feeds in one transaction (a group commit)."""
+        """Log each poll's fetch attempt and set its feed's new state, every poll in
+        one transaction (a group commit)."""
         for _feed_id, attempt, state in polls:
             if attempt.outcome not in FETCH_OUTCOMES:
                 raise ValueError(
@@ -257,7 +223,7 @@ class FeedQueries:
                 )
             unknown = set(state) - set(FeedState.__optional_keys__)
             if unknown:
-                raise TypeError(f"record_poll got unknown state fields: {sorted(unknown)}")
+                raise TypeError(f"record_polls got unknown state fields: {sorted(unknown)}")
         # Core executemany statements, not the ORM: on a warm cycle (all 304) this is
         # most of what a poll costs. Polls that set the same fields share one UPDATE.
         ids = sorted({feed_id for feed_id, _, _ in polls})

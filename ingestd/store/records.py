@@ -118,6 +118,14 @@ class EntryMatch(NamedTuple):
     revisions: int
 
 
+class IndexEntry(NamedTuple):
+    """One archived entry as a site index lists it (``Store.index_entries``)."""
+
+    title: str | None
+    published_at: datetime | None
+    archive_path: str
+
+
 @dataclass(frozen=True)
 class PollLookup:
     """What sorting one poll's entries needs from the store (``Store.poll_lookup``)."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
+from ingestd.store.archived import ArchivedQueries
 from ingestd.store.engine import DEFAULT_BUSY_TIMEOUT_MS, Database, open_database
 from ingestd.store.entries import EntryQueries
 from ingestd.store.failures import FailureQueries
@@ -11,7 +12,7 @@ from ingestd.store.feeds import FeedQueries
 from ingestd.store.migrate import upgrade_database
 
 
-class Store(FeedQueries, EntryQueries, FailureQueries):
+class Store(FeedQueries, EntryQueries, ArchivedQueries, FailureQueries):
     """Feeds, entries and fetches in SQLite or PostgreSQL.
 
     Every method is one short transaction, takes and returns plain records from
