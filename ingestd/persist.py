@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from ingestd import archive
+from ingestd import archive, capture
 from ingestd.errors import ArchiveError
 from ingestd.faults import crash_point
 from ingestd.store import FeedRecord, NewEntry, Store
@@ -70,6 +70,7 @@ class Reconciled:
     temporaries_removed: int = 0
     orphans_moved: tuple[str, ...] = ()
     rows_dropped: tuple[str, ...] = ()
+    raw: capture.Repaired = capture.Repaired()  # WARC files of ended writers, cut back
 
 
 def make_owner() -> str:
@@ -171,7 +172,8 @@ class Persister:
         for entry in self.store.entries_without_file():
             self.store.delete_entry(entry.id)
             dropped.append(f"entry {entry.id}")
-        return Reconciled(len(sweep.removed), tuple(orphans), tuple(dropped))
+        raw = capture.repair(self.root, _dead_local_owner)
+        return Reconciled(len(sweep.removed), tuple(orphans), tuple(dropped), raw)
 
     def _still_orphans(self, strays: list[str], settled: float) -> list[str]:
         """The files without a row that still have none now that the walk is over.
