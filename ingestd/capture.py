@@ -49,6 +49,7 @@ from warcio.warcwriter import WARCWriter
 from ingestd import __version__
 from ingestd.errors import ArchiveError
 from ingestd.faults import armed, crash_point
+from ingestd.types import Fetched
 
 log = logging.getLogger("ingestd.capture")
 
@@ -134,7 +135,10 @@ class RawWriter:
         digest = payload_digest(exchange.payload)
         date = datetime_to_iso_date(self.clock().replace(tzinfo=None), use_micros=True)
         with self._lock:
-            self._ensure_file()
+            try:
+                self._ensure_file()
+            except OSError as exc:
+                raise ArchiveError(f"raw capture: cannot start a WARC file: {exc}") from exc
             ref = RawRef(self._relative, self._size)
             seen = self._seen.get(digest)
             builder = WARCWriter(io.BytesIO(), gzip=False, warc_version="1.1")
@@ -180,7 +184,11 @@ class RawWriter:
             marker = _marker(self.root, relative)
             marker.parent.mkdir(parents=True, exist_ok=True)
             # The marker first: a file a crash leaves behind is always one to check.
-            marker.write_text(self.owner + "\n", encoding="utf-8")
+            try:
+                with open(marker, "x", encoding="utf-8") as note:
+                    note.write(self.owner + "\n")
+            except FileExistsError:
+                continue  # another writer's file of the same name, being written
             _sync_folder(marker.parent)
             try:
                 fd = os.open(self.root / relative, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -198,18 +206,26 @@ class RawWriter:
 
     def _append(self, blob: bytes) -> None:
         assert self._fd is not None
-        view = memoryview(blob)
-        if armed("raw-half-written"):  # the crash test's kill mid-record
-            half = len(blob) // 2
-            os.write(self._fd, view[:half])
-            crash_point("raw-half-written")
-            os.write(self._fd, view[half:])
-            view = view[len(view) :]
-        while view:
-            done = os.write(self._fd, view)
-            view = view[done:]
+        try:
+            _write_all(self._fd, blob)
+        except OSError as exc:
+            self._undo(exc)
+            raise ArchiveError(
+                f"raw capture: cannot write {self.root / self._relative}: {exc}"
+            ) from exc
         self._size += len(blob)
         self._dirty = True
+
+    def _undo(self, exc: OSError) -> None:
+        """Take a part-written record back (a full disk); else leave the file to repair."""
+        assert self._fd is not None
+        try:
+            os.ftruncate(self._fd, self._size)
+        except OSError:
+            # Its marker stays: the next start cuts the half record. Later ones go elsewhere.
+            os.close(self._fd)
+            self._fd = None
+            log.error("raw capture %s left for start-up repair: %s", self._relative, exc)
 
     def _close_file(self) -> None:
         if self._fd is None:
@@ -223,6 +239,20 @@ class RawWriter:
         self._seen[digest] = seen
         if len(self._seen) > self.dedup_limit:
             self._seen.popitem(last=False)
+
+
+def _write_all(fd: int, blob: bytes) -> None:
+    view = memoryview(blob)
+    if armed("raw-half-written"):  # the crash test's kill in the middle of a record
+        view = view[os.write(fd, view[: len(view) // 2]) :]
+        crash_point("raw-half-written")
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def exchange_of(fetched: Fetched, request_headers: Mapping[str, str]) -> Exchange:
+    """The exchange a fetch result records (its final URL, after any redirects)."""
+    return Exchange(fetched.url, fetched.status, fetched.headers, fetched.content, request_headers)
 
 
 def payload_digest(payload: bytes) -> str:
