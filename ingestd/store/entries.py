@@ -13,11 +13,12 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select
+from sqlalchemy import bindparam, delete, func, insert, or_, select, text
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
 from ingestd.errors import StorageError
+from ingestd.store import search
 from ingestd.store.engine import Database
 from ingestd.store.failures import RESOLVE
 from ingestd.store.records import (
@@ -365,6 +366,7 @@ class EntryQueries:
         """Forget an entry and its revisions (reconciliation of a lost file)."""
         with self._db.write() as session:
             session.execute(delete(EntryRevision).where(EntryRevision.entry_id == entry_id))
+            session.execute(text(search.DELETE[self._db.dialect]), {"id": entry_id})
             session.execute(delete(Entry).where(Entry.id == entry_id))
 
     def recent_entries(self, feed_id: int, limit: int = 300) -> list[EntryRecord]:
