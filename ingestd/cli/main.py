@@ -21,6 +21,7 @@ from typing import TypeAlias
 
 from ingestd import __version__, config, faults
 from ingestd.cli import entries, feedsfile, opml, page
+from ingestd.cli import reprocess as reprocess_cli
 from ingestd.cli.logsetup import setup_logging
 from ingestd.cli.report import fetch_summary, print_fetch, print_status, status_rows
 from ingestd.cli.runtime import Runtime, open_runtime
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_feeds(sub, common)
     entries.add_arguments(sub, common).set_defaults(handler=cmd_entries)
     page.add_arguments(sub, common).set_defaults(handler=page.command)
+    reprocess_cli.add_arguments(sub, common).set_defaults(handler=cmd_reprocess)
     _add_replay(sub, common)
     return parser
 
@@ -186,6 +188,11 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def cmd_entries(args: argparse.Namespace) -> int:
     """``ingestd entries failed|retry [FEED...]``."""
     return entries.command(_settings(args), args)
+
+
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    """``ingestd reprocess``: rebuild entries from their raw records."""
+    return reprocess_cli.command(_settings(args), args)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ def add_search(actions: argparse._SubParsersAction[Any], common: argparse.Argume
         "--feed", action="append", default=[], metavar="NAME", help="only this feed (repeatable)"
     )
     search.add_argument(
-        "--since", type=_moment, metavar="DATE",
+        "--since", type=moment, metavar="DATE",
         help="only entries first seen at or after DATE (ISO 8601; UTC without a zone)",
     )  # fmt: skip
     search.add_argument("--limit", type=int, default=50, metavar="N", help="at most N (50)")
@@ -88,7 +88,8 @@ def _context(root: Path, relative: str | None, phrase: str) -> str:
     return text[max(0, at - CONTEXT) : at + len(phrase) + CONTEXT]
 
 
-def _moment(value: str) -> datetime:
+def moment(value: str) -> datetime:
+    """An ISO 8601 date or time argument, UTC when it names no zone."""
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:
