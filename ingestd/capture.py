@@ -255,6 +255,14 @@ def exchange_of(fetched: Fetched, request_headers: Mapping[str, str]) -> Exchang
     return Exchange(fetched.url, fetched.status, fetched.headers, fetched.content, request_headers)
 
 
+def write_single(path: Path, recorded: Captured) -> None:
+    """Write one response record (a revisit's full payload included) to a new file."""
+    exchange = Exchange(recorded.url, recorded.status, recorded.headers, recorded.payload)
+    builder = WARCWriter(io.BytesIO(), gzip=False, warc_version="1.1")
+    record = _response(builder, exchange, payload_digest(recorded.payload), recorded.date)
+    path.write_bytes(_gzip_record(record))
+
+
 def payload_digest(payload: bytes) -> str:
     """The WARC payload digest of ``payload`` (``sha1:`` and base32, as warcio writes it)."""
     return "sha1:" + base64.b32encode(hashlib.sha1(payload).digest()).decode("ascii")

@@ -20,9 +20,6 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-import lxml.etree
-import lxml.html
-
 from ingestd import archive
 from ingestd.errors import ArchiveError, StorageError
 from ingestd.store import Store
@@ -40,6 +37,9 @@ def findable(file_text: str) -> str:
     """The text an archive file is found by: its words, without HTML markup."""
     if "<" not in file_text:
         return file_text
+    import lxml.etree  # on first use: a command that only lists entries never needs it
+    import lxml.html
+
     try:
         return str(lxml.html.fromstring(file_text).text_content())
     except (ValueError, lxml.etree.ParserError):  # no element at all (only a comment)

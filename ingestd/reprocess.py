@@ -136,7 +136,7 @@ class Reprocessor:
         where = f"entry {entry.id} ({entry.archive_path})"
         try:
             recorded = capture.read(self.root, capture.RawRef(entry.raw_file, entry.raw_offset))
-            text = rebuild(spec, feed, entry, recorded)
+            text = rebuild(spec, feed.url, Source.of(entry), recorded)
             current = (self.root / entry.archive_path).read_bytes()
         except (ArchiveError, ExtractError, ParseError) as exc:
             summary.failed.append(f"{where}: {exc}")
@@ -157,27 +157,37 @@ class Reprocessor:
         indexer.index_file(self.store, entry.id, entry.title, text)
 
 
-def rebuild(
-    spec: FeedSpec, feed: FeedRecord, entry: EntryRecord, recorded: capture.Captured
-) -> str:
+@dataclass(frozen=True)
+class Source:
+    """What rebuilding an entry needs besides its raw record (what its row keeps)."""
+
+    identity_key: str  # as stored
+    title: str
+    link: str
+    guid: str | None
+    published: datetime  # the item's date, or when it was first seen
+
+    @classmethod
+    def of(cls, entry: EntryRecord) -> Source:
+        """The source of a stored entry."""
+        published = entry.published_at or entry.first_seen_at
+        return cls(entry.identity_key, entry.title or "", entry.link or "", entry.guid, published)
+
+
+def rebuild(spec: FeedSpec, feed_url: str, source: Source, recorded: capture.Captured) -> str:
     """The file text today's pipeline makes of an entry's raw record.
 
     Raises ExtractError when the page holds no article, ParseError when a feed
     document does not parse or no longer holds the entry.
     """
-    published = entry.published_at
-    item = EntryData(
-        title=entry.title or "", link=entry.link or "", guid=entry.guid, content="",
-        published=published,
-    )  # fmt: skip
-    fallback = published or entry.first_seen_at
+    item = EntryData(source.title, source.link, source.guid, "", source.published)
     if spec.fetch_page or spec.format is ArchiveFormat.REPOST:
         content_type = recorded.headers.get("content-type", "")
         return prepare.render_page(
-            spec, item, fallback, recorded.payload, content_type, recorded.url
+            spec, item, source.published, recorded.payload, content_type, recorded.url
         )
-    read = prepare.read_feed(recorded.payload, recorded.headers, feed.url)
+    read = prepare.read_feed(recorded.payload, recorded.headers, feed_url)
     for keyed in read.keyed:
-        if stored_key(keyed.key) == entry.identity_key:
-            return prepare.render_items(spec, [keyed.entry], fallback)[0]
+        if stored_key(keyed.key) == source.identity_key:
+            return prepare.render_items(spec, [keyed.entry], source.published)[0]
     raise ParseError("the recorded feed document no longer holds this entry")

@@ -154,6 +154,14 @@ def _add_replay(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     cmd.add_argument("--json", action="store_true", help="print one JSON object")
+    cmd.add_argument(
+        "--raw", action="store_true",
+        help="rebuild each archived file from its raw record (WARC), or check fixture folders",
+    )  # fmt: skip
+    cmd.add_argument(
+        "--fixtures", type=Path, metavar="DIR",
+        help="with --raw: also write each archive file checked as a fixture folder under DIR",
+    )  # fmt: skip
     cmd.set_defaults(handler=cmd_replay)
 
 
@@ -291,7 +299,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if missing:
         print(f"ingestd replay: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
-    report = replay_paths(args.paths)
+    if args.raw:
+        from ingestd.cli import rawreplay  # loads extraction: only for this command
+
+        report = rawreplay.check(rawreplay.settings_if_any(args.config), args.paths, args.fixtures)
+    else:
+        report = replay_paths(args.paths)
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False))
     else:

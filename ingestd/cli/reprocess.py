@@ -6,13 +6,15 @@ import argparse
 import json
 import sys
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingestd.cli.runtime import open_runtime
 from ingestd.cli.search import moment
 from ingestd.config import Settings
 from ingestd.errors import ConfigError
-from ingestd.reprocess import Job, Reprocessor, Summary
+
+if TYPE_CHECKING:
+    from ingestd.reprocess import Summary
 
 
 def add_arguments(sub: argparse._SubParsersAction[Any], common: argparse.ArgumentParser) -> Any:
@@ -40,6 +42,8 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
     unknown = sorted(set(names) - {f.spec.name for f in settings.feeds})
     if unknown:
         raise ConfigError(f"no feed named {', '.join(map(repr, unknown))} in {settings.path}")
+    from ingestd.reprocess import Job, Reprocessor  # loads extraction: only for this command
+
     runtime = open_runtime(settings, sync=False)
     try:
         stored = {record.name: record for record in runtime.store.list_feeds()}

@@ -46,6 +46,12 @@ class RewriteQueries:
         with self._db.read() as session:
             return [to_record(EntryRecord, row) for row in session.scalars(query)]
 
+    def entry_at(self, archive_path: str) -> EntryRecord | None:
+        """The entry whose archive file is at this path (relative to the archive folder)."""
+        with self._db.read() as session:
+            row = session.scalars(select(Entry).where(Entry.archive_path == archive_path)).first()
+            return None if row is None else to_record(EntryRecord, row)
+
     def keep_replaced_text(self, entry_id: int, previous: str, seen_at: datetime) -> bool:
         """Keep the text a reprocess is about to replace; False if it is kept already.
 
