@@ -63,7 +63,7 @@ DEDUP_LIMIT = 100_000
 #: The extension header of a revisit record: "FILE OFFSET" of the full record.
 LOCATION_HEADER = "Ingestd-Payload-Location"
 _DROPPED_HEADERS = frozenset({"content-encoding", "transfer-encoding", "content-length"})
-_GZIP_LEVEL = 6  # warcio's own level 9 costs three times the CPU for 3% less disk
+_GZIP_LEVEL = 1  # a third of the CPU of level 6 for 5% more disk (bench/RESULTS.md)
 
 
 @dataclass(frozen=True)
