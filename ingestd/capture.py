@@ -170,11 +170,13 @@ class RawWriter:
     # --- files -----------------------------------------------------------------------
 
     def _ensure_file(self) -> None:
-        if self._fd is not None and self._size < self.max_file_bytes:
-            return
-        self._close_file()
         now = self.clock()
         folder = Path(RAW_DIR, now.strftime("%Y/%m/%d"))
+        # A new file past the size limit, and on a new day (a daemon runs for months).
+        same_day = self._relative.startswith(folder.as_posix() + "/")
+        if self._fd is not None and self._size < self.max_file_bytes and same_day:
+            return
+        self._close_file()
         (self.root / folder).mkdir(parents=True, exist_ok=True)
         stamp = now.strftime("%Y%m%d%H%M%S")
         while True:

@@ -194,3 +194,12 @@ def test_a_kill_mid_record_at_the_named_point_is_repaired(tmp_path: Path) -> Non
     assert capture.read(tmp_path, RawRef(file, int(offset))).payload == b"first" * 100
     assert [kind for kind, _o, _r in records(path)] == ["warcinfo", "response", "request"]
     assert os.listdir(tmp_path / "raw" / ".open") == []
+
+
+def test_a_new_day_begins_a_new_file_in_its_folder(tmp_path: Path) -> None:
+    days = iter([NOW, NOW, NOW.replace(day=3), NOW.replace(day=3)])
+    w = RawWriter(tmp_path, "host:1:owner", lambda: next(days))
+    first, second = w.write(page(1)), w.write(page(2, b"other"))
+    w.close()
+    assert first.file.startswith("raw/2026/12/02/") and second.file.startswith("raw/2026/12/03/")
+    assert capture.read(tmp_path, second).payload == b"other"
