@@ -79,6 +79,14 @@ class MetricsSettings:
 
 
 @dataclass(frozen=True)
+class ArchiveSettings:
+    """The ``[archive]`` table: raw capture of what the servers sent (WARC)."""
+
+    raw: str = "pages"  # "off", "pages" (article pages) or "all" (feed documents too)
+    raw_file_mb: int = 100  # a WARC file is closed and a new one begun past this size
+
+
+@dataclass(frozen=True)
 class FeedSettings:
     """One ``[[feeds]]`` entry: the pipeline's FeedSpec plus scheduling."""
 
@@ -98,6 +106,7 @@ class Settings:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     feeds: tuple[FeedSettings, ...] = ()
     default_interval: float = 1800.0
     #: What is valid but probably not meant (an interval below the floor), key and line.
@@ -196,6 +205,7 @@ class _Validator:
             "schedule",
             "metrics",
             "service",
+            "archive",
             "feeds",
             "interval",
         }
@@ -205,6 +215,7 @@ class _Validator:
         schedule = self._schedule(self._table(data, "schedule"))
         metrics = self._metrics(self._table(data, "metrics"), schedule.tick)
         service = self._service(self._table(data, "service"))
+        archive = self._archive(self._table(data, "archive"))
         feeds = self._feeds(data.get("feeds", []), default_interval)
         self._below_floor(data, feeds, schedule.floor)
         return Settings(
@@ -215,6 +226,7 @@ class _Validator:
             schedule=schedule,
             metrics=metrics,
             service=service,
+            archive=archive,
             feeds=feeds,
             default_interval=default_interval,
             warnings=tuple(self.warnings),
@@ -251,6 +263,13 @@ class _Validator:
             page_retry=self._duration(table, "page_retry", 900.0, "schedule"),
             give_up=self._duration(table, "give_up", 3 * 86400.0, "schedule"),
         )
+
+    def _archive(self, table: dict[str, Any]) -> ArchiveSettings:
+        self._no_unknown(table, set(ArchiveSettings.__dataclass_fields__), "archive")
+        raw = self._str(table, "raw", "pages", "archive")
+        if raw not in ("off", "pages", "all"):
+            raise self.fail("raw", f'expected "off", "pages" or "all", got {raw!r}', "archive")
+        return ArchiveSettings(raw, self._int(table, "raw_file_mb", 100, "archive", low=1))
 
     def _service(self, table: dict[str, Any]) -> ServiceSettings:
         self._no_unknown(table, set(ServiceSettings.__dataclass_fields__), "service")

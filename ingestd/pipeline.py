@@ -27,7 +27,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, Generic, TypeAlias, TypeVar
 from urllib.parse import urlsplit
 
-from ingestd import archive, decide, fetchfile
+from ingestd import archive, capture, decide, fetchfile
+from ingestd.capture import RawRef, RawWriter
 from ingestd.errors import (
     ArchiveError,
     ExtractError,
@@ -38,7 +39,7 @@ from ingestd.errors import (
     StorageError,
 )
 from ingestd.faults import crash_point
-from ingestd.fetch import Fetcher
+from ingestd.fetch import ACCEPT_FEED, Fetcher
 from ingestd.persist import Pending, Persister, Reconciled, Save, make_owner
 from ingestd.store import FailedEntry, FeedRecord, FeedState, FetchAttempt, Store, stored_key
 from ingestd.types import ArchiveFormat, EntryData, FeedSpec, Fetched, ParsedFeed
@@ -156,6 +157,7 @@ class _Poll:
     given_up: int = 0  # entries of the feed given up
     pending: list[Pending] = field(default_factory=list)
     next_id: int = 0  # the next archive file number of this feed (set by _plan)
+    raw: RawRef | None = None  # the feed document's WARC record (raw capture "all")
 
 
 class Pipeline:
@@ -173,6 +175,8 @@ class Pipeline:
         rand: Callable[[], float] = random.random,
         max_new_per_poll: int = MAX_NEW_PER_POLL,
         owner: str | None = None,
+        raw: str = "off",
+        raw_file_bytes: int = capture.DEFAULT_FILE_BYTES,
     ) -> None:
         self.store = store
         self.fetcher = fetcher
@@ -183,7 +187,12 @@ class Pipeline:
         self.rand = rand
         self.max_new_per_poll = max_new_per_poll
         self.owner = owner or make_owner()
-        self.persister = Persister(store, archive_root, self.owner, clock)
+        # Raw capture ("off", "pages", "all"): records written in the store thread.
+        self.raw_mode = raw
+        self.raw = None if raw == "off" else RawWriter(
+            archive_root, self.owner, clock, max_file_bytes=raw_file_bytes
+        )  # fmt: skip
+        self.persister = Persister(store, archive_root, self.owner, clock, self.raw)
         # Database and archive work runs in one thread of its own. Several threads
         # would only take turns at SQLite's write lock and the interpreter lock, and
         # the hand-overs cost more than the work (millions of futex calls a cycle).
@@ -209,6 +218,11 @@ class Pipeline:
     def reconcile(self, settle_seconds: float = 300.0) -> Reconciled:
         """Start-up repair of rows and files (see ``Persister.reconcile``)."""
         return self.persister.reconcile(settle_seconds)
+
+    def close(self) -> None:
+        """Close the raw capture's WARC file (whole: it needs no repair at the next start)."""
+        if self.raw is not None:
+            self.raw.close()
 
     # --- one poll --------------------------------------------------------------
 
@@ -251,6 +265,8 @@ class Pipeline:
             return self._finish(run, FAILED, status=exc.status, error=str(exc), retry_after=retry)
         size = len(fetched.content)
         try:
+            if self.raw_mode == "all":
+                run.raw = await self._capture(fetched, {"Accept": ACCEPT_FEED})
             if _from_feed_alone(job.spec) and not await self._has_entries(job.record.id):
                 parsed = await self._archive_first(run, fetched)
             else:
@@ -455,13 +471,13 @@ class Pipeline:
 
     async def _from_page(self, run: _Poll, item: decide.Keyed, failure: FailedEntry | None) -> None:
         try:
-            written = await self._page_file(run, item.entry)
+            written, raw = await self._page_file(run, item.entry)
         except (FetchError, ExtractError, ParseError) as exc:
             await self._page_failed(run, item, failure, exc)
             return
         [file] = written.files
         run.pending.append(
-            _pending(run, item, file, resolves=failure is not None, text=written.item_text)
+            _pending(run, item, file, resolves=failure is not None, text=written.item_text, raw=raw)
         )
 
     async def _page_failed(
@@ -498,7 +514,18 @@ class Pipeline:
             save = Save(run.job.record, batch, run.started)
             run.archived += await self._saves.submit(save) or 0
 
-    async def _page_file(self, run: _Poll, entry: EntryData) -> prepare.PageWritten:
+    async def _capture(self, fetched: Fetched, asked: dict[str, str]) -> RawRef | None:
+        """Record a response as a WARC record (in the store thread), when capture is on.
+
+        ``asked`` holds the request headers the pipeline chose (the fetcher adds its
+        User-Agent and Accept-Encoding; the record shows the decoded body)."""
+        if self.raw is None:
+            return None
+        return await self._blocking(self.raw.write, capture.exchange_of(fetched, asked))
+
+    async def _page_file(
+        self, run: _Poll, entry: EntryData
+    ) -> tuple[prepare.PageWritten, RawRef | None]:
         job, link = run.job, entry.link
         if not link:
             raise ExtractError("the entry has no link to fetch")
@@ -511,11 +538,16 @@ class Pipeline:
             # A feed trusted to be private trusts its own host for its pages too.
             host = urlsplit(job.record.url).hostname if job.trusted else None
             body = await self.fetcher.fetch(link, accept=ACCEPT_HTML, trusted_host=host)
-        written: prepare.PageWritten = await self._write_files(
-            run, _prepare().write_page, self.archive_root, run.next_id, job.spec, entry,
-            run.started, body.content, body.headers.get("content-type", ""), body.url,
-        )  # fmt: skip
-        return written
+        # The record is written while the pool extracts; a page that fails keeps it too.
+        raw = asyncio.ensure_future(self._capture(body, {"Accept": ACCEPT_HTML}))
+        try:
+            written: prepare.PageWritten = await self._write_files(
+                run, _prepare().write_page, self.archive_root, run.next_id, job.spec, entry,
+                run.started, body.content, body.headers.get("content-type", ""), body.url,
+            )  # fmt: skip
+        finally:
+            ref = await raw
+        return written, ref
 
     async def _write_files(self, run: _Poll, func: Callable[..., W], *args: Any) -> W:
         """Run a pool step that writes archive files; move the feed's next number on.
@@ -715,6 +747,7 @@ def _pending(
     *,
     resolves: bool = False,
     text: str | None = None,
+    raw: RawRef | None = None,
 ) -> Pending:
     entry = item.entry
     relative, file_id = file
@@ -723,6 +756,7 @@ def _pending(
         file_id=file_id, guid=entry.guid,
         link=entry.link or None, title=entry.title, published=entry.published or run.started,
         published_is_fallback=entry.published is None, resolves=resolves, revision_text=text,
+        raw=raw or run.raw,  # a page's own record, else the feed document's
     )  # fmt: skip
 
 

@@ -21,6 +21,7 @@ from typing import TypeAlias
 
 from ingestd import __version__, config, faults
 from ingestd.cli import entries, feedsfile, opml, page
+from ingestd.cli import reprocess as reprocess_cli
 from ingestd.cli.logsetup import setup_logging
 from ingestd.cli.report import fetch_summary, print_fetch, print_status, status_rows
 from ingestd.cli.runtime import Runtime, open_runtime
@@ -51,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_feeds(sub, common)
     entries.add_arguments(sub, common).set_defaults(handler=cmd_entries)
     page.add_arguments(sub, common).set_defaults(handler=page.command)
+    reprocess_cli.add_arguments(sub, common).set_defaults(handler=cmd_reprocess)
     _add_replay(sub, common)
     return parser
 
@@ -152,6 +154,14 @@ def _add_replay(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     cmd.add_argument("--json", action="store_true", help="print one JSON object")
+    cmd.add_argument(
+        "--raw", action="store_true",
+        help="rebuild each archived file from its raw record (WARC), or check fixture folders",
+    )  # fmt: skip
+    cmd.add_argument(
+        "--fixtures", type=Path, metavar="DIR",
+        help="with --raw: also write each archive file checked as a fixture folder under DIR",
+    )  # fmt: skip
     cmd.set_defaults(handler=cmd_replay)
 
 
@@ -186,6 +196,11 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def cmd_entries(args: argparse.Namespace) -> int:
     """``ingestd entries failed|retry [FEED...]``."""
     return entries.command(_settings(args), args)
+
+
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    """``ingestd reprocess``: rebuild entries from their raw records."""
+    return reprocess_cli.command(_settings(args), args)
 
 
 def cmd_status(args: argparse.Namespace) -> int:
@@ -284,7 +299,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if missing:
         print(f"ingestd replay: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
-    report = replay_paths(args.paths)
+    if args.raw:
+        from ingestd.cli import rawreplay  # loads extraction: only for this command
+
+        report = rawreplay.check(rawreplay.settings_if_any(args.config), args.paths, args.fixtures)
+    else:
+        report = replay_paths(args.paths)
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False))
     else:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import sdnotify
 
-from ingestd import config
+from ingestd import config, indexer
 from ingestd.cli.logsetup import busy_tick_filter
 from ingestd.cli.runtime import Runtime, job_for, open_runtime, sync_config
 from ingestd.errors import ConfigError, StorageError
@@ -147,6 +147,9 @@ class Service:
         loop = asyncio.get_running_loop()
         self._install_signals(loop)
         heartbeat = asyncio.create_task(self._heartbeat(scheduler), name="heartbeat")
+        indexing = asyncio.create_task(  # the search index follows the archive
+            indexer.keep_in_step(scheduler.store, self.settings.archive_dir), name="indexer"
+        )
         try:
             scheduler.start()
             self.notifier.send("READY=1", f"STATUS={_status(scheduler, self.settings)}")
@@ -171,8 +174,11 @@ class Service:
         finally:
             scheduler.stop()
             heartbeat.cancel()
+            indexing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+            with contextlib.suppress(asyncio.CancelledError):
+                await indexing
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(signum)
 

@@ -13,11 +13,12 @@ from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select
+from sqlalchemy import bindparam, delete, func, insert, or_, select, text
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
 from ingestd.errors import StorageError
+from ingestd.store import search
 from ingestd.store.engine import Database
 from ingestd.store.failures import RESOLVE
 from ingestd.store.records import (
@@ -172,7 +173,8 @@ class EntryQueries:
                  link=e.link, title=e.title, published_at=e.published_at,
                  published_is_fallback=e.published_is_fallback, first_seen_at=seen_at,
                  current_revision=1, created_at=seen_at, archive_path=e.archive_path,
-                 file_id=e.file_id, archive_id=archive_id, archived_by=archived_by)
+                 file_id=e.file_id, archive_id=archive_id, archived_by=archived_by,
+                 raw_file=e.raw_file, raw_offset=e.raw_offset)
             for feed_id, entries, seen_at in groups for e in entries
         ]  # fmt: skip
         if not rows:
@@ -364,6 +366,7 @@ class EntryQueries:
         """Forget an entry and its revisions (reconciliation of a lost file)."""
         with self._db.write() as session:
             session.execute(delete(EntryRevision).where(EntryRevision.entry_id == entry_id))
+            session.execute(text(search.DELETE[self._db.dialect]), {"id": entry_id})
             session.execute(delete(Entry).where(Entry.id == entry_id))
 
     def recent_entries(self, feed_id: int, limit: int = 300) -> list[EntryRecord]:

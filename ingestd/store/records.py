@@ -75,6 +75,8 @@ class EntryRecord:
     created_at: datetime
     archive_id: str | None = None
     archived_by: str | None = None
+    raw_file: str | None = None
+    raw_offset: int | None = None
 
 
 class FetchAttempt(NamedTuple):
@@ -104,6 +106,9 @@ class NewEntry:
     file_id: int
     #: Revision 1's text, when the archive file is not it (an entry built from its page).
     revision_text: str | None = None
+    #: The WARC record it was built from (``ingestd.capture``), when raw capture is on.
+    raw_file: str | None = None
+    raw_offset: int | None = None
 
 
 class EntryMatch(NamedTuple):

@@ -9,9 +9,11 @@ from ingestd.store.entries import EntryQueries
 from ingestd.store.failures import FailureQueries
 from ingestd.store.feeds import FeedQueries
 from ingestd.store.migrate import upgrade_database
+from ingestd.store.rewrites import RewriteQueries
+from ingestd.store.search import SearchQueries
 
 
-class Store(FeedQueries, EntryQueries, FailureQueries):
+class Store(FeedQueries, EntryQueries, FailureQueries, SearchQueries, RewriteQueries):
     """Feeds, entries and fetches in SQLite or PostgreSQL.
 
     Every method is one short transaction, takes and returns plain records from
