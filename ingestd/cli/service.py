@@ -118,6 +118,7 @@ class Service:
                     tick_seconds=self.settings.schedule.tick,
                     on_result=self.metrics.observe if self.metrics else None,
                     on_tick=self.metrics.mark_tick if self.metrics else None,
+                    per_host=self.settings.fetch.per_host, refill=True,
                 )  # fmt: skip
                 await self._serve(scheduler)
         finally:
