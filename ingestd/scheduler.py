@@ -36,6 +36,7 @@ from urllib.parse import urlsplit
 from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
+from ingestd import decide
 from ingestd.errors import StorageError
 from ingestd.pipeline import FeedJob, PollResult, make_owner
 from ingestd.store import FeedRecord, Store
@@ -54,6 +55,10 @@ RECENT_DELAYS = 1000
 #: waits at most this long for a free slot's refill (start delay), and a daemon whose
 #: feeds fall due one by one still leases them in small batches.
 MIN_ROUND_GAP = 0.05
+#: Ticks in a row behind the schedule before the log says so (and says it again after
+#: ``BEHIND_REPEAT`` more ticks while it lasts).
+BEHIND_TICKS = 3
+BEHIND_REPEAT = 60
 #: Lease passes in one round when leased feeds had to go back (their host was busy).
 _PASSES = 4
 
@@ -95,6 +100,19 @@ class _Running:
     task: asyncio.Task[PollResult | None]
     lease_until: datetime
     host: str
+
+
+@dataclass(frozen=True)
+class Lag:
+    """How far behind its schedule the daemon is, at its last tick."""
+
+    lateness: float | None  # seconds the oldest due feed nobody polls has waited
+    due: int  # feeds due and waiting for a slot
+    delay_p50: float | None  # start delay of recent polls (due -> leased), seconds
+    delay_p99: float | None
+    running: int
+    concurrency: int
+    behind: str | None  # why, while behind for BEHIND_TICKS ticks or more
 
 
 @dataclass(frozen=True)
@@ -153,6 +171,10 @@ class Scheduler:
         self._backlog = False  # the last round filled every free slot: more may be due
         self._next_due: datetime | None = None  # when the next feed falls due, if known
         self._refiller: asyncio.Task[None] | None = None
+        self._lateness: float | None = None
+        self._due = 0
+        self._behind_ticks = 0
+        self._behind: str | None = None
         self._stopping = False
         self._aps: AsyncIOScheduler | None = None
         self._executor: _TickExecutor | None = None
@@ -180,7 +202,53 @@ class Scheduler:
         self.last_tick = self.clock()
         if self.on_tick is not None:
             self.on_tick()
-        return await self._round()
+        tasks = await self._round()
+        await self._check_lag()
+        return tasks
+
+    async def _check_lag(self) -> None:
+        """Measure how late the oldest due feed is; say so in the log when it stays late."""
+        now = self.clock()
+        try:
+            waiting = await asyncio.to_thread(self.store.schedule_lag, now)
+        except StorageError:
+            return  # the round said so already
+        except asyncio.CancelledError:
+            return
+        oldest = waiting.oldest_due_at
+        self._due = waiting.due
+        self._lateness = None if oldest is None else max(0.0, (now - oldest).total_seconds())
+        reason = decide.behind_reason(self._lateness, self._load())
+        if reason is None:
+            if self._behind is not None:
+                log.info("caught up with the schedule (%d polls running)", self.running)
+            self._behind_ticks, self._behind = 0, None
+            return
+        self._behind_ticks += 1
+        if self._behind_ticks >= BEHIND_TICKS:
+            self._behind = reason
+            if (self._behind_ticks - BEHIND_TICKS) % BEHIND_REPEAT == 0:
+                log.warning(
+                    "behind schedule for %d ticks: %d feeds due, the oldest for %.1f s; %s",
+                    self._behind_ticks, waiting.due, self._lateness or 0.0, reason,
+                )  # fmt: skip
+
+    def _load(self) -> decide.Load:
+        busy: tuple[str, ...] = ()
+        if self.per_host is not None:
+            busy = tuple(sorted(h for h, n in self._per_host.items() if n >= self.per_host))
+        return decide.Load(
+            self.running, self.concurrency, busy, self.last_lease_seconds, self.tick_seconds
+        )
+
+    def lag(self) -> Lag:
+        """How far behind its schedule the daemon is (as of its last tick)."""
+        delays = list(self.delays)
+        return Lag(
+            lateness=self._lateness, due=self._due,
+            delay_p50=decide.percentile(delays, 0.5), delay_p99=decide.percentile(delays, 0.99),
+            running=self.running, concurrency=self.concurrency, behind=self._behind,
+        )  # fmt: skip
 
     async def _round(self) -> list[asyncio.Task[PollResult | None]]:
         """One look at the database: renew, lease up to the free slots, start polls.
@@ -446,4 +514,4 @@ def _lease_until(record: FeedRecord, now: datetime, lease_seconds: float) -> dat
     return record.lease_expires_at or now + timedelta(seconds=lease_seconds)
 
 
-__all__ = ["Drained", "JobFor", "Poller", "Scheduler", "make_owner"]
+__all__ = ["Drained", "JobFor", "Lag", "Poller", "Scheduler", "make_owner"]

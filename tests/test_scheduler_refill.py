@@ -234,8 +234,10 @@ def test_start_delay_stays_low_while_some_feeds_hang(tmp_path: Path) -> None:
     )
     assert p99 < 2.0
     assert all(hits[f"/f{i}.xml"] >= 1 for i in range(HANGING))  # the hanging feeds were tried
-    # The others were polled about every second, though 2 of the 8 slots hung for 1 s at a time.
-    assert min(hits[f"/f{i}.xml"] for i in range(HANGING, FEEDS)) >= 3
+    # The others were polled about every second, though 2 of the 8 slots hung for 1 s at a
+    # time (a busy machine may time one out now and then: it backs off, and counts less).
+    others = [hits[f"/f{i}.xml"] for i in range(HANGING, FEEDS)]
+    assert min(others) >= 2 and sum(others) >= 3 * len(others)
 
 
 async def _run_for(runtime, seconds: float) -> Scheduler:  # type: ignore[no-untyped-def]

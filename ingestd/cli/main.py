@@ -22,7 +22,13 @@ from typing import TypeAlias
 from ingestd import __version__, config, faults
 from ingestd.cli import entries, feedsfile, opml, page
 from ingestd.cli.logsetup import setup_logging
-from ingestd.cli.report import fetch_summary, print_fetch, print_status, status_rows
+from ingestd.cli.report import (
+    fetch_summary,
+    print_fetch,
+    print_status,
+    schedule_summary,
+    status_rows,
+)
 from ingestd.cli.runtime import Runtime, open_runtime
 from ingestd.errors import ConfigError, IngestdError, StorageError
 
@@ -194,10 +200,11 @@ def cmd_status(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     with _runtime(settings, migrate_only=True) as runtime:
         rows = status_rows(runtime.store, now)
+        schedule = schedule_summary(runtime.store, now)
     if args.json:
-        print(json.dumps({"feeds": rows}, ensure_ascii=False, default=str))
+        print(json.dumps({"feeds": rows, "schedule": schedule}, ensure_ascii=False, default=str))
     else:
-        print_status(rows, now)
+        print_status(rows, now, schedule)
     return EXIT_OK
 
 

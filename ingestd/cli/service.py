@@ -242,15 +242,23 @@ class Service:
             if watchdog:
                 self.notifier.send("WATCHDOG=1")
             self.notifier.status(_status(scheduler, self.settings))
+            if self.metrics is not None:
+                lag = scheduler.lag()
+                self.metrics.set_lag(
+                    lag.lateness, lag.due, lag.delay_p50, lag.delay_p99, lag.running,
+                    lag.concurrency, lag.behind is not None,
+                )  # fmt: skip
             await asyncio.sleep(every)
 
 
 def _status(scheduler: Scheduler, settings: config.Settings) -> str:
     last = scheduler.last_tick
     ticked = last.astimezone(UTC).strftime("%H:%M:%SZ") if last else "not yet"
+    lag = scheduler.lag()
+    late = "on time" if lag.behind is None else f"behind by {lag.lateness or 0:.0f}s"
     return (
         f"{len(settings.feeds)} feeds; {scheduler.running} polls in flight; "
-        f"{scheduler.polls_finished} polls done; last tick {ticked}"
+        f"{scheduler.polls_finished} polls done; {late}; last tick {ticked}"
     )
 
 

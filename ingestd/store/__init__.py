@@ -24,6 +24,7 @@ from ingestd.store.records import (
     NewEntry,
     PollLookup,
     RevisionRecord,
+    ScheduleLag,
     SyncResult,
 )
 from ingestd.store.store import Store, open_store
@@ -44,6 +45,7 @@ __all__ = [
     "PollLookup",
     "NewEntry",
     "RevisionRecord",
+    "ScheduleLag",
     "Store",
     "SyncResult",
     "head_revision",

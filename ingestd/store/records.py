@@ -87,6 +87,7 @@ class FetchAttempt(NamedTuple):
     bytes: int
     new_entries: int
     error: str | None = None
+    due_at: datetime | None = None  # when the feed was due (its next check at the lease)
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,15 @@ class FetchRecord:
     bytes: int
     new_entries: int
     error: str | None
+    due_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ScheduleLag:
+    """Feeds due and waiting for a slot, and the check time of the longest waiting."""
+
+    due: int
+    oldest_due_at: datetime | None
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ def test_upgrade_creates_every_table_at_head(db_url: str) -> None:
     upgrade(db_url)
     db = open_database(db_url)
     try:
-        assert current_revision(db) == head_revision() == "0003"
+        assert current_revision(db) == head_revision() == "0005"
         with db.engine.connect() as connection:
             assert set(inspect(connection).get_table_names()) >= TABLES
     finally:
@@ -126,7 +126,7 @@ def test_0001_database_upgrades_to_head_keeping_rows(tmp_path: Path) -> None:
                 "1048575, 1, '2026-01-01 00:00:00.000000')"
             )
         upgrade_database(db)
-        assert current_revision(db) == "0003"
+        assert current_revision(db) == "0005"
     finally:
         db.close()
     with open_store(url) as store:
