@@ -68,6 +68,15 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True)
+class HistorySettings:
+    """The ``[history]`` table: how much of the fetch log the daemon keeps."""
+
+    keep: float = 7 * 86400.0  # every fetch of this many seconds back
+    keep_last: int = 10  # and at least this many of each feed, however old
+    prune_every: float = 600.0  # seconds between the daemon's pruning passes
+
+
+@dataclass(frozen=True)
 class MetricsSettings:
     """The ``[metrics]`` table: Prometheus ``/metrics`` and ``/healthz`` over HTTP."""
 
@@ -98,6 +107,7 @@ class Settings:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
+    history: HistorySettings = field(default_factory=HistorySettings)
     feeds: tuple[FeedSettings, ...] = ()
     default_interval: float = 1800.0
     #: What is valid but probably not meant (an interval below the floor), key and line.
@@ -196,6 +206,7 @@ class _Validator:
             "schedule",
             "metrics",
             "service",
+            "history",
             "feeds",
             "interval",
         }
@@ -205,6 +216,7 @@ class _Validator:
         schedule = self._schedule(self._table(data, "schedule"))
         metrics = self._metrics(self._table(data, "metrics"), schedule.tick)
         service = self._service(self._table(data, "service"))
+        history = self._history(self._table(data, "history"))
         feeds = self._feeds(data.get("feeds", []), default_interval)
         self._below_floor(data, feeds, schedule.floor)
         return Settings(
@@ -215,6 +227,7 @@ class _Validator:
             schedule=schedule,
             metrics=metrics,
             service=service,
+            history=history,
             feeds=feeds,
             default_interval=default_interval,
             warnings=tuple(self.warnings),
@@ -250,6 +263,15 @@ class _Validator:
             lease=self._duration(table, "lease", 300.0, "schedule"),
             page_retry=self._duration(table, "page_retry", 900.0, "schedule"),
             give_up=self._duration(table, "give_up", 3 * 86400.0, "schedule"),
+        )
+
+    def _history(self, table: dict[str, Any]) -> HistorySettings:
+        self._no_unknown(table, set(HistorySettings.__dataclass_fields__), "history")
+        default = HistorySettings()
+        return HistorySettings(
+            keep=self._duration(table, "keep", default.keep, "history"),
+            keep_last=self._int(table, "keep_last", default.keep_last, "history", low=0),
+            prune_every=self._duration(table, "prune_every", default.prune_every, "history"),
         )
 
     def _service(self, table: dict[str, Any]) -> ServiceSettings:

@@ -370,3 +370,20 @@ def behind_reason(lateness: float | None, load: Load) -> str | None:
         f"{load.running} of {load.concurrency} slots busy, yet due feeds wait: "
         "the daemon's process is slow (CPU-bound?)"
     )
+
+
+# --- how much history to keep -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Retention:
+    """The ``[history]`` rule: every fetch of the last ``keep`` seconds, and at least the
+    newest ``keep_last`` of each feed however old."""
+
+    keep: float = 7 * 86400.0
+    keep_last: int = 10
+
+
+def history_cutoff(now: datetime, retention: Retention) -> datetime:
+    """Fetch log rows started before this may go (a feed's newest ``keep_last`` stay)."""
+    return now - timedelta(seconds=retention.keep)

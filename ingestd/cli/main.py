@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TypeAlias
 
 from ingestd import __version__, config, faults
-from ingestd.cli import entries, feedsfile, opml, page
+from ingestd.cli import db, entries, feedsfile, opml, page
 from ingestd.cli.logsetup import setup_logging
 from ingestd.cli.report import (
     fetch_summary,
@@ -57,6 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_feeds(sub, common)
     entries.add_arguments(sub, common).set_defaults(handler=cmd_entries)
     page.add_arguments(sub, common).set_defaults(handler=page.command)
+    db.add_arguments(sub, common).set_defaults(handler=cmd_db)
     _add_replay(sub, common)
     return parser
 
@@ -192,6 +193,11 @@ def cmd_fetch(args: argparse.Namespace) -> int:
 def cmd_entries(args: argparse.Namespace) -> int:
     """``ingestd entries failed|retry [FEED...]``."""
     return entries.command(_settings(args), args)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """``ingestd db stats|prune``."""
+    return db.command(_settings(args), args)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

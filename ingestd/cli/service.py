@@ -25,9 +25,11 @@ from pathlib import Path
 import sdnotify
 
 from ingestd import config
+from ingestd.cli.db import retention
 from ingestd.cli.logsetup import busy_tick_filter
 from ingestd.cli.runtime import Runtime, job_for, open_runtime, sync_config
 from ingestd.errors import ConfigError, StorageError
+from ingestd.history import Pruner
 from ingestd.metrics import Metrics, MetricsServer, start_metrics_server
 from ingestd.pipeline import FeedJob, Reconciled
 from ingestd.scheduler import JobFor, Scheduler
@@ -148,6 +150,10 @@ class Service:
         loop = asyncio.get_running_loop()
         self._install_signals(loop)
         heartbeat = asyncio.create_task(self._heartbeat(scheduler), name="heartbeat")
+        pruner = Pruner(scheduler.store, retention(self.settings), scheduler.clock)
+        pruning = asyncio.create_task(
+            pruner.run(self.settings.history.prune_every), name="history pruning"
+        )
         try:
             scheduler.start()
             self.notifier.send("READY=1", f"STATUS={_status(scheduler, self.settings)}")
@@ -172,8 +178,11 @@ class Service:
         finally:
             scheduler.stop()
             heartbeat.cancel()
+            pruning.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
+            with contextlib.suppress(asyncio.CancelledError):
+                await pruning
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(signum)
 

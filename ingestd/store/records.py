@@ -187,6 +187,25 @@ class FetchRecord:
 
 
 @dataclass(frozen=True)
+class Pruned:
+    """What one ``prune_fetches`` call deleted, the feed id the next call goes on after,
+    and whether the pass over every feed is complete."""
+
+    deleted: int
+    next_feed: int
+    done: bool
+
+
+@dataclass(frozen=True)
+class TableStats:
+    """Rows and bytes (with its indexes; None if unknown) of one table."""
+
+    table: str
+    rows: int
+    bytes: int | None
+
+
+@dataclass(frozen=True)
 class ScheduleLag:
     """Feeds due and waiting for a slot, and the check time of the longest waiting."""
 
