@@ -68,6 +68,15 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True)
+class HistorySettings:
+    """The ``[history]`` table: how much of the fetch log the daemon keeps."""
+
+    keep: float = 7 * 86400.0  # every fetch of this many seconds back
+    keep_last: int = 10  # and at least this many of each feed, however old
+    prune_every: float = 600.0  # seconds between the daemon's pruning passes
+
+
+@dataclass(frozen=True)
 class MetricsSettings:
     """The ``[metrics]`` table: Prometheus ``/metrics`` and ``/healthz`` over HTTP."""
 
@@ -107,6 +116,7 @@ class Settings:
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    history: HistorySettings = field(default_factory=HistorySettings)
     feeds: tuple[FeedSettings, ...] = ()
     default_interval: float = 1800.0
     #: What is valid but probably not meant (an interval below the floor), key and line.
@@ -206,6 +216,7 @@ class _Validator:
             "metrics",
             "service",
             "archive",
+            "history",
             "feeds",
             "interval",
         }
@@ -216,6 +227,7 @@ class _Validator:
         metrics = self._metrics(self._table(data, "metrics"), schedule.tick)
         service = self._service(self._table(data, "service"))
         archive = self._archive(self._table(data, "archive"))
+        history = self._history(self._table(data, "history"))
         feeds = self._feeds(data.get("feeds", []), default_interval)
         self._below_floor(data, feeds, schedule.floor)
         return Settings(
@@ -227,6 +239,7 @@ class _Validator:
             metrics=metrics,
             service=service,
             archive=archive,
+            history=history,
             feeds=feeds,
             default_interval=default_interval,
             warnings=tuple(self.warnings),
@@ -270,6 +283,15 @@ class _Validator:
         if raw not in ("off", "pages", "all"):
             raise self.fail("raw", f'expected "off", "pages" or "all", got {raw!r}', "archive")
         return ArchiveSettings(raw, self._int(table, "raw_file_mb", 100, "archive", low=1))
+
+    def _history(self, table: dict[str, Any]) -> HistorySettings:
+        self._no_unknown(table, set(HistorySettings.__dataclass_fields__), "history")
+        default = HistorySettings()
+        return HistorySettings(
+            keep=self._duration(table, "keep", default.keep, "history"),
+            keep_last=self._int(table, "keep_last", default.keep_last, "history", low=0),
+            prune_every=self._duration(table, "prune_every", default.prune_every, "history"),
+        )
 
     def _service(self, table: dict[str, Any]) -> ServiceSettings:
         self._no_unknown(table, set(ServiceSettings.__dataclass_fields__), "service")

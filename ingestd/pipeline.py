@@ -603,7 +603,10 @@ class Pipeline:
                 etag=None if run.incomplete else etag,
                 last_modified=None if run.incomplete else last_modified,
             )
-        attempt = FetchAttempt(run.started, duration_ms, status, outcome, size, run.archived, error)
+        attempt = FetchAttempt(
+            run.started, duration_ms, status, outcome, size, run.archived, error,
+            run.job.record.next_check_at,
+        )  # fmt: skip
         return result, attempt, state  # type: ignore[return-value]  # a FeedState's fields
 
 

@@ -20,10 +20,16 @@ from pathlib import Path
 from typing import TypeAlias
 
 from ingestd import __version__, config, faults
-from ingestd.cli import entries, feedsfile, opml, page
+from ingestd.cli import db, entries, feedsfile, opml, page
 from ingestd.cli import reprocess as reprocess_cli
 from ingestd.cli.logsetup import setup_logging
-from ingestd.cli.report import fetch_summary, print_fetch, print_status, status_rows
+from ingestd.cli.report import (
+    fetch_summary,
+    print_fetch,
+    print_status,
+    schedule_summary,
+    status_rows,
+)
 from ingestd.cli.runtime import Runtime, open_runtime
 from ingestd.errors import ConfigError, IngestdError, StorageError
 
@@ -53,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     entries.add_arguments(sub, common).set_defaults(handler=cmd_entries)
     page.add_arguments(sub, common).set_defaults(handler=page.command)
     reprocess_cli.add_arguments(sub, common).set_defaults(handler=cmd_reprocess)
+    db.add_arguments(sub, common).set_defaults(handler=cmd_db)
     _add_replay(sub, common)
     return parser
 
@@ -203,16 +210,22 @@ def cmd_reprocess(args: argparse.Namespace) -> int:
     return reprocess_cli.command(_settings(args), args)
 
 
+def cmd_db(args: argparse.Namespace) -> int:
+    """``ingestd db stats|prune``."""
+    return db.command(_settings(args), args)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """``ingestd status``: every feed's state, errors and next check."""
     settings = _settings(args)
     now = datetime.now(UTC)
     with _runtime(settings, migrate_only=True) as runtime:
         rows = status_rows(runtime.store, now)
+        schedule = schedule_summary(runtime.store, now)
     if args.json:
-        print(json.dumps({"feeds": rows}, ensure_ascii=False, default=str))
+        print(json.dumps({"feeds": rows, "schedule": schedule}, ensure_ascii=False, default=str))
     else:
-        print_status(rows, now)
+        print_status(rows, now, schedule)
     return EXIT_OK
 
 

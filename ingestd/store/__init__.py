@@ -23,8 +23,11 @@ from ingestd.store.records import (
     FetchRecord,
     NewEntry,
     PollLookup,
+    Pruned,
     RevisionRecord,
+    ScheduleLag,
     SyncResult,
+    TableStats,
 )
 from ingestd.store.store import Store, open_store
 
@@ -42,10 +45,13 @@ __all__ = [
     "FetchRecord",
     "EntryMatch",
     "PollLookup",
+    "Pruned",
     "NewEntry",
     "RevisionRecord",
+    "ScheduleLag",
     "Store",
     "SyncResult",
+    "TableStats",
     "head_revision",
     "open_store",
     "stored_key",

@@ -219,3 +219,6 @@ class Fetch(Base):
     bytes: Mapped[int] = mapped_column(BigInteger)
     new_entries: Mapped[int] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+    # When the feed was due (its next check when leased): started_at - due_at is the
+    # poll's start delay. None for rows older than 0005.
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

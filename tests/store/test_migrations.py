@@ -31,7 +31,7 @@ def test_upgrade_creates_every_table_at_head(db_url: str) -> None:
     upgrade(db_url)
     db = open_database(db_url)
     try:
-        assert current_revision(db) == head_revision() == "0004"
+        assert current_revision(db) == head_revision() == "0005"
         with db.engine.connect() as connection:
             assert set(inspect(connection).get_table_names()) >= TABLES
     finally:
