@@ -28,7 +28,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, Generic, TypeVar
 
-from ingestd import archive
+from ingestd import archive, capture
 from ingestd.faults import crash_point
 from ingestd.site_index import SiteIndex
 from ingestd.store import FeedRecord, FeedState, FetchAttempt, NewEntry, Store
@@ -53,6 +53,7 @@ class Pending:
     published_is_fallback: bool
     resolves: bool = False  # it settles a page failure the store keeps
     revision_text: str | None = None  # revision 1's text when the file is not it (pages)
+    raw: capture.RawRef | None = None  # the WARC record it was built from (raw capture)
 
 
 @dataclass(frozen=True)
@@ -72,8 +73,11 @@ def make_owner() -> str:
 class Persister:
     """Writes batches of archive files with their rows for one archive folder."""
 
-    def __init__(self, store: Store, root: Path, owner: str) -> None:
+    def __init__(
+        self, store: Store, root: Path, owner: str, raw: capture.RawWriter | None = None
+    ) -> None:
         self.store = store
+        self.raw = raw  # its records, like the files, are synced before rows name them
         self.root = root
         self.owner = owner
         self._archive_id: str | None = None
@@ -103,6 +107,8 @@ class Persister:
         ]
         # Durable before any row names them: one sync for the whole group.
         archive.sync_batches(_by_folder(path for files in written for _e, path in files))
+        if self.raw is not None:
+            self.raw.sync()
         crash_point("batch-synced")
         inserted = self.store.add_entry_groups(
             [(save.feed.id, [entry for entry, _path in files], save.seen_at)
@@ -140,6 +146,8 @@ def _new_entry(item: Pending) -> NewEntry:
         link=item.link, title=item.title, published_at=item.published,
         published_is_fallback=item.published_is_fallback, archive_path=item.relative,
         file_id=item.file_id, revision_text=item.revision_text,
+        raw_file=item.raw.file if item.raw else None,
+        raw_offset=item.raw.offset if item.raw else None,
     )  # fmt: skip
 
 

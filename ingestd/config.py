@@ -68,6 +68,15 @@ class ServiceSettings:
 
 
 @dataclass(frozen=True)
+class HistorySettings:
+    """The ``[history]`` table: how much of the fetch log the daemon keeps."""
+
+    keep: float = 7 * 86400.0  # every fetch of this many seconds back
+    keep_last: int = 10  # and at least this many of each feed, however old
+    prune_every: float = 600.0  # seconds between the daemon's pruning passes
+
+
+@dataclass(frozen=True)
 class MetricsSettings:
     """The ``[metrics]`` table: Prometheus ``/metrics`` and ``/healthz`` over HTTP."""
 
@@ -76,6 +85,14 @@ class MetricsSettings:
     port: int = 9464
     allow_remote: bool = False
     stale_after: float = 60.0  # /healthz answers 503 when the last tick is older
+
+
+@dataclass(frozen=True)
+class ArchiveSettings:
+    """The ``[archive]`` table: raw capture of what the servers sent (WARC)."""
+
+    raw: str = "pages"  # "off", "pages" (article pages) or "all" (feed documents too)
+    raw_file_mb: int = 100  # a WARC file is closed and a new one begun past this size
 
 
 @dataclass(frozen=True)
@@ -98,6 +115,8 @@ class Settings:
     schedule: ScheduleSettings = field(default_factory=ScheduleSettings)
     metrics: MetricsSettings = field(default_factory=MetricsSettings)
     service: ServiceSettings = field(default_factory=ServiceSettings)
+    archive: ArchiveSettings = field(default_factory=ArchiveSettings)
+    history: HistorySettings = field(default_factory=HistorySettings)
     feeds: tuple[FeedSettings, ...] = ()
     default_interval: float = decide.DEFAULT_INTERVAL
     #: What is valid but probably not meant (an interval below the floor), key and line.
@@ -161,6 +180,8 @@ class _Validator(TableReader):
             "schedule",
             "metrics",
             "service",
+            "archive",
+            "history",
             "feeds",
             "interval",
         }
@@ -170,6 +191,8 @@ class _Validator(TableReader):
         schedule = self._schedule(self._table(data, "schedule"))
         metrics = self._metrics(self._table(data, "metrics"), schedule.tick)
         service = self._service(self._table(data, "service"))
+        archive = self._archive(self._table(data, "archive"))
+        history = self._history(self._table(data, "history"))
         feeds = self._feeds(data.get("feeds", []), default_interval)
         self._below_floor(data, feeds, schedule.floor)
         return Settings(
@@ -180,6 +203,8 @@ class _Validator(TableReader):
             schedule=schedule,
             metrics=metrics,
             service=service,
+            archive=archive,
+            history=history,
             feeds=feeds,
             default_interval=default_interval,
             warnings=tuple(self.warnings),
@@ -216,6 +241,22 @@ class _Validator(TableReader):
             lease=self._duration(table, "lease", d.lease, "schedule"),
             page_retry=self._duration(table, "page_retry", d.page_retry, "schedule"),
             give_up=self._duration(table, "give_up", d.give_up, "schedule"),
+        )
+
+    def _archive(self, table: dict[str, Any]) -> ArchiveSettings:
+        self._no_unknown(table, set(ArchiveSettings.__dataclass_fields__), "archive")
+        raw = self._str(table, "raw", "pages", "archive")
+        if raw not in ("off", "pages", "all"):
+            raise self.fail("raw", f'expected "off", "pages" or "all", got {raw!r}', "archive")
+        return ArchiveSettings(raw, self._int(table, "raw_file_mb", 100, "archive", low=1))
+
+    def _history(self, table: dict[str, Any]) -> HistorySettings:
+        self._no_unknown(table, set(HistorySettings.__dataclass_fields__), "history")
+        default = HistorySettings()
+        return HistorySettings(
+            keep=self._duration(table, "keep", default.keep, "history"),
+            keep_last=self._int(table, "keep_last", default.keep_last, "history", low=0),
+            prune_every=self._duration(table, "prune_every", default.prune_every, "history"),
         )
 
     def _service(self, table: dict[str, Any]) -> ServiceSettings:

@@ -8,6 +8,7 @@ their rows, at most one batch at a time):
     first-poll-written  a feed's first poll: its pool step has written the files
     batch-synced        a batch's files are named and synced, its rows not committed
     batch-committed     a batch's rows are committed
+    raw-half-written    half of a raw capture's WARC record is appended (``ingestd.capture``)
 
 Unarmed, reaching a point costs one comparison. A test that kills from outside can
 only hope to land in such a window; this hook lands in it whatever the machine's load.
@@ -19,7 +20,7 @@ import os
 import signal
 import threading
 
-POINTS = frozenset({"first-poll-written", "batch-synced", "batch-committed"})
+POINTS = frozenset({"first-poll-written", "batch-synced", "batch-committed", "raw-half-written"})
 
 _lock = threading.Lock()
 _armed: tuple[str, int] | None = None
@@ -34,6 +35,11 @@ def arm(spec: str) -> None:
         raise ValueError(f"no crash point {spec!r} (known: {', '.join(sorted(POINTS))}[@N])")
     with _lock:
         _armed, _reached = (name, int(count or 1)), 0
+
+
+def armed(name: str) -> bool:
+    """Whether ``name`` is the armed point (for a point that needs a write split in two)."""
+    return _armed is not None and _armed[0] == name
 
 
 def crash_point(name: str) -> None:

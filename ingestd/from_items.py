@@ -111,7 +111,7 @@ class FromItems(Stage):
         """Record changed entries as new revisions, each with its text (the archive file
         keeps the first version)."""
         texts: list[str] = await self.work.cpu(
-            pool_steps().render_items, run.job.spec, [new.entry for _old, new in revised],
+            pool_steps().render.render_items, run.job.spec, [new.entry for _old, new in revised],
             run.started,
         )  # fmt: skip
         changes = [

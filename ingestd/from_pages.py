@@ -8,14 +8,16 @@ feed answers 304 or no longer lists it, and ``status`` shows it.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ingestd import decide
+from ingestd.capture import RawRef
 from ingestd.errors import ExtractError, FetchError, ParseError
-from ingestd.fetch import Retriever
+from ingestd.fetch import ACCEPT_HTML, Retriever
 from ingestd.poll import PollRun, Stage, pool_steps
 from ingestd.store import FailedEntry, stored_key
 from ingestd.types import EntryData, PageProblem
@@ -68,12 +70,12 @@ class FromPages(Stage):
         self, run: PollRun, item: decide.Keyed, failure: FailedEntry | None
     ) -> None:
         try:
-            written = await self._page_file(run, item.entry)
+            written, raw = await self._page_file(run, item.entry)
         except (FetchError, ExtractError, ParseError) as exc:
             await self._failed(run, item, failure, exc)
             return
         [file] = written.files
-        run.pending_row(item, file, resolves=failure is not None, text=written.item_text)
+        run.pending_row(item, file, resolves=failure is not None, text=written.item_text, raw=raw)
 
     async def _failed(
         self, run: PollRun, item: decide.Keyed, failure: FailedEntry | None, exc: Exception
@@ -103,18 +105,25 @@ class FromPages(Stage):
             run.waiting += 1
             log.warning("feed %s: entry not archived: %s", job.spec.name, message)
 
-    async def _page_file(self, run: PollRun, entry: EntryData) -> steps.PageWritten:
+    async def _page_file(
+        self, run: PollRun, entry: EntryData
+    ) -> tuple[steps.PageWritten, RawRef | None]:
         job, link = run.job, entry.link
         if not link:
             raise ExtractError("the entry has no link to fetch")
         body = await self.retrieve.page(link, feed_url=job.record.url, trusted=job.trusted)
+        # The record is written while the pool extracts; a page that fails keeps it too.
+        raw = asyncio.ensure_future(self.capture(body, {"Accept": ACCEPT_HTML}))
         written: steps.PageWritten
-        written, ids = await self.work.write_files(
-            pool_steps().write_page, self.archive_root, run.next_id, job.spec, entry,
-            run.started, body.content, body.headers.get("content-type", ""), body.url,
-        )  # fmt: skip
+        try:
+            written, ids = await self.work.write_files(
+                pool_steps().write_page, self.archive_root, run.next_id, job.spec, entry,
+                run.started, body.content, body.headers.get("content-type", ""), body.url,
+            )  # fmt: skip
+        finally:
+            ref = await raw
         run.numbered(ids)
-        return written
+        return written, ref
 
 
 def _about(link: str, exc: Exception) -> str:

@@ -96,9 +96,49 @@ class Metrics:
         self.last_tick = Gauge(
             "ingestd_last_tick_timestamp", "Unix time of the scheduler's last tick", registry=reg
         )
+        self.lateness = Gauge(
+            "ingestd_schedule_lateness_seconds",
+            "How long the oldest due feed nobody is polling has waited (0: none waiting)",
+            registry=reg,
+        )
+        self.due_waiting = Gauge(
+            "ingestd_feeds_due_waiting", "Feeds due and waiting for a slot", registry=reg
+        )
+        self.start_delay = Gauge(
+            "ingestd_start_delay_seconds",
+            "Start delay (due -> polled) of the last 1,000 polls, by quantile",
+            ["quantile"],
+            registry=reg,
+        )
+        self.slots_busy = Gauge("ingestd_slots_busy", "Polls running now", registry=reg)
+        self.slots = Gauge("ingestd_slots", "Polls that may run at once", registry=reg)
+        self.behind = Gauge(
+            "ingestd_behind_schedule",
+            "1 while the daemon has stayed behind its schedule for several ticks",
+            registry=reg,
+        )
         for outcome in KNOWN_OUTCOMES:
             self.polls.labels(outcome=outcome)
         self._set_unarchived()
+
+    def set_lag(
+        self,
+        lateness: float | None,
+        due: int,
+        delay_p50: float | None,
+        delay_p99: float | None,
+        running: int,
+        concurrency: int,
+        behind: bool,
+    ) -> None:
+        """Record how far behind its schedule the daemon is (``Scheduler.lag``)."""
+        self.lateness.set(lateness or 0.0)
+        self.due_waiting.set(due)
+        self.start_delay.labels(quantile="0.5").set(delay_p50 or 0.0)
+        self.start_delay.labels(quantile="0.99").set(delay_p99 or 0.0)
+        self.slots_busy.set(running)
+        self.slots.set(concurrency)
+        self.behind.set(1 if behind else 0)
 
     def observe(self, result: PollResult) -> None:
         """Count one poll result: its outcome, archived and revised entries, duration."""

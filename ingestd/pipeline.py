@@ -22,7 +22,8 @@ from concurrent.futures import Executor
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ingestd import decide
+from ingestd import capture, decide
+from ingestd.capture import RawWriter
 from ingestd.commit import GroupCommit, Persister, PollLog, Save, make_owner
 from ingestd.errors import (
     ArchiveError,
@@ -32,7 +33,7 @@ from ingestd.errors import (
     ParseError,
     StorageError,
 )
-from ingestd.fetch import ByScheme, Fetcher
+from ingestd.fetch import ACCEPT_FEED, ByScheme, Fetcher
 from ingestd.from_items import FromItems
 from ingestd.from_pages import FromPages
 from ingestd.offload import Offload
@@ -70,11 +71,18 @@ class Pipeline:
         rand: Callable[[], float] = random.random,
         max_new_per_poll: int = MAX_NEW_PER_POLL,
         owner: str | None = None,
+        raw: str = "off",
+        raw_file_bytes: int = capture.DEFAULT_FILE_BYTES,
     ) -> None:
         self.store, self.fetcher, self.archive_root = store, fetcher, archive_root
         self.clock, self.rand = clock, rand
         self.owner = owner or make_owner()
-        self.persister = Persister(store, archive_root, self.owner)
+        # Raw capture ("off", "pages", "all"): records written in the store thread.
+        self.raw_mode = raw
+        self.raw = None if raw == "off" else RawWriter(
+            archive_root, self.owner, clock, max_file_bytes=raw_file_bytes
+        )  # fmt: skip
+        self.persister = Persister(store, archive_root, self.owner, self.raw)
         self.work = Offload(archive_root, parse_executor)
         self._running = 0  # polls between their slot and their outcome
         self.poll_log = PollLog(
@@ -86,8 +94,8 @@ class Pipeline:
             self.persister.save_many, self.work.blocking, on_failed=self.persister.discard
         )
         self.retrieve = ByScheme(fetcher, max_bytes or fetcher.limits.max_bytes)
-        pages = FromPages(store, self.work, archive_root, saves, max_new_per_poll, self.retrieve)
-        self.items = FromItems(store, self.work, archive_root, saves, max_new_per_poll, pages)
+        stage = (store, self.work, archive_root, saves, max_new_per_poll, self.raw)
+        self.items = FromItems(*stage, pages=FromPages(*stage, retrieve=self.retrieve))
         self._active = asyncio.Semaphore(fetcher.limits.concurrency + PROCESSING_BACKLOG)
 
     @property
@@ -99,6 +107,11 @@ class Pipeline:
         """Start-up repair of rows and files (see ``repair.Repair``)."""
         repair = Repair(self.store, self.archive_root, self.owner, self.clock)
         return repair.reconcile(settle_seconds)
+
+    def close(self) -> None:
+        """Close the raw capture's WARC file (whole: it needs no repair at the next start)."""
+        if self.raw is not None:
+            self.raw.close()
 
     async def poll(self, job: FeedJob) -> PollResult:
         """Poll one feed once and record the outcome; never raises for feed problems.
@@ -118,7 +131,7 @@ class Pipeline:
         state = decide.after_poll(job.record, result, now, rhythm, rand=self.rand())
         attempt = FetchAttempt(
             run.started, result.duration_ms, result.status, result.outcome.value, result.bytes,
-            result.archived, result.error,
+            result.archived, result.error, job.record.next_check_at,
         )  # fmt: skip
         await self.poll_log.record(job.record.id, attempt, state)
         _log_result(job, result, state)
@@ -148,6 +161,8 @@ class Pipeline:
             )
         size, status = len(fetched.content), fetched.status
         try:
+            if self.raw_mode == "all":
+                run.raw = await self.items.capture(fetched, {"Accept": ACCEPT_FEED})
             if await self.items.is_first_poll(run):
                 parsed = await self.items.archive_first(run, fetched)
             else:

@@ -13,11 +13,20 @@ from datetime import datetime
 from pathlib import Path
 from types import ModuleType
 
-from ingestd import decide, naming
+from ingestd import capture, decide, naming
+from ingestd.capture import RawRef, RawWriter
 from ingestd.commit import GroupCommit, Pending, Save
 from ingestd.offload import Offload
 from ingestd.store import FeedRecord, Store
-from ingestd.types import ArchiveFormat, FeedSpec, PageProblem, ParsedFeed, PollOutcome, PollResult
+from ingestd.types import (
+    ArchiveFormat,
+    FeedSpec,
+    Fetched,
+    PageProblem,
+    ParsedFeed,
+    PollOutcome,
+    PollResult,
+)
 
 #: New entries archived per poll of one feed. A feed offering 50,000 items would hold
 #: one poll for minutes. The rest stay unrecorded, so the following polls archive
@@ -61,6 +70,7 @@ class PollRun:
     given_up: int = 0  # entries of the feed given up
     pending: list[Pending] = field(default_factory=list)
     next_id: int = 0  # the next archive file number of this feed (see ``numbered``)
+    raw: RawRef | None = None  # the feed document's WARC record (raw capture "all")
 
     def numbered(self, ids: list[int]) -> None:
         """Files numbered ``ids`` were written: the feed's next file goes below them."""
@@ -84,6 +94,7 @@ class PollRun:
         *,
         resolves: bool = False,
         text: str | None = None,
+        raw: RawRef | None = None,
     ) -> None:
         """An entry's file is written: its row waits for the next ``Stage.flush``."""
         entry = item.entry
@@ -94,7 +105,7 @@ class PollRun:
             link=entry.link or None, title=entry.title,
             published=entry.published or self.started,
             published_is_fallback=entry.published is None, resolves=resolves,
-            revision_text=text,
+            revision_text=text, raw=raw or self.raw,  # a page's own record, else the feed's
         ))  # fmt: skip
 
     def result(
@@ -150,6 +161,16 @@ class Stage:
     archive_root: Path
     saves: GroupCommit[Save, int]
     max_new_per_poll: int
+    raw: RawWriter | None  # raw capture's WARC writer; None when capture is off
+
+    async def capture(self, fetched: Fetched, asked: dict[str, str]) -> RawRef | None:
+        """Record a response as a WARC record (in the store thread), when capture is on.
+
+        ``asked`` holds the request headers the pipeline chose (the fetcher adds its
+        User-Agent and Accept-Encoding; the record shows the decoded body)."""
+        if self.raw is None:
+            return None
+        return await self.work.blocking(self.raw.write, capture.exchange_of(fetched, asked))
 
     async def flush(self, run: PollRun) -> None:
         """Record the poll's written files (with other polls' batches: one commit)."""

@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from ingestd import archive, decide, naming
+from ingestd import archive, capture, decide, naming
 from ingestd.errors import ArchiveError
 from ingestd.site_index import SiteIndex
 from ingestd.store import Store
@@ -38,6 +38,7 @@ class Reconciled:
     orphans_moved: tuple[str, ...] = ()
     rows_dropped: tuple[str, ...] = ()
     indexes_rewritten: int = 0  # site indexes that were behind their feed's folder
+    raw: capture.Repaired = capture.Repaired()  # WARC files of ended writers, cut back
 
 
 class Repair:
@@ -88,7 +89,8 @@ class Repair:
             self.store.delete_entry(entry.id)
             dropped.append(f"entry {entry.id}")
         index = SiteIndex(self.store, self.root, self.archive_id)
-        return Reconciled(len(sweep.removed), tuple(orphans), tuple(dropped), index.repair())
+        raw = capture.repair(self.root, _dead_local_owner)
+        return Reconciled(len(sweep.removed), tuple(orphans), tuple(dropped), index.repair(), raw)
 
     def _still_orphans(self, strays: list[str], settled: float) -> list[str]:
         """The files without a row that still have none now that the walk is over.

@@ -6,18 +6,32 @@ scheduler holds no business rules: when a feed is next due, back-off and redirec
 the pipeline's (and ``decide``'s) business; the scheduler only leases, polls within the
 concurrency limit, keeps long polls' leases alive and gives leases back.
 
+Work-conserving: a slot freed by a poll that ends is filled again at once while the
+database has more due feeds (with ``refill``), and when it has none, the scheduler
+looks again when the next feed falls due, not a whole tick later. Leases are renewed
+in one statement for every long poll, in every round, so a slow round, a busy
+machine or many long polls never let a lease run out under a poll still in flight
+(that let a second daemon poll the same feed). At most ``per_host`` polls of one host
+run at once: a hanging server holds that many slots, each until its timeout, and the
+other hosts keep the rest.
+
 ``Scheduler.tick`` is a plain coroutine so tests drive it directly with an injected
-clock; ``Scheduler.start`` merely asks APScheduler to call it every ``tick_seconds``.
+clock; ``Scheduler.start`` asks APScheduler to call it every ``tick_seconds`` and,
+with ``refill``, runs the refilling loop beside it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import time
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from urllib.parse import urlsplit
 
 from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -36,6 +50,18 @@ JobFor = Callable[[FeedRecord], FeedJob | None]
 #: Told of every finished poll (metrics, status lines); must not raise or block.
 OnResult = Callable[[PollResult], None]
 _TICK_JOB = "ingestd-tick"
+#: Start delays kept for the p50/p99 of recent polls.
+RECENT_DELAYS = 1000
+#: Shortest pause between two rounds that found nothing more due: a feed falling due
+#: waits at most this long for a free slot's refill (start delay), and a daemon whose
+#: feeds fall due one by one still leases them in small batches.
+MIN_ROUND_GAP = 0.05
+#: Ticks in a row behind the schedule before the log says so (and says it again after
+#: ``BEHIND_REPEAT`` more ticks while it lasts).
+BEHIND_TICKS = 3
+BEHIND_REPEAT = 60
+#: Lease passes in one round when leased feeds had to go back (their host was busy).
+_PASSES = 4
 
 
 class _TickExecutor(AsyncIOExecutor):  # type: ignore[misc]  # APScheduler has no types
@@ -74,6 +100,20 @@ class _Running:
     record: FeedRecord
     task: asyncio.Task[PollResult | None]
     lease_until: datetime
+    host: str
+
+
+@dataclass(frozen=True)
+class Lag:
+    """How far behind its schedule the daemon is, at its last tick."""
+
+    lateness: float | None  # seconds the oldest due feed nobody polls has waited
+    due: int  # feeds due and waiting for a slot
+    delay_p50: float | None  # start delay of recent polls (due -> leased), seconds
+    delay_p99: float | None
+    running: int
+    concurrency: int
+    behind: str | None  # why, while behind for BEHIND_TICKS ticks or more
 
 
 @dataclass(frozen=True)
@@ -100,6 +140,8 @@ class Scheduler:
         tick_seconds: float = decide.TICK_SECONDS,
         on_result: OnResult | None = None,
         on_tick: Callable[[], None] | None = None,
+        per_host: int | None = None,
+        refill: bool = False,
     ) -> None:
         self.store = store
         self.poller = poller
@@ -111,10 +153,29 @@ class Scheduler:
         self.tick_seconds = tick_seconds
         self.on_result = on_result
         self.on_tick = on_tick
+        self.per_host = per_host
+        self.refill = refill
         self.last_tick: datetime | None = None
         self.polls_started = 0
         self.polls_finished = 0
+        #: Seconds from a feed's due time to its lease, for the latest polls.
+        self.delays: deque[float] = deque(maxlen=RECENT_DELAYS)
+        #: How long the last lease query took (seconds): the database's share of a delay.
+        self.last_lease_seconds = 0.0
+        #: Feeds leased but handed back because their host had ``per_host`` polls running.
+        self.host_deferrals = 0
         self._running: dict[int, _Running] = {}
+        self._per_host: Counter[str] = Counter()
+        self._host_of: dict[int, str] = {}  # feed id -> host, of every feed leased so far
+        self._round_lock = asyncio.Lock()
+        self._wake = asyncio.Event()
+        self._backlog = False  # the last round filled every free slot: more may be due
+        self._next_due: datetime | None = None  # when the next feed falls due, if known
+        self._refiller: asyncio.Task[None] | None = None
+        self._lateness: float | None = None
+        self._due = 0
+        self._behind_ticks = 0
+        self._behind: str | None = None
         self._stopping = False
         self._aps: AsyncIOScheduler | None = None
         self._executor: _TickExecutor | None = None
@@ -142,29 +203,113 @@ class Scheduler:
         self.last_tick = self.clock()
         if self.on_tick is not None:
             self.on_tick()
+        tasks = await self._round()
+        await self._check_lag()
+        return tasks
+
+    async def _check_lag(self) -> None:
+        """Measure how late the oldest due feed is; say so in the log when it stays late."""
+        now = self.clock()
         try:
-            await self._renew_leases()
-            free = self.concurrency - len(self._running)
-            if free <= 0:
-                return []
-            records = await self._lease(free)
-        except StorageError as exc:
-            # The database may come back; the next tick tries again.
-            log.error("tick skipped: %s", exc)
-            return []
+            waiting = await asyncio.to_thread(self.store.schedule_lag, now)
+        except StorageError:
+            return  # the round said so already
         except asyncio.CancelledError:
-            # stop() cancels a tick in progress; nothing was started, so nothing to undo
-            # beyond what _lease hands back. Ending quietly keeps the journal clean.
+            return
+        oldest = waiting.oldest_due_at
+        self._due = waiting.due
+        self._lateness = None if oldest is None else max(0.0, (now - oldest).total_seconds())
+        reason = decide.behind_reason(self._lateness, self._load())
+        if reason is None:
+            if self._behind is not None:
+                log.info("caught up with the schedule (%d polls running)", self.running)
+            self._behind_ticks, self._behind = 0, None
+            return
+        self._behind_ticks += 1
+        if self._behind_ticks >= BEHIND_TICKS:
+            self._behind = reason
+            if (self._behind_ticks - BEHIND_TICKS) % BEHIND_REPEAT == 0:
+                log.warning(
+                    "behind schedule for %d ticks: %d feeds due, the oldest for %.1f s; %s",
+                    self._behind_ticks, waiting.due, self._lateness or 0.0, reason,
+                )  # fmt: skip
+
+    def _load(self) -> decide.Load:
+        busy: tuple[str, ...] = ()
+        if self.per_host is not None:
+            busy = tuple(sorted(h for h, n in self._per_host.items() if n >= self.per_host))
+        return decide.Load(
+            self.running, self.concurrency, busy, self.last_lease_seconds, self.tick_seconds
+        )
+
+    def lag(self) -> Lag:
+        """How far behind its schedule the daemon is (as of its last tick)."""
+        delays = list(self.delays)
+        return Lag(
+            lateness=self._lateness, due=self._due,
+            delay_p50=decide.percentile(delays, 0.5), delay_p99=decide.percentile(delays, 0.99),
+            running=self.running, concurrency=self.concurrency, behind=self._behind,
+        )  # fmt: skip
+
+    async def _round(self) -> list[asyncio.Task[PollResult | None]]:
+        """One look at the database: renew, lease up to the free slots, start polls.
+
+        Feeds leased for a host that already runs its share are handed back and the
+        lease is asked again without that host's feeds (a few passes at most: each one
+        learns the hosts of the feeds it saw).
+        """
+        async with self._round_lock:
+            tasks: list[asyncio.Task[PollResult | None]] = []
+            try:
+                await self._renew_leases()
+                for _ in range(_PASSES):
+                    deferred = self.host_deferrals
+                    tasks += await self._fill()
+                    if self.host_deferrals == deferred or self.running >= self.concurrency:
+                        break
+            except StorageError as exc:
+                # The database may come back; the next tick tries again.
+                log.error("tick skipped: %s", exc)
+            except asyncio.CancelledError:
+                # stop() cancels a tick in progress; what _lease took it handed back.
+                # Ending quietly keeps the journal clean.
+                pass
+            return tasks
+
+    async def _fill(self) -> list[asyncio.Task[PollResult | None]]:
+        """Lease due feeds into the free slots and start their polls."""
+        free = self.concurrency - len(self._running)
+        if free <= 0 or self._stopping:
+            self._backlog = free <= 0  # unknown; a poll's end looks again
             return []
+        started = time.monotonic()
+        skip = self._full_hosts_feeds()
+        records = await self._lease(free, skip)
+        self.last_lease_seconds = time.monotonic() - started
+        self._backlog = len(records) >= free
+        self._next_due = None
+        if not self._backlog and not skip:
+            # Nothing more due now: look again when the next feed falls due.
+            # (Feeds of busy hosts are looked at again when one of their polls ends.)
+            self._next_due = await asyncio.to_thread(self.store.next_due_at, self.clock())
         return [task for r in records if (task := await self._start(r)) is not None]
 
-    async def _lease(self, free: int) -> list[FeedRecord]:
-        """Lease up to ``free`` due feeds; if cancelled meanwhile, give them back."""
-        taking = asyncio.ensure_future(
-            asyncio.to_thread(
-                self.store.lease_due_feeds, self.owner, self.clock(), self.lease_seconds, free
-            )
-        )
+    def _full_hosts_feeds(self) -> list[int]:
+        """Feeds (of those seen) whose host already runs ``per_host`` polls."""
+        if self.per_host is None:
+            return []
+        full = {host for host, n in self._per_host.items() if n >= self.per_host}
+        return [feed_id for feed_id, host in self._host_of.items() if host in full]
+
+    async def _lease(self, free: int, skip: list[int]) -> list[FeedRecord]:
+        """Lease up to ``free`` due feeds, not those in ``skip``; if cancelled meanwhile,
+        give them back."""
+        args = (self.owner, self.clock(), self.lease_seconds, free)
+        if skip:
+            call = asyncio.to_thread(self.store.lease_due_feeds, *args, exclude=skip)
+        else:
+            call = asyncio.to_thread(self.store.lease_due_feeds, *args)
+        taking = asyncio.ensure_future(call)
         try:
             return await asyncio.shield(taking)
         except asyncio.CancelledError:
@@ -180,9 +325,21 @@ class Scheduler:
             # Removed from the configuration since the lease was taken, or shutting down.
             await self._release(record)
             return None
-        lease_until = _lease_until(record, self.clock(), self.lease_seconds)
+        host = _host(record)
+        self._host_of[record.id] = host
+        if self.per_host is not None and self._per_host[host] >= self.per_host:
+            # Politeness: the host has its share running. The feed stays due, and the
+            # next lease skips the host's feeds until one of its polls ends.
+            self.host_deferrals += 1
+            await self._release(record)
+            return None
+        now = self.clock()
+        if record.next_check_at is not None:
+            self.delays.append(max(0.0, (now - record.next_check_at).total_seconds()))
+        lease_until = _lease_until(record, now, self.lease_seconds)
         task = asyncio.create_task(self._poll(job), name=f"poll {record.name}")
-        self._running[record.id] = _Running(record, task, lease_until)
+        self._running[record.id] = _Running(record, task, lease_until, host)
+        self._per_host[host] += 1
         self.polls_started += 1
         return task
 
@@ -197,10 +354,12 @@ class Scheduler:
             log.exception("feed %s: poll failed with a bug", record.name)
             return None
         finally:
-            self._running.pop(record.id, None)
+            self._forget(record.id)
             self.polls_finished += 1
             # Shielded: a cancelled poll still hands its feed back at once.
             await asyncio.shield(self._release(record))
+            if self._backlog or self.per_host is not None:
+                self._wake.set()  # a free slot, and feeds may be waiting for one
         if self.on_result is not None:
             try:
                 self.on_result(result)
@@ -218,21 +377,61 @@ class Scheduler:
             # Expired and taken over, or the feed was disabled (removed, 410) meanwhile.
             log.info("feed %s: lease was already gone when the poll ended", record.name)
 
+    def _forget(self, feed_id: int) -> None:
+        running = self._running.pop(feed_id, None)
+        if running is not None:
+            self._per_host[running.host] -= 1
+            if self._per_host[running.host] <= 0:
+                del self._per_host[running.host]
+
     async def _renew_leases(self) -> None:
-        """Renew the lease of every poll that has used up half of it."""
+        """Renew, in one statement, the lease of every poll that has used up half of it.
+
+        One statement whatever the number of long polls: renewing them one by one made a
+        round last longer the more polls were slow, until leases ran out under polls
+        still in flight and another daemon polled the same feeds.
+        """
         now = self.clock()
         half = self.lease_seconds / 2
-        for running in list(self._running.values()):
-            if (running.lease_until - now).total_seconds() > half:
-                continue
-            record = running.record
-            kept = await asyncio.to_thread(
-                self.store.renew_lease, record.id, self.owner, now, self.lease_seconds
-            )
-            if kept:
-                running.lease_until = _lease_until(record, now, self.lease_seconds)
-            else:
-                log.warning("feed %s: lease lost during a long poll", record.name)
+        due = [r for r in self._running.values() if (r.lease_until - now).total_seconds() <= half]
+        if not due:
+            return
+        kept = await asyncio.to_thread(
+            self.store.renew_leases, [r.record.id for r in due], self.owner, now,
+            self.lease_seconds,
+        )  # fmt: skip
+        until = now + timedelta(seconds=self.lease_seconds)
+        for running in due:
+            if running.record.id in kept:
+                running.lease_until = until
+            elif self._running.get(running.record.id) is running:
+                # Not a poll that ended (and gave its lease back) meanwhile.
+                log.warning("feed %s: lease lost during a long poll", running.record.name)
+
+    def next_round_in(self) -> float:
+        """Seconds until the refilling loop looks at the database again by itself."""
+        wait = self.tick_seconds
+        if self._next_due is not None:
+            wait = min(wait, (self._next_due - self.clock()).total_seconds())
+        if self._running:
+            # A renewal may be needed before the next tick.
+            soonest = min(r.lease_until for r in self._running.values())
+            renew_at = (soonest - self.clock()).total_seconds() - self.lease_seconds / 2
+            wait = min(wait, renew_at)
+        return max(MIN_ROUND_GAP, wait)
+
+    async def run_refills(self) -> None:
+        """Refill free slots as polls end and look again when the next feed falls due,
+        until ``stop``. (``start`` runs this beside the ticks when ``refill`` is on.)"""
+        while not self._stopping:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.next_round_in())
+            self._wake.clear()
+            if self._stopping:
+                return
+            await self._round()
+            # Polls ending within the same moment share the next round.
+            await asyncio.sleep(MIN_ROUND_GAP if not self._backlog else 0)
 
     # --- production wiring and shutdown ---------------------------------------------------
 
@@ -246,6 +445,10 @@ class Scheduler:
             misfire_grace_time=None,
         )  # fmt: skip
         self._aps.start()
+        if self.refill:
+            self._refiller = asyncio.get_running_loop().create_task(
+                self.run_refills(), name="refill"
+            )
 
     def set_tick(self, seconds: float) -> None:
         """Change the tick period (a configuration reload)."""
@@ -256,6 +459,7 @@ class Scheduler:
     def stop(self) -> None:
         """Take no new work: no more ticks, no more polls started."""
         self._stopping = True
+        self._wake.set()  # the refilling loop ends
         aps, self._aps = self._aps, None
         # Shutting down twice is an error in APScheduler; forget it once asked.
         if aps is not None and aps.running:
@@ -284,6 +488,8 @@ class Scheduler:
             await asyncio.sleep(0)
             if ticks := self._executor.running():
                 await asyncio.wait(ticks, timeout=grace)
+        if self._refiller is not None:
+            await asyncio.wait([self._refiller], timeout=grace)
         tasks = [r.task for r in self._running.values()]
         if not tasks:
             return Drained(0, 0)
@@ -294,9 +500,14 @@ class Scheduler:
         await asyncio.gather(*pending, return_exceptions=True)
         # A poll cancelled before its first step never reached its own release.
         for running in list(self._running.values()):
-            self._running.pop(running.record.id, None)
+            self._forget(running.record.id)
             await self._release(running.record)
         return Drained(len(tasks) - len(pending), len(pending))
+
+
+def _host(record: FeedRecord) -> str:
+    """The host a feed's polls go to (per-host limits count per host)."""
+    return urlsplit(record.url).hostname or ""
 
 
 def _lease_until(record: FeedRecord, now: datetime, lease_seconds: float) -> datetime:
@@ -304,4 +515,4 @@ def _lease_until(record: FeedRecord, now: datetime, lease_seconds: float) -> dat
     return record.lease_expires_at or now + timedelta(seconds=lease_seconds)
 
 
-__all__ = ["Drained", "JobFor", "Poller", "Scheduler", "make_owner"]
+__all__ = ["Drained", "JobFor", "Lag", "Poller", "Scheduler", "make_owner"]

@@ -56,7 +56,9 @@ from typing import Any
 
 import pytest
 
+from ingestd import capture
 from ingestd.archive import TEMP_MARK
+from ingestd.capture import RawRef
 from ingestd.formats import feed as format_a
 from ingestd.formats import repost as format_b
 from ingestd.pipeline import BATCH
@@ -227,6 +229,8 @@ class Tally:
     orphans_seen: set[tuple[str, int]] = field(default_factory=set)  # (path, inode)
     temporaries_seen: int = 0
     full_checks: int = 0
+    raw_records_read: int = 0  # rows' WARC records read back after kills and runs
+    half_records_seen: int = 0  # WARC files a kill left with half a record at the end
 
     def line(self) -> str:
         kinds = ", ".join(f"{k} {v}" for k, v in sorted(self.kills.items()))
@@ -235,7 +239,9 @@ class Tally:
             f"{self.runs} runs; {self.full_checks} full checks; "
             f"{self.files_checked} files and {self.rows_checked} rows checked; "
             f"{len(self.orphans_seen)} files left without a row by a kill, all found in "
-            f"orphans/; {self.temporaries_seen} temporary files left by a kill, all swept"
+            f"orphans/; {self.temporaries_seen} temporary files left by a kill, all swept; "
+            f"{self.raw_records_read} raw records read back; {self.half_records_seen} half "
+            "records left by a kill, all cut at the next start"
         )
 
 
@@ -286,6 +292,28 @@ class Workspace:
             "SELECT e.archive_path, f.name, e.link FROM entries e JOIN feeds f ON f.id = e.feed_id",
         )
         return {path: (name, link) for path, name, link in found if path}
+
+    def raw_refs(self) -> list[RawRef]:
+        """The WARC record of every entry row that names one."""
+        if "entries" not in table_names(self.database):
+            return []
+        found = query(self.database, "SELECT raw_file, raw_offset FROM entries")
+        return [RawRef(file, offset) for file, offset in found if file is not None]
+
+    def half_records(self) -> list[str]:
+        """WARC files that end in part of a record."""
+        return [
+            path.name
+            for path in capture.warc_files(self.archive)
+            if capture.whole_length(path) != path.stat().st_size
+        ]
+
+    def check_raw(self, tally: Tally) -> None:
+        """Every row's raw record reads back as a whole response for its page."""
+        for ref in self.raw_refs():
+            recorded = capture.read(self.archive, ref)  # raises on a half or missing record
+            assert recorded.status == 200 and recorded.payload.startswith(b"<html>"), ref
+            tally.raw_records_read += 1
 
     def files(self) -> dict[str, bytes]:
         base = self.archive / "articles"
@@ -338,6 +366,8 @@ def check_after_kill(ws: Workspace, tally: Tally) -> dict[str, bytes]:
     )
     tally.files_checked += len(files)
     tally.rows_checked += len(rows)
+    ws.check_raw(tally)
+    tally.half_records_seen += len(ws.half_records())
     tally.temporaries_seen += len(ws.temporaries())
     for relative in without_row:
         tally.orphans_seen.add((relative, (ws.archive / relative).stat().st_ino))
@@ -371,6 +401,11 @@ def check_complete(ws: Workspace, tally: Tally, earlier: dict[str, bytes]) -> di
     changed = [r for r, d in earlier.items() if files.get(r) != d]
     assert not changed, f"files archived earlier were changed or removed: {changed[:5]}"
     assert ws.orphans() == tally.orphans_seen, "a file without a row was lost, not moved aside"
+    ws.check_raw(tally)
+    assert ws.half_records() == [], "a WARC file still ends in half a record"
+    assert not any((ws.archive / "raw" / ".open").iterdir()), "a WARC file left open"
+    pages = sum(1 for _name, link in rows.values() if "/p/b/" not in link)
+    assert len(ws.raw_refs()) == pages, "an entry built from a page names no raw record"
     tally.files_checked += len(files)
     tally.rows_checked += len(rows)
     tally.full_checks += 1
@@ -614,6 +649,7 @@ def test_sigkill_at_many_points_then_restart_loses_and_doubles_nothing(
         assert len(first) <= BATCH
         crash.at_point("batch-synced@2", "b")  # its second batch, before the commit
         crash.at_point("batch-committed", "a")
+        crash.at_point("raw-half-written@3", "a")  # mid-record: the next start cuts it
         crash.timed(0.1, 0.6)
         crash.held_requests()
         crash.after_commits("a", 6)
@@ -630,6 +666,7 @@ def test_sigkill_at_many_points_then_restart_loses_and_doubles_nothing(
 
         farm.grow(a=55, b=200, c=52)
         crash.at_point("batch-synced", "c")
+        crash.at_point("raw-half-written", "c")
         crash.file_without_row("a", 0)
         crash.file_without_row("a", 0)  # the same file number orphaned twice
         crash.after_commits("a", 3)
@@ -655,6 +692,7 @@ def test_sigkill_at_many_points_then_restart_loses_and_doubles_nothing(
     assert tally.kills["file written, row not committed"] >= 5
     assert tally.kills["named point first-poll-written"] == 1
     assert len(tally.orphans_seen) >= 5
+    assert tally.half_records_seen >= 2 and tally.raw_records_read > 100
     summary = tally.line() + f"; {time.monotonic() - started:.1f} s"
     print(summary)
     record_property("crash_counts", summary)

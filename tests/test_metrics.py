@@ -289,6 +289,8 @@ sanitize = false
         status, _, body = get(url + "/metrics")
         assert "ingestd_feeds_total 1.0" in body and "ingestd_feeds_failing 0.0" in body
         assert "ingestd_entries_archived_total 1.0" in body
+        assert 'ingestd_start_delay_seconds{quantile="0.99"}' in body
+        assert "ingestd_schedule_lateness_seconds" in body and "ingestd_slots 32.0" in body
         status, _, body = get(url + "/healthz")
         assert status == 200 and json.loads(body)["status"] == "ok"
         proc.send_signal(signal.SIGTERM)

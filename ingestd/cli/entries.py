@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeAlias
 
 from ingestd.cli.runtime import open_runtime
+from ingestd.cli.search import add_search, search
 from ingestd.config import Settings
 from ingestd.errors import ConfigError
 from ingestd.store import EntryRecord, FailedEntry, RevisionRecord, Store
@@ -67,12 +68,13 @@ def add_arguments(sub: Subparsers, common: argparse.ArgumentParser) -> argparse.
         "ones included, with their give-up span counted afresh; their feeds are due now.",
     )
     retry.add_argument("names", nargs="*", metavar="FEED")
+    add_search(actions, common)
     return cmd
 
 
 def command(settings: Settings, args: argparse.Namespace) -> int:
     """Run one ``entries`` action; the exit status."""
-    names = list(getattr(args, "names", []))
+    names = list(getattr(args, "names", None) or getattr(args, "feed", []))
     unknown = sorted(set(names) - {f.spec.name for f in settings.feeds})
     if unknown:
         raise ConfigError(f"no feed named {', '.join(map(repr, unknown))} in {settings.path}")
@@ -80,6 +82,8 @@ def command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         if args.action == "retry":
             return _retry(runtime.store, names)
+        if args.action == "search":
+            return search(runtime, args)
         if args.action == "list":
             return _list(runtime.store, names, revised=args.revised, as_json=args.json)
         if args.action == "show":

@@ -20,9 +20,16 @@ from pathlib import Path
 from typing import TypeAlias
 
 from ingestd import __version__, config, faults
-from ingestd.cli import entries, feedsfile, opml, page
+from ingestd.cli import db, entries, feedsfile, opml, page
+from ingestd.cli import reprocess as reprocess_cli
 from ingestd.cli.logsetup import setup_logging
-from ingestd.cli.report import fetch_summary, print_fetch, print_status, status_rows
+from ingestd.cli.report import (
+    fetch_summary,
+    print_fetch,
+    print_status,
+    schedule_summary,
+    status_rows,
+)
 from ingestd.cli.runtime import Runtime, open_runtime
 from ingestd.errors import ConfigError, IngestdError, StorageError
 
@@ -51,6 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_feeds(sub, common)
     entries.add_arguments(sub, common).set_defaults(handler=cmd_entries)
     page.add_arguments(sub, common).set_defaults(handler=page.command)
+    reprocess_cli.add_arguments(sub, common).set_defaults(handler=cmd_reprocess)
+    db.add_arguments(sub, common).set_defaults(handler=cmd_db)
     _add_replay(sub, common)
     return parser
 
@@ -152,6 +161,14 @@ def _add_replay(sub: Subparsers, common: argparse.ArgumentParser) -> None:
     )
     cmd.add_argument("paths", nargs="+", type=Path, metavar="PATH")
     cmd.add_argument("--json", action="store_true", help="print one JSON object")
+    cmd.add_argument(
+        "--raw", action="store_true",
+        help="rebuild each archived file from its raw record (WARC), or check fixture folders",
+    )  # fmt: skip
+    cmd.add_argument(
+        "--fixtures", type=Path, metavar="DIR",
+        help="with --raw: also write each archive file checked as a fixture folder under DIR",
+    )  # fmt: skip
     cmd.set_defaults(handler=cmd_replay)
 
 
@@ -188,16 +205,27 @@ def cmd_entries(args: argparse.Namespace) -> int:
     return entries.command(_settings(args), args)
 
 
+def cmd_reprocess(args: argparse.Namespace) -> int:
+    """``ingestd reprocess``: rebuild entries from their raw records."""
+    return reprocess_cli.command(_settings(args), args)
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    """``ingestd db stats|prune``."""
+    return db.command(_settings(args), args)
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """``ingestd status``: every feed's state, errors and next check."""
     settings = _settings(args)
     now = datetime.now(UTC)
     with _runtime(settings, migrate_only=True) as runtime:
         rows = status_rows(runtime.store, now)
+        schedule = schedule_summary(runtime.store, now)
     if args.json:
-        print(json.dumps({"feeds": rows}, ensure_ascii=False, default=str))
+        print(json.dumps({"feeds": rows, "schedule": schedule}, ensure_ascii=False, default=str))
     else:
-        print_status(rows, now)
+        print_status(rows, now, schedule)
     return EXIT_OK
 
 
@@ -284,7 +312,12 @@ def cmd_replay(args: argparse.Namespace) -> int:
     if missing:
         print(f"ingestd replay: no such file or folder: {', '.join(missing)}", file=sys.stderr)
         return EXIT_USAGE
-    report = replay_paths(args.paths)
+    if args.raw:
+        from ingestd.cli import rawreplay  # loads extraction: only for this command
+
+        report = rawreplay.check(rawreplay.settings_if_any(args.config), args.paths, args.fixtures)
+    else:
+        report = replay_paths(args.paths)
     if args.json:
         print(json.dumps(report.as_json(), ensure_ascii=False))
     else:

@@ -35,6 +35,7 @@ class Runtime:
     executor: Executor | None = None
     skipped: list[PollResult] = field(default_factory=list)
     owner: str = field(default_factory=make_owner)
+    pipelines: list[Pipeline] = field(default_factory=list)  # closed by ``close``
 
     def fetch_limits(self) -> FetchLimits:
         """The fetcher's limits from ``[fetch]``."""
@@ -47,11 +48,14 @@ class Runtime:
 
     def make_pipeline(self, fetcher: Fetcher) -> Pipeline:
         """The pipeline over this runtime's store and archive folder."""
-        return Pipeline(
+        pipeline = Pipeline(
             self.store, fetcher, self.settings.archive_dir, clock=self.clock,
             parse_executor=self.executor, max_bytes=self.settings.fetch.max_bytes,
-            owner=self.owner,
+            owner=self.owner, raw=self.settings.archive.raw,
+            raw_file_bytes=self.settings.archive.raw_file_mb * 1_000_000,
         )  # fmt: skip
+        self.pipelines.append(pipeline)
+        return pipeline
 
     def jobs(self, names: Sequence[str] = ()) -> list[FeedJob]:
         """Jobs for the named feeds (or all), skipping disabled ones into ``skipped``."""
@@ -102,7 +106,9 @@ class Runtime:
         return [job for job in jobs if job.record.id in leased]
 
     def close(self) -> None:
-        """Release the parse pool and the database."""
+        """Release the parse pool, the pipelines' capture files and the database."""
+        for pipeline in self.pipelines:
+            pipeline.close()
         if self.executor is not None:
             self.executor.shutdown(cancel_futures=True)
             self.executor = None

@@ -24,10 +24,12 @@ from pathlib import Path
 
 import sdnotify
 
-from ingestd import config
+from ingestd import config, indexer
+from ingestd.cli.db import retention
 from ingestd.cli.logsetup import busy_tick_filter
 from ingestd.cli.runtime import Runtime, job_for, open_runtime, sync_config
 from ingestd.errors import ConfigError, StorageError
+from ingestd.history import Pruner
 from ingestd.metrics import Metrics, MetricsServer, start_metrics_server
 from ingestd.pipeline import FeedJob, Reconciled
 from ingestd.pool.workers import parse_pool
@@ -118,6 +120,7 @@ class Service:
                     tick_seconds=self.settings.schedule.tick,
                     on_result=self.metrics.observe if self.metrics else None,
                     on_tick=self.metrics.mark_tick if self.metrics else None,
+                    per_host=self.settings.fetch.per_host, refill=True,
                 )  # fmt: skip
                 await self._serve(scheduler)
         finally:
@@ -147,6 +150,13 @@ class Service:
         loop = asyncio.get_running_loop()
         self._install_signals(loop)
         heartbeat = asyncio.create_task(self._heartbeat(scheduler), name="heartbeat")
+        indexing = asyncio.create_task(  # the search index follows the archive
+            indexer.keep_in_step(scheduler.store, self.settings.archive_dir), name="indexer"
+        )
+        pruner = Pruner(scheduler.store, retention(self.settings), scheduler.clock)
+        pruning = asyncio.create_task(
+            pruner.run(self.settings.history.prune_every), name="history pruning"
+        )
         try:
             scheduler.start()
             self.notifier.send("READY=1", f"STATUS={_status(scheduler, self.settings)}")
@@ -171,8 +181,11 @@ class Service:
         finally:
             scheduler.stop()
             heartbeat.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await heartbeat
+            indexing.cancel()
+            pruning.cancel()
+            for task in (heartbeat, indexing, pruning):
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 loop.remove_signal_handler(signum)
 
@@ -241,15 +254,23 @@ class Service:
             if watchdog:
                 self.notifier.send("WATCHDOG=1")
             self.notifier.status(_status(scheduler, self.settings))
+            if self.metrics is not None:
+                lag = scheduler.lag()
+                self.metrics.set_lag(
+                    lag.lateness, lag.due, lag.delay_p50, lag.delay_p99, lag.running,
+                    lag.concurrency, lag.behind is not None,
+                )  # fmt: skip
             await asyncio.sleep(every)
 
 
 def _status(scheduler: Scheduler, settings: config.Settings) -> str:
     last = scheduler.last_tick
     ticked = last.astimezone(UTC).strftime("%H:%M:%SZ") if last else "not yet"
+    lag = scheduler.lag()
+    late = "on time" if lag.behind is None else f"behind by {lag.lateness or 0:.0f}s"
     return (
         f"{len(settings.feeds)} feeds; {scheduler.running} polls in flight; "
-        f"{scheduler.polls_finished} polls done; last tick {ticked}"
+        f"{scheduler.polls_finished} polls done; {late}; last tick {ticked}"
     )
 
 

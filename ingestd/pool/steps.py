@@ -22,9 +22,8 @@ from pathlib import Path
 
 import ada_url
 
-from ingestd import archive, decide
+from ingestd import archive, decide, render
 from ingestd.parse import parse_feed
-from ingestd.render import render_items, render_page
 from ingestd.types import EntryData, FeedSpec, ParsedFeed
 
 
@@ -96,7 +95,7 @@ def read_new_feed(
     read = read_feed(content, headers, base)
     plan = decide.plan(read.keyed, {}, {})
     chosen = decide.archive_order(plan.new, fallback)[:cap]
-    texts = render_items(spec, [k.entry for k in chosen], fallback)
+    texts = render.render_items(spec, [k.entry for k in chosen], fallback)
     temporaries = archive.write_unnamed(root, spec.name, texts)
     light = [replace(k, entry=replace(k.entry, content="", summary="")) for k in chosen]
     return FirstRead(
@@ -112,7 +111,9 @@ def write_items(
     Numbered down from ``next_id`` in the feed's folder; returns (relative path, id)
     per entry, in order (see ``archive.write_numbered``).
     """
-    return archive.write_numbered(root, spec.name, next_id, render_items(spec, entries, fallback))
+    return archive.write_numbered(
+        root, spec.name, next_id, render.render_items(spec, entries, fallback)
+    )
 
 
 @dataclass(frozen=True)
@@ -135,9 +136,9 @@ def write_page(
     url: str,
 ) -> PageWritten:
     """``render_page``, then its file written as ``write_items`` writes them."""
-    text = render_page(spec, entry, fallback, page, content_type, url)
+    text = render.render_page(spec, entry, fallback, page, content_type, url)
     files = archive.write_numbered(root, spec.name, next_id, [text])
-    return PageWritten(files, render_items(spec, [entry], fallback)[0])
+    return PageWritten(files, render.render_items(spec, [entry], fallback)[0])
 
 
 def absolute(base: str, link: str) -> str:

@@ -22,8 +22,11 @@ from ingestd.store.records import (
     IndexEntry,
     NewEntry,
     PollLookup,
+    Pruned,
     RevisionRecord,
+    ScheduleLag,
     SyncResult,
+    TableStats,
 )
 from ingestd.store.store import Store, open_store
 from ingestd.types import FeedState
@@ -42,10 +45,13 @@ __all__ = [
     "IndexEntry",
     "EntryMatch",
     "PollLookup",
+    "Pruned",
     "NewEntry",
     "RevisionRecord",
+    "ScheduleLag",
     "Store",
     "SyncResult",
+    "TableStats",
     "head_revision",
     "open_store",
     "stored_key",

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Sequence
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, or_, select, text
 
+from ingestd.store import search
 from ingestd.store.engine import Database
 from ingestd.store.entries import _chunks
 from ingestd.store.records import EntryRecord, IndexEntry, to_record
@@ -62,6 +63,7 @@ class ArchivedQueries:
         """Forget an entry and its revisions (reconciliation of a lost file)."""
         with self._db.write() as session:
             session.execute(delete(EntryRevision).where(EntryRevision.entry_id == entry_id))
+            session.execute(text(search.DELETE[self._db.dialect]), {"id": entry_id})
             session.execute(delete(Entry).where(Entry.id == entry_id))
 
     def index_entries(

@@ -135,6 +135,9 @@ def _sqlite_engine(url: URL, busy_timeout_ms: int) -> Engine:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
+            # Takes effect only in a new, empty database (before the first table): its
+            # freed pages can then be given back bit by bit (``Store.reclaim_space``).
+            cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
             cursor.execute("PRAGMA journal_mode=WAL")
             # In WAL mode NORMAL syncs at checkpoints, not at every commit: a power cut
             # may lose the last commits but never corrupts, and start-up repair drops

@@ -172,7 +172,8 @@ class EntryQueries:
                  link=e.link, title=e.title, published_at=e.published_at,
                  published_is_fallback=e.published_is_fallback, first_seen_at=seen_at,
                  current_revision=1, created_at=seen_at, archive_path=e.archive_path,
-                 file_id=e.file_id, archive_id=archive_id, archived_by=archived_by)
+                 file_id=e.file_id, archive_id=archive_id, archived_by=archived_by,
+                 raw_file=e.raw_file, raw_offset=e.raw_offset)
             for feed_id, entries, seen_at in groups for e in entries
         ]  # fmt: skip
         if not rows:

@@ -14,6 +14,7 @@ from sqlalchemy import (
     UnaryExpression,
     and_,
     bindparam,
+    func,
     insert,
     or_,
     select,
@@ -122,20 +123,39 @@ class FeedQueries:
             return [feed_record(f) for f in session.scalars(query)]
 
     def lease_due_feeds(
-        self, owner: str, now: datetime, lease_seconds: float, limit: int = 100
+        self,
+        owner: str,
+        now: datetime,
+        lease_seconds: float,
+        limit: int = 100,
+        exclude: Sequence[int] = (),
     ) -> list[FeedRecord]:
-        """Take a lease on up to ``limit`` due feeds; no two owners ever hold the same feed.
+        """Take a lease on up to ``limit`` due feeds, none of ``exclude``; no two owners
+        ever hold the same feed.
 
         A lease runs out after ``lease_seconds``, so a crashed owner's feeds come back.
         """
         until = now + timedelta(seconds=lease_seconds)
+        due = _due(now)
+        if exclude:
+            due = and_(due, Feed.id.not_in(list(exclude)))
         with self._db.write() as session:
             if self._db.dialect == "postgresql":
-                feeds = _lease_locking(session, owner, now, until, limit)
+                feeds = _lease_locking(session, owner, due, until, limit)
             else:
-                feeds = _lease_one_update(session, owner, now, until, limit)
+                feeds = _lease_one_update(session, owner, due, until, limit)
             records = [feed_record(f) for f in feeds]
         return sorted(records, key=_record_due_order)
+
+    def next_due_at(self, now: datetime) -> datetime | None:
+        """When the next enabled feed falls due (``now`` if one is due, unleased); None
+        when no feed is waiting for a time (every one leased, or none enabled)."""
+        free = or_(Feed.lease_expires_at.is_(None), Feed.lease_expires_at <= now)
+        query = select(func.min(Feed.next_check_at)).where(Feed.enabled.is_(True), free)
+        with self._db.read() as session:
+            if session.scalar(select(Feed.id).where(_due(now)).limit(1)) is not None:
+                return now
+            return session.scalar(query)
 
     def lease_feeds(
         self, owner: str, feed_ids: Sequence[int], now: datetime, lease_seconds: float
@@ -200,6 +220,22 @@ class FeedQueries:
         )
         with self._db.write() as session:
             return session.execute(query).first() is not None
+
+    def renew_leases(
+        self, feed_ids: Sequence[int], owner: str, now: datetime, lease_seconds: float
+    ) -> set[int]:
+        """``renew_lease`` for several feeds in one statement; returns the ids still held."""
+        if not feed_ids:
+            return set()
+        until = now + timedelta(seconds=lease_seconds)
+        query = (
+            update(Feed)
+            .where(Feed.id.in_(list(feed_ids)), Feed.lease_owner == owner)
+            .values(lease_expires_at=until)
+            .returning(Feed.id)
+        )
+        with self._db.write_rows() as connection:
+            return set(connection.scalars(query))
 
     def update_feed_state(self, feed_id: int, **fields: Unpack[FeedState]) -> FeedRecord:
         """Set polling state (validators, next check, error counters, URL) of one feed."""
@@ -351,12 +387,12 @@ def _record_due_order(record: FeedRecord) -> tuple[bool, datetime | None, int]:
 
 
 def _lease_locking(
-    session: Session, owner: str, now: datetime, until: datetime, limit: int
+    session: Session, owner: str, due: ColumnElement[bool], until: datetime, limit: int
 ) -> Sequence[Feed]:
     """PostgreSQL: lock due rows, skipping rows another daemon is leasing right now."""
     query = (
         select(Feed)
-        .where(_due(now))
+        .where(due)
         .order_by(*_due_order())
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -370,13 +406,13 @@ def _lease_locking(
 
 
 def _lease_one_update(
-    session: Session, owner: str, now: datetime, until: datetime, limit: int
+    session: Session, owner: str, due: ColumnElement[bool], until: datetime, limit: int
 ) -> Sequence[Feed]:
     """SQLite: one UPDATE ... RETURNING, atomic because SQLite has a single writer."""
-    due_ids = select(Feed.id).where(_due(now)).order_by(*_due_order()).limit(limit)
+    due_ids = select(Feed.id).where(due).order_by(*_due_order()).limit(limit)
     query = (
         update(Feed)
-        .where(Feed.id.in_(due_ids.scalar_subquery()), _due(now))
+        .where(Feed.id.in_(due_ids.scalar_subquery()), due)
         .values(lease_owner=owner, lease_expires_at=until)
         .returning(Feed)
     )

@@ -74,6 +74,8 @@ class EntryRecord:
     created_at: datetime
     archive_id: str | None = None
     archived_by: str | None = None
+    raw_file: str | None = None
+    raw_offset: int | None = None
 
 
 class FetchAttempt(NamedTuple):
@@ -86,6 +88,7 @@ class FetchAttempt(NamedTuple):
     bytes: int
     new_entries: int
     error: str | None = None
+    due_at: datetime | None = None  # when the feed was due (its next check at the lease)
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,9 @@ class NewEntry:
     file_id: int
     #: Revision 1's text, when the archive file is not it (an entry built from its page).
     revision_text: str | None = None
+    #: The WARC record it was built from (``ingestd.capture``), when raw capture is on.
+    raw_file: str | None = None
+    raw_offset: int | None = None
 
 
 class EntryMatch(NamedTuple):
@@ -189,6 +195,34 @@ class FetchRecord:
     bytes: int
     new_entries: int
     error: str | None
+    due_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Pruned:
+    """What one ``prune_fetches`` call deleted, the feed id the next call goes on after,
+    and whether the pass over every feed is complete."""
+
+    deleted: int
+    next_feed: int
+    done: bool
+
+
+@dataclass(frozen=True)
+class TableStats:
+    """Rows and bytes (with its indexes; None if unknown) of one table."""
+
+    table: str
+    rows: int
+    bytes: int | None
+
+
+@dataclass(frozen=True)
+class ScheduleLag:
+    """Feeds due and waiting for a slot, and the check time of the longest waiting."""
+
+    due: int
+    oldest_due_at: datetime | None
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,16 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.astimezone(UTC)
 
 
+#: Tables the migrations make outside these models (the search index: an FTS5 virtual
+#: table and its shadow tables on SQLite); a schema comparison skips them.
+UNMODELLED_PREFIX = "entry_search"
+
+
+def is_modelled(name: str | None, type_: str, parent_names: object) -> bool:
+    """Alembic ``include_name``: False for the tables the models do not describe."""
+    return not (type_ == "table" and name is not None and name.startswith(UNMODELLED_PREFIX))
+
+
 def _in(column: str, values: tuple[str, ...]) -> str:
     quoted = ", ".join(f"'{v}'" for v in values)
     return f"{column} IN ({quoted})"
@@ -139,6 +149,9 @@ class Entry(Base):
     archived_by: Mapped[str | None] = mapped_column(String(200))
     current_revision: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # The WARC record the entry was built from (``ingestd.capture``): file and offset.
+    raw_file: Mapped[str | None] = mapped_column(Text)
+    raw_offset: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class EntryRevision(Base):
@@ -208,3 +221,6 @@ class Fetch(Base):
     bytes: Mapped[int] = mapped_column(BigInteger)
     new_entries: Mapped[int] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(Text)
+    # When the feed was due (its next check when leased): started_at - due_at is the
+    # poll's start delay. None for rows older than 0005.
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

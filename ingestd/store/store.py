@@ -9,10 +9,21 @@ from ingestd.store.engine import DEFAULT_BUSY_TIMEOUT_MS, Database, open_databas
 from ingestd.store.entries import EntryQueries
 from ingestd.store.failures import FailureQueries
 from ingestd.store.feeds import FeedQueries
+from ingestd.store.history import HistoryQueries
 from ingestd.store.migrate import upgrade_database
+from ingestd.store.rewrites import RewriteQueries
+from ingestd.store.search import SearchQueries
 
 
-class Store(FeedQueries, EntryQueries, ArchivedQueries, FailureQueries):
+class Store(
+    FeedQueries,
+    EntryQueries,
+    ArchivedQueries,
+    FailureQueries,
+    SearchQueries,
+    RewriteQueries,
+    HistoryQueries,
+):
     """Feeds, entries and fetches in SQLite or PostgreSQL.
 
     Every method is one short transaction, takes and returns plain records from

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections.abc
 import dataclasses
+import datetime
 import inspect
 import types
 import typing
@@ -17,7 +18,8 @@ PUBLIC = sorted(
     name for name, _ in inspect.getmembers(Store, inspect.isfunction) if not name.startswith("_")
 )
 # What a Store method may hand back: plain values and the frozen records.
-PLAIN = {int, str, bool, type(None), list, dict, tuple, set, collections.abc.Generator}
+PLAIN = {int, float, str, bool, type(None), list, dict, tuple, set, datetime.datetime}
+PLAIN |= {collections.abc.Generator}
 
 
 def _classes(hint: object) -> set[object]:

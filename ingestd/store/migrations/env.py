@@ -13,7 +13,7 @@ from alembic import context
 from alembic.autogenerate.api import AutogenContext
 from sqlalchemy import text
 
-from ingestd.store.schema import Base, UTCDateTime
+from ingestd.store.schema import Base, UTCDateTime, is_modelled
 
 # Any constant works; it only has to be the same for every ingestd process.
 _PG_MIGRATION_LOCK = 0x1E57D
@@ -36,6 +36,7 @@ def run_online() -> None:
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
         render_item=render_item,
+        include_name=is_modelled,
     )
     with context.begin_transaction():
         if connection.dialect.name == "postgresql":

@@ -1,0 +1,205 @@
+"""The daemon's lag as the database sees it, and the size of its history.
+
+``schedule_lag`` and ``recent_start_delays`` let any process (``status``) say how far
+behind the daemons are; the history half (pruning the fetch log, table sizes, giving
+SQLite's free pages back) keeps months of running in bounded space.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, delete, func, or_, select, text
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from ingestd.store.engine import Database
+from ingestd.store.records import Pruned, ScheduleLag, TableStats
+from ingestd.store.schema import Base, Feed, Fetch
+
+
+class HistoryQueries:
+    """The lag and history half of ``Store``."""
+
+    _db: Database
+
+    def schedule_lag(self, now: datetime) -> ScheduleLag:
+        """Feeds due and waiting for a slot (enabled, check time come, not leased), and
+        the check time of the one waiting longest."""
+        waiting = and_(
+            Feed.enabled.is_(True),
+            or_(Feed.next_check_at.is_(None), Feed.next_check_at <= now),
+            or_(Feed.lease_expires_at.is_(None), Feed.lease_expires_at <= now),
+        )
+        query = select(func.count(), func.min(Feed.next_check_at)).where(waiting)
+        with self._db.read() as session:
+            count, oldest = session.execute(query).one()
+            never = session.scalar(
+                select(func.count()).where(waiting, Feed.next_check_at.is_(None))
+            )
+        # A never-polled feed is due since it was added: count it as due now.
+        return ScheduleLag(int(count), now if never and oldest is None else oldest)
+
+    def recent_start_delays(self, limit: int = 1000) -> list[float]:
+        """Seconds from due to start of the latest ``limit`` polls that were due (one-off
+        fetches of feeds not yet due are not delays), newest first."""
+        query = (
+            select(Fetch.started_at, Fetch.due_at)
+            .where(Fetch.due_at.is_not(None))
+            .order_by(Fetch.id.desc())
+            .limit(limit)
+        )
+        with self._db.read() as session:
+            rows = session.execute(query).all()
+        return [
+            (started - due).total_seconds()
+            for started, due in rows
+            if due is not None and due <= started
+        ]
+
+    def prune_fetches(
+        self,
+        before: datetime,
+        keep_last: int,
+        *,
+        after_feed: int = 0,
+        feeds: int = 200,
+        rows: int = 1000,
+    ) -> Pruned:
+        """Delete fetch log rows older than ``before``, keeping each feed's newest
+        ``keep_last`` whatever their age; one short transaction over the feeds with an id
+        above ``after_feed``, at most ``feeds`` of them and ``rows`` rows.
+
+        Returns what it deleted, where the next call goes on (``next_feed``), and whether
+        every feed was seen (the pass is complete).
+        """
+        feed_ids = select(Feed.id).where(Feed.id > after_feed).order_by(Feed.id).limit(feeds)
+        deleted = 0
+        with self._db.write() as session:
+            ids = list(session.scalars(feed_ids))
+            for position, feed_id in enumerate(ids):
+                deleted += _prune_feed(session, feed_id, before, keep_last, rows - deleted)
+                if deleted >= rows:
+                    # This feed may have more: the next call begins with it again.
+                    return Pruned(
+                        deleted, ids[position - 1] if position else after_feed, done=False
+                    )
+        if len(ids) == feeds:
+            return Pruned(deleted, ids[-1], done=False)
+        return Pruned(deleted, 0, done=True)
+
+    def table_stats(self) -> list[TableStats]:
+        """Rows and bytes (table with its indexes; None where the database cannot say)
+        of each of ingestd's tables."""
+        tables = sorted(Base.metadata.tables)
+        with self._db.read() as session:
+            counts = {
+                name: session.scalar(select(func.count()).select_from(Base.metadata.tables[name]))
+                for name in tables
+            }
+            sizes = _sizes(session, self._db.dialect, tables)
+        return [TableStats(name, int(counts[name] or 0), sizes.get(name)) for name in tables]
+
+    def database_bytes(self) -> tuple[int, int]:
+        """(size of the database, of it free pages waiting to be given back) in bytes; on
+        PostgreSQL the database's size and 0 (autovacuum reuses the space)."""
+        with self._db.read() as session:
+            if self._db.dialect != "sqlite":
+                size = session.scalar(text("SELECT pg_database_size(current_database())"))
+                return int(size or 0), 0
+            page = int(session.scalar(text("PRAGMA page_size")) or 0)
+            pages = int(session.scalar(text("PRAGMA page_count")) or 0)
+            free = int(session.scalar(text("PRAGMA freelist_count")) or 0)
+        return page * pages, page * free
+
+    def reclaim_space(self, pages: int | None = None) -> int:
+        """SQLite: give up to ``pages`` free pages (all if None) back to the file system
+        (an incremental vacuum; a database made before auto_vacuum was on needs one full
+        ``vacuum`` first). Returns the bytes given back; 0 on PostgreSQL (autovacuum)."""
+        if self._db.dialect != "sqlite":
+            return 0
+        with self._db.errors("giving free pages back"):
+            # The driver's own connection and executescript: the statement frees one
+            # page per step, and only executescript steps it to the end (the driver's
+            # execute stops after the first step of a statement without result columns).
+            raw = self._db.engine.raw_connection()
+            try:
+                read = raw.cursor()
+                mode = read.execute("PRAGMA auto_vacuum").fetchone()[0]
+                before = read.execute("PRAGMA freelist_count").fetchone()[0]
+                if mode != 2 or not before:  # 2: incremental
+                    return 0
+                count = "" if pages is None else f"({int(pages)})"
+                read.executescript(f"PRAGMA incremental_vacuum{count};")
+                after = read.execute("PRAGMA freelist_count").fetchone()[0]
+                page = read.execute("PRAGMA page_size").fetchone()[0]
+                read.close()
+            finally:
+                raw.close()
+        return int((before - after) * page)
+
+    def vacuum(self) -> None:
+        """SQLite: rewrite the whole database with incremental auto-vacuum on, so later
+        prunes can give space back (needs as much free disk as the database); PostgreSQL:
+        nothing (autovacuum)."""
+        if self._db.dialect != "sqlite":
+            return
+        with self._db.errors("vacuum"):
+            # The driver's own connection: VACUUM cannot run inside the transaction
+            # every SQLAlchemy connection begins.
+            raw = self._db.engine.raw_connection()
+            try:
+                cursor = raw.cursor()
+                cursor.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                cursor.execute("VACUUM")
+                cursor.close()
+            finally:
+                raw.close()
+
+
+def _prune_feed(session: Session, feed_id: int, before: datetime, keep_last: int, rows: int) -> int:
+    """Delete up to ``rows`` of one feed's fetches older than ``before``, but none of its
+    newest ``keep_last``."""
+    if rows <= 0:
+        return 0
+    limit = before
+    if keep_last > 0:
+        kth = session.scalar(
+            select(Fetch.started_at)
+            .where(Fetch.feed_id == feed_id)
+            .order_by(Fetch.started_at.desc())
+            .offset(keep_last - 1)
+            .limit(1)
+        )
+        if kth is None:
+            return 0  # fewer than keep_last rows
+        limit = min(limit, kth)
+    doomed = (
+        select(Fetch.id)
+        .where(Fetch.feed_id == feed_id, Fetch.started_at < limit)
+        .limit(rows)
+        .scalar_subquery()
+    )
+    return len(session.execute(delete(Fetch).where(Fetch.id.in_(doomed)).returning(Fetch.id)).all())
+
+
+def _sizes(session: Session, dialect: str, tables: Sequence[str]) -> dict[str, int | None]:
+    """Bytes per table with its indexes: PostgreSQL's own count, SQLite's ``dbstat``."""
+    if dialect == "postgresql":
+        return {
+            name: int(session.scalar(text("SELECT pg_total_relation_size(:t)"), {"t": name}) or 0)
+            for name in tables
+        }
+    try:
+        found = session.execute(
+            text(
+                "SELECT coalesce(i.tbl_name, s.name), sum(s.pgsize) FROM dbstat s "
+                "LEFT JOIN sqlite_master i ON i.name = s.name AND i.type = 'index' "
+                "GROUP BY 1"
+            )
+        ).all()
+    except SQLAlchemyError:
+        return {}  # an SQLite built without dbstat: rows only
+    sizes = {str(name): int(size) for name, size in found}
+    return {name: sizes.get(name) for name in tables}

@@ -1,0 +1,100 @@
+"""``ingestd entries search``: entries found by a phrase of their archived text, the
+index filled from the files (also for an archive made before the index existed)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from ingestd import indexer
+from ingestd.cli import main
+from ingestd.store import open_store
+from ingestd.store.engine import open_database
+from ingestd.store.migrate import upgrade_database
+from tests.loopback import LoopbackServer
+from tests.loopback import loopback_fixture as loopback_fixture  # noqa: F401
+from tests.test_fetch_e2e import Setup, feed_toml, item, rss
+from tests.test_fetch_e2e import setup as setup  # noqa: F401
+
+BODY = (
+    "<p>美国之音消息：</p><p>世界卫生组织周四表示，<b>不排除</b>新冠病毒通过空气传播的可能性，"
+    "并呼吁各国加强通风。</p>"
+)
+
+
+def search(setup: Setup, *args: str) -> tuple[int, str]:
+    setup.capsys.readouterr()
+    code = main(["entries", "search", "--config", str(setup.config), *args])
+    return code, setup.capsys.readouterr().out
+
+
+def test_fetched_entries_are_found_by_a_phrase_across_markup(
+    setup: Setup, loopback: LoopbackServer
+) -> None:
+    items = item("病毒新闻", "http://x.example/1", "1", content=BODY) + item(
+        "Other", "http://x.example/2", "2", content="<p>nothing to see</p>"
+    )
+    loopback.route("/a.xml", (200, {"Content-Type": "application/rss+xml"}, rss(items)))
+    setup.write(feed_toml("a", loopback.url("/a.xml")))
+    assert setup.fetch()[0] == 0
+    # "不排除" and "新冠" sit on both sides of a tag in the file: the index holds the words.
+    code, out = search(setup, "不排除新冠病毒通过空气")
+    assert code == 0
+    assert "病毒新闻" in out and "Other" not in out
+    assert "不排除新冠病毒通过空气传播的" in out  # the text around the match
+    code, out = search(setup, "--json", "NOTHING TO")
+    assert code == 0
+    [row] = json.loads(out)["entries"]
+    assert (row["title"], row["link"], row["feed"]) == ("Other", "http://x.example/2", "a")
+    assert search(setup, "不在这里的短语")[0] == 1
+    assert search(setup, "--feed", "a", "--since", "2999-01-01", "通风")[0] == 1
+
+
+def test_an_unknown_feed_is_one_clear_error(setup: Setup, loopback: LoopbackServer) -> None:
+    loopback.route("/a.xml", (200, {"Content-Type": "application/rss+xml"}, rss("")))
+    setup.write(feed_toml("a", loopback.url("/a.xml")))
+    setup.capsys.readouterr()
+    code = main(["entries", "search", "--config", str(setup.config), "--feed", "zz", "x"])
+    assert code != 0
+    assert "no feed named 'zz'" in setup.capsys.readouterr().err
+
+
+def test_an_archive_from_before_the_index_is_indexed_from_its_files(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    db = open_database(url)
+    try:
+        upgrade_database(db, "0003")
+        with db.engine.begin() as conn:
+            conn.exec_driver_sql(
+                "INSERT INTO feeds (id, name, url, original_url, format, enabled, "
+                "interval_seconds, consecutive_errors, created_at) VALUES (1, 'a', "
+                "'https://a/', 'https://a/', 'feed', 1, 60, 0, '2026-01-01 00:00:00.000000')"
+            )
+            conn.exec_driver_sql(
+                "INSERT INTO entries (id, feed_id, identity_key, title, published_is_fallback, "
+                "first_seen_at, archive_path, file_id, current_revision, created_at) VALUES "
+                "(1, 1, 'guid:x', 'old', 0, '2026-01-01 00:00:00.000000', "
+                "'articles/a/1048575.md', 1048575, 1, '2026-01-01 00:00:00.000000')"
+            )
+    finally:
+        db.close()
+    root = tmp_path / "archive"
+    (root / "articles" / "a").mkdir(parents=True)
+    (root / "articles" / "a" / "1048575.md").write_text(
+        f"<!--1-->\n[old](https://a/1)\n------\n\n{BODY}\n", encoding="utf-8"
+    )
+    with open_store(url) as store:  # migrates to 0004: the index exists, empty
+        assert store.search_entries("空气传播") == []
+        assert indexer.catch_up(store, root) == 1
+        assert [e.id for _f, e in store.search_entries("空气传播")] == [1]
+        assert indexer.catch_up(store, root) == 0
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [("<p>a<b>b</b></p>", "ab"), ("plain [link](x)", "plain [link](x)"), ("<!--1-->", "")],
+)
+def test_findable_text_drops_markup(text: str, words: str) -> None:
+    assert indexer.findable(text) == words
