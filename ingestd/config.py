@@ -288,21 +288,6 @@ class _Validator(TableReader):
             stale_after=stale,
         )
 
-    def _listen(self, value: str) -> tuple[str, int]:
-        match = re.fullmatch(
-            r"(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})", value.strip()
-        )
-        problem = f'expected "HOST:PORT" or "[IPv6]:PORT" with an IP address, got {value!r}'
-        if not match or int(match["port"]) > 65535:
-            raise self.fail("listen", problem, "metrics")
-        host = match["v6"] or match["host"]
-        host = "127.0.0.1" if host == "localhost" else host
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            raise self.fail("listen", problem, "metrics") from None
-        return host, int(match["port"])
-
     def _database(self, url: str) -> str:
         if url.startswith("postgresql://"):
             # psycopg 3 is the driver ingestd ships; SQLAlchemy's default is psycopg2.
@@ -347,14 +332,6 @@ class _Validator(TableReader):
             user_agent=self._str(table, "user_agent", d.user_agent, "fetch"),
             allow_private=tuple(allow),
         )
-
-    def _check_host_or_cidr(self, entry: str) -> None:
-        if "/" in entry or entry.replace(".", "").isdigit() or ":" in entry:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                problem = f"{entry!r} is not a host name or CIDR"
-                raise self.fail("allow_private", problem, "fetch") from None
 
     def _feeds(self, items: Any, default_interval: float) -> tuple[FeedSettings, ...]:
         if not isinstance(items, list):

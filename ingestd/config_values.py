@@ -3,6 +3,7 @@ every error names the key, the table and the line it is on (``TableReader``)."""
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from pathlib import Path
 from typing import Any
@@ -132,3 +133,26 @@ class TableReader:
         if seconds <= 0:
             raise self.fail(key, "must be longer than zero", name, index)
         return seconds
+
+    def _listen(self, value: str) -> tuple[str, int]:
+        match = re.fullmatch(
+            r"(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})", value.strip()
+        )
+        problem = f'expected "HOST:PORT" or "[IPv6]:PORT" with an IP address, got {value!r}'
+        if not match or int(match["port"]) > 65535:
+            raise self.fail("listen", problem, "metrics")
+        host = match["v6"] or match["host"]
+        host = "127.0.0.1" if host == "localhost" else host
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise self.fail("listen", problem, "metrics") from None
+        return host, int(match["port"])
+
+    def _check_host_or_cidr(self, entry: str) -> None:
+        if "/" in entry or entry.replace(".", "").isdigit() or ":" in entry:
+            try:
+                ipaddress.ip_network(entry, strict=False)
+            except ValueError:
+                problem = f"{entry!r} is not a host name or CIDR"
+                raise self.fail("allow_private", problem, "fetch") from None

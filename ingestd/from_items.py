@@ -32,6 +32,17 @@ class FromItems(Stage):
     # (Only ever a shortcut to the general path, which is right for any feed.)
     _stored: set[int] = field(default_factory=set)
 
+    async def archive(self, run: PollRun, fetched: Fetched) -> ParsedFeed:
+        """Parse the feed document and archive its entries; the feed's hints come back."""
+        if await self.is_first_poll(run):
+            return await self.archive_first(run, fetched)
+        read: steps.ReadFeed = await self.work.cpu(
+            pool_steps().read_feed, fetched.content, fetched.headers, run.job.record.url
+        )
+        run.parse_seconds = read.cpu_seconds
+        await self.archive_new(run, read.keyed)
+        return read.feed
+
     async def is_first_poll(self, run: PollRun) -> bool:
         """A feed archived from its items with no entry stored yet."""
         feed_id = run.job.record.id

@@ -37,9 +37,9 @@ from ingestd.fetch import ACCEPT_FEED, ByScheme, Fetcher
 from ingestd.from_items import FromItems
 from ingestd.from_pages import FromPages
 from ingestd.offload import Offload
-from ingestd.poll import BATCH, MAX_NEW_PER_POLL, FeedJob, PollRun, from_feed_alone, pool_steps
+from ingestd.poll import BATCH, MAX_NEW_PER_POLL, FeedJob, PollRun, from_feed_alone
 from ingestd.repair import Reconciled, Repair
-from ingestd.store import FetchAttempt, Store
+from ingestd.store import Store
 from ingestd.types import FeedState, PageProblem, PollOutcome, PollResult
 
 log = logging.getLogger("ingestd.pipeline")
@@ -98,11 +98,6 @@ class Pipeline:
         self.items = FromItems(*stage, pages=FromPages(*stage, retrieve=self.retrieve))
         self._active = asyncio.Semaphore(fetcher.limits.concurrency + PROCESSING_BACKLOG)
 
-    @property
-    def archive_id(self) -> str:
-        """The id of this pipeline's archive folder (made on first use)."""
-        return self.persister.archive_id
-
     def reconcile(self, settle_seconds: float = decide.LEASE_SECONDS) -> Reconciled:
         """Start-up repair of rows and files (see ``repair.Repair``)."""
         repair = Repair(self.store, self.archive_root, self.owner, self.clock)
@@ -129,11 +124,7 @@ class Pipeline:
                 self._running -= 1
         now, rhythm = self.clock(), job.schedule()
         state = decide.after_poll(job.record, result, now, rhythm, rand=self.rand())
-        attempt = FetchAttempt(
-            run.started, result.duration_ms, result.status, result.outcome.value, result.bytes,
-            result.archived, result.error, job.record.next_check_at,
-        )  # fmt: skip
-        await self.poll_log.record(job.record.id, attempt, state)
+        await self.poll_log.record(job.record.id, run.attempt(result), state)
         _log_result(job, result, state)
         return result
 
@@ -163,15 +154,7 @@ class Pipeline:
         try:
             if self.raw_mode == "all":
                 run.raw = await self.items.capture(fetched, {"Accept": ACCEPT_FEED})
-            if await self.items.is_first_poll(run):
-                parsed = await self.items.archive_first(run, fetched)
-            else:
-                read = await self.work.cpu(
-                    pool_steps().read_feed, fetched.content, fetched.headers, record.url
-                )
-                run.parse_seconds = read.cpu_seconds
-                await self.items.archive_new(run, read.keyed)
-                parsed = read.feed
+            parsed = await self.items.archive(run, fetched)
         except ParseError as exc:
             # The parse stage does not know where the document came from: say it here.
             error = f"{record.url}: {exc}"

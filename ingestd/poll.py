@@ -17,7 +17,7 @@ from ingestd import capture, decide, naming
 from ingestd.capture import RawRef, RawWriter
 from ingestd.commit import GroupCommit, Pending, Save
 from ingestd.offload import Offload
-from ingestd.store import FeedRecord, Store
+from ingestd.store import FeedRecord, FetchAttempt, Store
 from ingestd.types import (
     ArchiveFormat,
     FeedSpec,
@@ -107,6 +107,13 @@ class PollRun:
             published_is_fallback=entry.published is None, resolves=resolves,
             revision_text=text, raw=raw or self.raw,  # a page's own record, else the feed's
         ))  # fmt: skip
+
+    def attempt(self, result: PollResult) -> FetchAttempt:
+        """The poll log's row of this poll (``due_at``: when the feed was due)."""
+        return FetchAttempt(
+            self.started, result.duration_ms, result.status, result.outcome.value, result.bytes,
+            result.archived, result.error, self.job.record.next_check_at,
+        )  # fmt: skip
 
     def result(
         self,

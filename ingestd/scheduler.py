@@ -36,7 +36,7 @@ from urllib.parse import urlsplit
 from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from ingestd import decide
+from ingestd import decide, upkeep
 from ingestd.errors import StorageError
 from ingestd.fetch.limits import FetchLimits
 from ingestd.pipeline import FeedJob, PollResult, make_owner
@@ -219,7 +219,7 @@ class Scheduler:
         oldest = waiting.oldest_due_at
         self._due = waiting.due
         self._lateness = None if oldest is None else max(0.0, (now - oldest).total_seconds())
-        reason = decide.behind_reason(self._lateness, self._load())
+        reason = upkeep.behind_reason(self._lateness, self._load())
         if reason is None:
             if self._behind is not None:
                 log.info("caught up with the schedule (%d polls running)", self.running)
@@ -234,11 +234,11 @@ class Scheduler:
                     self._behind_ticks, waiting.due, self._lateness or 0.0, reason,
                 )  # fmt: skip
 
-    def _load(self) -> decide.Load:
+    def _load(self) -> upkeep.Load:
         busy: tuple[str, ...] = ()
         if self.per_host is not None:
             busy = tuple(sorted(h for h, n in self._per_host.items() if n >= self.per_host))
-        return decide.Load(
+        return upkeep.Load(
             self.running, self.concurrency, busy, self.last_lease_seconds, self.tick_seconds
         )
 
@@ -247,7 +247,7 @@ class Scheduler:
         delays = list(self.delays)
         return Lag(
             lateness=self._lateness, due=self._due,
-            delay_p50=decide.percentile(delays, 0.5), delay_p99=decide.percentile(delays, 0.99),
+            delay_p50=upkeep.percentile(delays, 0.5), delay_p99=upkeep.percentile(delays, 0.99),
             running=self.running, concurrency=self.concurrency, behind=self._behind,
         )  # fmt: skip
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from ingestd import config
-from ingestd.decide import Retention
 from ingestd.errors import ConfigError
 from ingestd.history import Pruner
 from ingestd.store import FeedConfig, FetchAttempt, Pruned, Store, open_store
+from ingestd.upkeep import Retention
 from tests.test_cli_commands import run
 from tests.test_scheduler import T0, Clock
 

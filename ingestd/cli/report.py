@@ -6,9 +6,9 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from ingestd.decide import percentile
 from ingestd.store import FailureCounts, FeedRecord, Store
 from ingestd.types import PollOutcome, PollResult
+from ingestd.upkeep import percentile
 
 
 def fetch_summary(results: list[PollResult], seconds: float) -> dict[str, Any]:
