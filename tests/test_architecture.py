@@ -78,3 +78,23 @@ def test_ci_runs_the_slow_lane_in_both_passes() -> None:
     ]
     assert len(passes) == 2
     assert all("--all" in words for words in passes), passes
+
+
+def test_no_module_is_over_400_lines() -> None:
+    long = {
+        str(path.relative_to(REPO)): lines
+        for path in (REPO / "ingestd").rglob("*.py")
+        if (lines := len(path.read_text().splitlines())) > 400
+    }
+    assert long == {}
+
+
+def test_the_pipeline_is_the_order_of_the_stages_only() -> None:
+    import inspect
+
+    from ingestd import pipeline
+
+    lines, _start = inspect.getsourcelines(pipeline.Pipeline)
+    assert len(lines) < 120
+    # Where a feed or page comes from is the retrievers' business (ingestd/fetch/retrieve.py).
+    assert "file:" not in inspect.getsource(pipeline)
