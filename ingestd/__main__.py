@@ -5,6 +5,6 @@ must not run the command line.
 """
 
 if __name__ == "__main__":
-    from ingestd.entry import main
+    from ingestd.console import main
 
     raise SystemExit(main())

@@ -13,65 +13,22 @@ import contextlib
 import ctypes
 import functools
 import os
-import re
 import secrets
 import time
-import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import cast
 
 from ingestd.errors import ArchiveError
+from ingestd.naming import candidates, file_name, safe_component
 
-FIRST_FILE_ID = 0xFFFFF  # 1048575: the first file of a feed; later ones count down
 TEMP_MARK = ".ingestd-tmp-"
 ARCHIVE_ID_FILE = ".ingestd-archive-id"
-ID_ATTEMPTS = 1000  # file names tried below the next id before giving up
-MAX_NAME_BYTES = 200  # well under the 255-byte limit of ext4, APFS and NTFS
-INDEX_LIMIT = 300
-INDEX_ZONE = timezone(timedelta(hours=8))  # the source archive dated its lists in UTC+8
-_WINDOWS_RESERVED = re.compile(r"(CON|PRN|AUX|NUL|COM[0-9]|LPT[0-9])(\..*)?", re.IGNORECASE)
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f/\\:*?"<>|]')
 
 
 def articles_dir(root: Path, feed: str) -> Path:
     """The folder holding one feed's files."""
     return root / "articles" / safe_component(feed)
-
-
-def file_name(file_id: int, title: str | None = None) -> str:
-    """``{id}.md``, or ``{id}_{title}.md`` (the older naming) with a made-safe title."""
-    if title is None:
-        return f"{file_id}.md"
-    stem = safe_component(f"{file_id}_{title}", max_bytes=MAX_NAME_BYTES - 3)
-    return f"{stem}.md"
-
-
-def safe_component(text: str, max_bytes: int = MAX_NAME_BYTES) -> str:
-    """One path component that is safe on every common filesystem, whatever ``text`` holds.
-
-    No separators, control characters or characters Windows forbids; no leading
-    dot (no hidden files, no ``..``); no trailing dot or space; not a reserved
-    device name; at most ``max_bytes`` of UTF-8 without splitting a character.
-    """
-    cleaned = _UNSAFE.sub("_", unicodedata.normalize("NFC", text))
-    cleaned = cleaned.lstrip(". ").rstrip(". ")
-    cleaned = _truncate_utf8(cleaned, max_bytes).rstrip(". ")
-    if not cleaned:
-        return "_"
-    if _WINDOWS_RESERVED.fullmatch(cleaned):
-        # The prefix must not push the name past max_bytes.
-        return _truncate_utf8(f"_{cleaned}", max_bytes).rstrip(". ")
-    return cleaned
-
-
-def _truncate_utf8(text: str, max_bytes: int) -> str:
-    encoded = text.encode("utf-8")
-    if len(encoded) <= max_bytes:
-        return text
-    return encoded[:max_bytes].decode("utf-8", errors="ignore")
 
 
 def inside(root: Path, path: Path) -> bool:
@@ -97,9 +54,10 @@ def _plainly_inside(relative: str) -> bool:
     )
 
 
-def write_atomic(root: Path, relative: str, text: str) -> Path:
-    """Write ``text`` (UTF-8, bytes as given) to ``root/relative`` atomically."""
-    written = _write(root, relative, text, replace=True)
+def write_atomic(root: Path, relative: str, text: str, *, durable: bool = True) -> Path:
+    """Write ``text`` (UTF-8, bytes as given) to ``root/relative`` atomically (synced
+    unless ``durable`` is false)."""
+    written = _write(root, relative, text, replace=True, durable=durable)
     assert written is not None  # replacing never finds the name taken
     return written
 
@@ -238,7 +196,7 @@ def discard(root: Path, relatives: Iterable[str]) -> None:
 
 
 def _link_below(root: Path, folder: Path, file_id: int, temporary: Path) -> tuple[str, int]:
-    for candidate in range(file_id, max(file_id - ID_ATTEMPTS, -1), -1):
+    for candidate in candidates(file_id):
         relative = (folder / file_name(candidate)).as_posix()
         try:
             os.link(temporary, root / relative)
@@ -251,7 +209,7 @@ def _link_below(root: Path, folder: Path, file_id: int, temporary: Path) -> tupl
 
 
 def _write_below(root: Path, folder: Path, file_id: int, text: str) -> tuple[str, int]:
-    for candidate in range(file_id, max(file_id - ID_ATTEMPTS, -1), -1):
+    for candidate in candidates(file_id):
         relative = (folder / file_name(candidate)).as_posix()
         if write_new(root, relative, text, durable=False) is not None:
             return relative, candidate
@@ -417,22 +375,3 @@ def _mtime(path: Path) -> float:
         return path.stat().st_mtime
     except OSError:
         return float("inf")  # gone already: nothing to sweep
-
-
-@dataclass(frozen=True)
-class IndexLine:
-    """One line of a site index list."""
-
-    published: datetime
-    title: str
-    relative: str  # e.g. articles/voa/1048575.md
-
-
-def render_index(site: str, lines: Iterable[IndexLine]) -> str:
-    """The site list: name, rule, blank line, then up to 300 newest-first entries."""
-    newest = sorted(lines, key=lambda line: line.published, reverse=True)[:INDEX_LIMIT]
-    parts = [f"{site}\n------\n\n"]
-    for line in newest:
-        local = line.published.astimezone(INDEX_ZONE)
-        parts.append(f"{local.month}-{local.day} [{line.title}](/{line.relative})\n\n")
-    return "".join(parts)

@@ -32,7 +32,7 @@ import os
 import threading
 import zlib
 from collections import OrderedDict
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
@@ -47,14 +47,19 @@ from warcio.timeutils import datetime_to_iso_date
 from warcio.warcwriter import WARCWriter
 
 from ingestd import __version__
+from ingestd.capture_repair import OPEN_DIR as OPEN_DIR
+from ingestd.capture_repair import RAW_DIR as RAW_DIR
+from ingestd.capture_repair import Repaired as Repaired
+from ingestd.capture_repair import marker_of
+from ingestd.capture_repair import repair as repair
+from ingestd.capture_repair import warc_files as warc_files
+from ingestd.capture_repair import whole_length as whole_length
 from ingestd.errors import ArchiveError
 from ingestd.faults import armed, crash_point
 from ingestd.types import Fetched
 
 log = logging.getLogger("ingestd.capture")
 
-RAW_DIR = "raw"
-OPEN_DIR = ".open"
 RAW_MODES = ("off", "pages", "all")
 #: A WARC file is closed and a new one started past this size (a common crawler size).
 DEFAULT_FILE_BYTES = 1_000_000_000
@@ -183,7 +188,7 @@ class RawWriter:
             self._counter += 1
             name = f"ingestd-{stamp}-{os.getpid()}-{self._counter:05d}.warc.gz"
             relative = (folder / name).as_posix()
-            marker = _marker(self.root, relative)
+            marker = marker_of(self.root, relative)
             marker.parent.mkdir(parents=True, exist_ok=True)
             # The marker first: a file a crash leaves behind is always one to check.
             try:
@@ -235,7 +240,7 @@ class RawWriter:
         os.fsync(self._fd)
         os.close(self._fd)
         self._fd, self._dirty = None, False
-        _marker(self.root, self._relative).unlink(missing_ok=True)
+        marker_of(self.root, self._relative).unlink(missing_ok=True)
 
     def _remember(self, digest: str, seen: _Seen) -> None:
         self._seen[digest] = seen
@@ -315,81 +320,6 @@ def _read_one(root: Path, ref: RawRef) -> Captured:
         raise ArchiveError(f"{where}: cannot read the raw record: {exc}") from None
 
 
-# --- start-up repair ---------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Repaired:
-    """What start-up repair did to WARC files left open by ended writers."""
-
-    files: tuple[str, ...] = ()  # files checked (their markers removed)
-    cut: tuple[tuple[str, int], ...] = ()  # files cut back, and the bytes removed
-
-
-def repair(root: Path, is_ended: Callable[[str], bool]) -> Repaired:
-    """Cut the WARC files of ended writers back to their last whole record.
-
-    ``is_ended(owner)`` says whether the writer named in a marker has ended (a live
-    writer on this or another host keeps appending to its file; it is left alone).
-    """
-    markers = root / RAW_DIR / OPEN_DIR
-    if not markers.is_dir():
-        return Repaired()
-    files, cut = [], []
-    for marker in sorted(markers.iterdir()):
-        owner = marker.read_text(encoding="utf-8", errors="replace").strip()
-        if not is_ended(owner):
-            continue
-        relative = _unmarker(marker.name)
-        path = root / relative
-        if path.exists():
-            size = path.stat().st_size
-            whole = whole_length(path)
-            if whole < size:
-                with open(path, "r+b") as stream:
-                    stream.truncate(whole)
-                    os.fsync(stream.fileno())
-                cut.append((relative, size - whole))
-                log.warning("raw capture %s: %d bytes of a half record cut", relative, size - whole)
-        marker.unlink(missing_ok=True)
-        files.append(relative)
-    return Repaired(tuple(files), tuple(cut))
-
-
-def whole_length(path: Path) -> int:
-    """The length of the longest prefix of ``path`` made of whole gzip members."""
-    good = consumed = 0
-    inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
-    with open(path, "rb") as stream:
-        while chunk := stream.read(1 << 20):
-            data = chunk
-            while data:
-                try:
-                    # Output is only counted, not kept: at most one chunk in memory.
-                    inflate.decompress(data, 1 << 20)
-                    while inflate.unconsumed_tail and not inflate.eof:
-                        inflate.decompress(inflate.unconsumed_tail, 1 << 20)
-                except zlib.error:
-                    return good
-                if inflate.eof:
-                    used = len(data) - len(inflate.unused_data)
-                    consumed += used
-                    good = consumed
-                    data = inflate.unused_data
-                    inflate = zlib.decompressobj(zlib.MAX_WBITS | 16)
-                else:
-                    consumed += len(data)
-                    data = b""
-    return good
-
-
-def warc_files(root: Path) -> Iterator[Path]:
-    """Every WARC file of the archive folder, in name order."""
-    base = root / RAW_DIR
-    if base.is_dir():
-        yield from sorted(base.rglob("*.warc.gz"))
-
-
 # --- records -----------------------------------------------------------------------
 
 
@@ -445,14 +375,6 @@ def _gzip_record(record: Any) -> bytes:
     WARCWriter(plain, gzip=False, warc_version="1.1").write_record(record)
     deflate = zlib.compressobj(_GZIP_LEVEL, zlib.DEFLATED, zlib.MAX_WBITS | 16)
     return deflate.compress(plain.getvalue()) + deflate.flush()
-
-
-def _marker(root: Path, relative: str) -> Path:
-    return root / RAW_DIR / OPEN_DIR / relative.removeprefix(RAW_DIR + "/").replace("/", "%")
-
-
-def _unmarker(name: str) -> str:
-    return f"{RAW_DIR}/" + name.replace("%", "/")
 
 
 def _sync_folder(folder: Path) -> None:

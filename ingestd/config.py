@@ -17,14 +17,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ingestd import PROJECT_URL, __version__
+from ingestd import decide
+from ingestd.config_values import TableReader
+from ingestd.decide import PageRetry, Rhythm
 from ingestd.errors import ConfigError
+from ingestd.fetch.limits import FetchLimits, default_user_agent
 from ingestd.types import NEWLINE_STYLES, ArchiveFormat, FeedSpec
 
 DEFAULT_PATH = Path("ingestd.toml")
-DEFAULT_USER_AGENT = f"ingestd/{__version__} (+{PROJECT_URL})"
-_DURATION = re.compile(r"(?P<n>\d+(?:\.\d+)?)\s*(?P<unit>s|m|h|d)?")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
 #: The keys a ``[[feeds]]`` table may hold.
 FEED_KEYS = (
     "name", "url", "format", "interval", "fetch_page", "source", "label", "site",
@@ -35,15 +35,15 @@ _NAME = re.compile(r"[A-Za-z0-9\u0080-\U0010ffff][A-Za-z0-9_.\- \u0080-\U0010fff
 
 @dataclass(frozen=True)
 class FetchSettings:
-    """The ``[fetch]`` table."""
+    """The ``[fetch]`` table (its defaults are ``FetchLimits``')."""
 
-    concurrency: int = 32
-    per_host: int = 4
-    timeout: float = 30.0
-    connect_timeout: float = 10.0
-    max_bytes: int = 15_000_000
-    max_redirects: int = 5
-    user_agent: str = DEFAULT_USER_AGENT
+    concurrency: int = FetchLimits.concurrency
+    per_host: int = FetchLimits.per_host
+    timeout: float = FetchLimits.total_timeout
+    connect_timeout: float = FetchLimits.connect_timeout
+    max_bytes: int = FetchLimits.max_bytes
+    max_redirects: int = FetchLimits.max_redirects
+    user_agent: str = field(default_factory=default_user_agent)
     allow_private: tuple[str, ...] = ()
 
 
@@ -51,13 +51,13 @@ class FetchSettings:
 class ScheduleSettings:
     """The ``[schedule]`` table: how often the daemon looks for due feeds, and limits."""
 
-    tick: float = 5.0  # seconds between looks at the database for due feeds
-    floor: float = 60.0  # never poll one feed more often than this
-    jitter: float = 0.1  # up to this fraction of the interval is added, to spread polls
-    max_backoff: float = 86400.0  # cap of the exponential back-off after errors
-    lease: float = 300.0  # how long a daemon holds a feed it is polling
-    page_retry: float = 900.0  # first retry of an entry whose page failed; doubles after
-    give_up: float = 3 * 86400.0  # an entry whose page fails this long is given up
+    tick: float = decide.TICK_SECONDS  # seconds between looks at the database for due feeds
+    floor: float = Rhythm.floor  # never poll one feed more often than this
+    jitter: float = Rhythm.jitter  # up to this fraction of the interval is added
+    max_backoff: float = Rhythm.max_backoff  # cap of the exponential back-off after errors
+    lease: float = decide.LEASE_SECONDS  # how long a daemon holds a feed it is polling
+    page_retry: float = PageRetry.first_delay  # first retry of a failed page; doubles after
+    give_up: float = PageRetry.give_up_after  # a page failing this long is given up
 
 
 @dataclass(frozen=True)
@@ -118,7 +118,7 @@ class Settings:
     archive: ArchiveSettings = field(default_factory=ArchiveSettings)
     history: HistorySettings = field(default_factory=HistorySettings)
     feeds: tuple[FeedSettings, ...] = ()
-    default_interval: float = 1800.0
+    default_interval: float = decide.DEFAULT_INTERVAL
     #: What is valid but probably not meant (an interval below the floor), key and line.
     warnings: tuple[str, ...] = ()
 
@@ -169,43 +169,8 @@ def loads(text: str, path: Path) -> Settings:
     return _Validator(text, path).settings(data)
 
 
-class _Validator:
+class _Validator(TableReader):
     """Turns parsed TOML into Settings, with errors that point at the line."""
-
-    def __init__(self, text: str, path: Path) -> None:
-        self.lines = text.split("\n")
-        self.path = path
-        self.base = path.resolve().parent
-        self.warnings: list[str] = []
-
-    def fail(
-        self, key: str, problem: str, table: str = "", index: int | None = None
-    ) -> ConfigError:
-        return ConfigError(self._about(key, problem, table, index))
-
-    def warn(self, key: str, problem: str, table: str = "", index: int | None = None) -> None:
-        self.warnings.append(self._about(key, problem, table, index))
-
-    def _about(self, key: str, problem: str, table: str, index: int | None) -> str:
-        where = self._line_of(key, table, index)
-        scope = table + (f"[{index}]" if index is not None else "")
-        dotted = f"{scope}.{key}" if scope else key
-        line = f", line {where}" if where else ""
-        return f"{self.path}{line}: {dotted}: {problem}"
-
-    def _line_of(self, key: str, table: str, index: int | None) -> int | None:
-        current, seen = "", -1
-        pattern = re.compile(rf"\s*(\"{re.escape(key)}\"|{re.escape(key)})\s*=")
-        for number, line in enumerate(self.lines, 1):
-            header = re.match(r"\s*\[\[?\s*([^\]]+?)\s*\]\]?", line)
-            if header:
-                current = header.group(1)
-                seen = seen + 1 if current == table and line.lstrip().startswith("[[") else seen
-                continue
-            in_table = current == table and (index is None or seen == index)
-            if in_table and pattern.match(line):
-                return number
-        return None
 
     def settings(self, data: dict[str, Any]) -> Settings:
         known = {
@@ -221,7 +186,7 @@ class _Validator:
             "interval",
         }
         self._no_unknown(data, known, "")
-        default_interval = self._duration(data, "interval", 1800.0, "")
+        default_interval = self._duration(data, "interval", decide.DEFAULT_INTERVAL, "")
         fetch = self._fetch(self._table(data, "fetch"))
         schedule = self._schedule(self._table(data, "schedule"))
         metrics = self._metrics(self._table(data, "metrics"), schedule.tick)
@@ -253,7 +218,7 @@ class _Validator:
             f"is below [schedule] floor ({floor:g}s): feeds are polled at most every "
             f"{floor:g}s; lower floor to poll them more often"
         )
-        default = self._duration(data, "interval", 1800.0, "")
+        default = self._duration(data, "interval", decide.DEFAULT_INTERVAL, "")
         if "interval" in data and default < floor:
             self.warn("interval", f"{default:g}s {problem}")
         for index, feed in enumerate(feeds):
@@ -262,19 +227,20 @@ class _Validator:
 
     def _schedule(self, table: dict[str, Any]) -> ScheduleSettings:
         self._no_unknown(table, set(ScheduleSettings.__dataclass_fields__), "schedule")
-        jitter = table.get("jitter", 0.1)
+        d = ScheduleSettings()
+        jitter = table.get("jitter", d.jitter)
         if isinstance(jitter, bool) or not isinstance(jitter, int | float) or not 0 <= jitter <= 1:
             raise self.fail(
                 "jitter", f"expected a fraction from 0 to 1, got {jitter!r}", "schedule"
             )
         return ScheduleSettings(
-            tick=self._duration(table, "tick", 5.0, "schedule"),
-            floor=self._duration(table, "floor", 60.0, "schedule"),
+            tick=self._duration(table, "tick", d.tick, "schedule"),
+            floor=self._duration(table, "floor", d.floor, "schedule"),
             jitter=float(jitter),
-            max_backoff=self._duration(table, "max_backoff", 86400.0, "schedule"),
-            lease=self._duration(table, "lease", 300.0, "schedule"),
-            page_retry=self._duration(table, "page_retry", 900.0, "schedule"),
-            give_up=self._duration(table, "give_up", 3 * 86400.0, "schedule"),
+            max_backoff=self._duration(table, "max_backoff", d.max_backoff, "schedule"),
+            lease=self._duration(table, "lease", d.lease, "schedule"),
+            page_retry=self._duration(table, "page_retry", d.page_retry, "schedule"),
+            give_up=self._duration(table, "give_up", d.give_up, "schedule"),
         )
 
     def _archive(self, table: dict[str, Any]) -> ArchiveSettings:
@@ -322,21 +288,6 @@ class _Validator:
             stale_after=stale,
         )
 
-    def _listen(self, value: str) -> tuple[str, int]:
-        match = re.fullmatch(
-            r"(?:\[(?P<v6>[^\]]+)\]|(?P<host>[^:\[\]]+)):(?P<port>\d{1,5})", value.strip()
-        )
-        problem = f'expected "HOST:PORT" or "[IPv6]:PORT" with an IP address, got {value!r}'
-        if not match or int(match["port"]) > 65535:
-            raise self.fail("listen", problem, "metrics")
-        host = match["v6"] or match["host"]
-        host = "127.0.0.1" if host == "localhost" else host
-        try:
-            ipaddress.ip_address(host)
-        except ValueError:
-            raise self.fail("listen", problem, "metrics") from None
-        return host, int(match["port"])
-
     def _database(self, url: str) -> str:
         if url.startswith("postgresql://"):
             # psycopg 3 is the driver ingestd ships; SQLAlchemy's default is psycopg2.
@@ -370,24 +321,17 @@ class _Validator:
         allow = self._list_of_str(table, "allow_private", "fetch")
         for entry in allow:
             self._check_host_or_cidr(entry)
+        d = FetchSettings()
         return FetchSettings(
-            concurrency=self._int(table, "concurrency", 32, "fetch", low=1),
-            per_host=self._int(table, "per_host", 4, "fetch", low=1),
-            timeout=self._number(table, "timeout", 30.0, "fetch"),
-            connect_timeout=self._number(table, "connect_timeout", 10.0, "fetch"),
-            max_bytes=self._int(table, "max_bytes", 15_000_000, "fetch", low=1024),
-            max_redirects=self._int(table, "max_redirects", 5, "fetch", low=0),
-            user_agent=self._str(table, "user_agent", DEFAULT_USER_AGENT, "fetch"),
+            concurrency=self._int(table, "concurrency", d.concurrency, "fetch", low=1),
+            per_host=self._int(table, "per_host", d.per_host, "fetch", low=1),
+            timeout=self._number(table, "timeout", d.timeout, "fetch"),
+            connect_timeout=self._number(table, "connect_timeout", d.connect_timeout, "fetch"),
+            max_bytes=self._int(table, "max_bytes", d.max_bytes, "fetch", low=1024),
+            max_redirects=self._int(table, "max_redirects", d.max_redirects, "fetch", low=0),
+            user_agent=self._str(table, "user_agent", d.user_agent, "fetch"),
             allow_private=tuple(allow),
         )
-
-    def _check_host_or_cidr(self, entry: str) -> None:
-        if "/" in entry or entry.replace(".", "").isdigit() or ":" in entry:
-            try:
-                ipaddress.ip_network(entry, strict=False)
-            except ValueError:
-                problem = f"{entry!r} is not a host name or CIDR"
-                raise self.fail("allow_private", problem, "fetch") from None
 
     def _feeds(self, items: Any, default_interval: float) -> tuple[FeedSettings, ...]:
         if not isinstance(items, list):
@@ -444,85 +388,3 @@ class _Validator:
             problem = f"expected an http(s):// or file: URL, got {url!r}"
             raise self.fail("url", problem, "feeds", index)
         return url
-
-    # --- typed getters -------------------------------------------------------
-
-    def _no_unknown(
-        self, table: dict[str, Any], known: set[str], name: str, index: int | None = None
-    ) -> None:
-        for key in table:
-            if key not in known:
-                hint = ", ".join(sorted(known))
-                raise self.fail(key, f"unknown key (expected one of: {hint})", name, index)
-
-    def _table(self, data: dict[str, Any], key: str) -> dict[str, Any]:
-        value = data.get(key, {})
-        if not isinstance(value, dict):
-            raise self.fail(key, f"expected a [{key}] table")
-        return value
-
-    def _str(
-        self, table: dict[str, Any], key: str, default: str, name: str, index: int | None = None
-    ) -> str:
-        value = table.get(key, default)
-        if not isinstance(value, str):
-            raise self.fail(key, f"expected a string, got {value!r}", name, index)
-        return value
-
-    def _required_str(self, table: dict[str, Any], key: str, index: int) -> str:
-        if key not in table:
-            raise ConfigError(f"{self.path}: feeds[{index}]: missing required key {key!r}")
-        value = self._str(table, key, "", "feeds", index)
-        if not value.strip():
-            raise self.fail(key, "must not be empty", "feeds", index)
-        return value
-
-    def _bool(self, table: dict[str, Any], key: str, default: bool, index: int) -> bool:
-        value = table.get(key, default)
-        if not isinstance(value, bool):
-            raise self.fail(key, f"expected true or false, got {value!r}", "feeds", index)
-        return value
-
-    def _int(self, table: dict[str, Any], key: str, default: int, name: str, *, low: int) -> int:
-        value = table.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(key, f"expected an integer, got {value!r}", name)
-        if value < low:
-            raise self.fail(key, f"must be at least {low}, got {value}", name)
-        return value
-
-    def _number(self, table: dict[str, Any], key: str, default: float, name: str) -> float:
-        value = table.get(key, default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
-            raise self.fail(key, f"expected a positive number of seconds, got {value!r}", name)
-        return float(value)
-
-    def _list_of_str(self, table: dict[str, Any], key: str, name: str) -> list[str]:
-        value = table.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise self.fail(key, f"expected a list of strings, got {value!r}", name)
-        return value
-
-    def _choice(
-        self, table: dict[str, Any], key: str, allowed: set[str], default: str, index: int
-    ) -> str:
-        value = table.get(key, default)
-        if value not in allowed:
-            options = " or ".join(f'"{a}"' for a in sorted(allowed))
-            raise self.fail(key, f"expected {options}, got {value!r}", "feeds", index)
-        return str(value)
-
-    def _duration(
-        self, table: dict[str, Any], key: str, default: float, name: str, index: int | None = None
-    ) -> float:
-        value = table.get(key, default)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            seconds = float(value)
-        elif isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
-            seconds = float(match["n"]) * _UNITS[match["unit"]]
-        else:
-            problem = f'expected a duration like "30m", "2h" or seconds, got {value!r}'
-            raise self.fail(key, problem, name, index)
-        if seconds <= 0:
-            raise self.fail(key, "must be longer than zero", name, index)
-        return seconds

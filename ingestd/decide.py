@@ -20,8 +20,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Protocol
 
-from ingestd.types import EntryData, PageFailure
+from ingestd.types import EntryData, FeedState, PageFailure, PollOutcome, PollResult
 
 MAX_REVISIONS = 24
 
@@ -132,11 +133,20 @@ DAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sun
 _MAX_AGE = re.compile(r"(?:^|[,\s])(?:s-)?max-age\s*=\s*\"?(\d+)", re.IGNORECASE)
 
 
+#: A feed's interval when the configuration names none (``interval``).
+DEFAULT_INTERVAL = 1800.0
+#: How long a daemon holds a feed it is polling (``[schedule] lease``).
+LEASE_SECONDS = 300.0
+#: Seconds between a daemon's looks at the database for due feeds (``[schedule] tick``).
+TICK_SECONDS = 5.0
+
+
 @dataclass(frozen=True)
 class Rhythm:
-    """A feed's polling rhythm: its interval and the daemon-wide limits."""
+    """A feed's polling rhythm: its interval and the daemon-wide limits (their defaults
+    are the configuration's)."""
 
-    interval: float
+    interval: float = DEFAULT_INTERVAL
     floor: float = 60.0
     jitter: float = 0.1
     max_backoff: float = 86400.0
@@ -259,6 +269,63 @@ def _outside_skips(moment: datetime, hints: Hints) -> datetime:
     return moment  # everything skipped: a broken feed hint, ignore it
 
 
+# --- a feed's state after a poll ----------------------------------------------------------
+
+GONE_REASON = "410 Gone: the server says the feed is gone for good (ingestd feeds enable NAME)"
+
+
+class FeedSoFar(Protocol):
+    """What the feed-state rules read of a feed before its poll (a ``store.FeedRecord``)."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def consecutive_errors(self) -> int: ...
+    @property
+    def failing_since(self) -> datetime | None: ...
+
+
+def after_poll(
+    feed: FeedSoFar, result: PollResult, now: datetime, rhythm: Rhythm, *, rand: float = 0.0
+) -> FeedState:
+    """The feed columns to store after ``result``, a poll that ended at ``now``.
+
+    A failure counts one more consecutive error and backs off (``next_check``); a 410
+    disables the feed until someone enables it again. A success (200 or 304) clears the
+    errors; a 200 keeps the validators the result carries (none when entries were left
+    over), and a permanent redirect moves the feed to its new URL.
+    """
+    parsed = result.parsed
+    hints = hints_from(
+        result.headers, now, retry_after=result.retry_after,
+        ttl_minutes=parsed.ttl_minutes if parsed else None,
+        skip_hours=parsed.skip_hours if parsed else frozenset(),
+        skip_days=parsed.skip_days if parsed else frozenset(),
+    )  # fmt: skip
+    state: FeedState = {"last_fetch_at": now, "last_status": result.status}
+    if result.outcome == PollOutcome.FAILED:
+        errors = feed.consecutive_errors + 1
+        state["consecutive_errors"] = errors
+        state["last_error"] = result.error
+        state["failing_since"] = feed.failing_since or now
+        state["next_check_at"] = next_check(now, rhythm, hints, errors=errors, rand=rand)
+        if result.status == GONE:
+            state["enabled"] = False
+            state["disabled_reason"] = GONE_REASON
+        return state
+    state["consecutive_errors"] = 0
+    state["last_error"] = None
+    state["failing_since"] = None
+    state["last_success_at"] = now
+    state["next_check_at"] = next_check(now, rhythm, hints, rand=rand)
+    if result.outcome == PollOutcome.OK:
+        state["etag"] = result.etag
+        state["last_modified"] = result.last_modified
+    if result.moved_to and result.moved_to != feed.url:
+        state["url"] = result.moved_to
+    return state
+
+
 # --- article pages that failed ------------------------------------------------------------
 
 
@@ -319,71 +386,3 @@ def _span(seconds: float) -> str:
     if days >= 1:
         return "1 day" if days == 1 else f"{days} days"
     return f"{seconds / 3600:.0f} hours"
-
-
-# --- keeping up with the schedule -----------------------------------------------------------
-
-#: A daemon whose oldest due feed waits longer than this (seconds) is behind its schedule.
-BEHIND_AFTER = 2.0
-
-
-def percentile(values: Iterable[float], fraction: float) -> float | None:
-    """The value below which ``fraction`` of ``values`` lie (nearest rank); None if empty."""
-    ordered = sorted(values)
-    if not ordered:
-        return None
-    rank = max(1, min(len(ordered), -(-len(ordered) * fraction // 1)))
-    return ordered[int(rank) - 1]
-
-
-@dataclass(frozen=True)
-class Load:
-    """What a daemon knows about why feeds may wait: its slots and its last lease."""
-
-    running: int
-    concurrency: int
-    busy_hosts: tuple[str, ...] = ()  # hosts running their per-host share of polls
-    lease_seconds: float = 0.0  # how long the last lease query took
-    tick: float = 5.0
-
-
-def behind_reason(lateness: float | None, load: Load) -> str | None:
-    """Why a daemon is behind its schedule, or None when it is not.
-
-    ``lateness`` is how long the oldest due feed nobody polls has been waiting. The
-    reason names what held it back: every slot busy, hosts at their per-host limit, a
-    slow database, else the process itself (a busy CPU or event loop).
-    """
-    if lateness is None or lateness <= max(BEHIND_AFTER, 0.0):
-        return None
-    if load.running >= load.concurrency:
-        return (
-            f"all {load.concurrency} slots busy: feeds fall due faster than polls end "
-            "(raise [fetch] concurrency, or see which polls are slow)"
-        )
-    if load.busy_hosts:
-        shown = ", ".join(load.busy_hosts[:3]) + (" ..." if len(load.busy_hosts) > 3 else "")
-        return f"per-host limit: {shown} already run [fetch] per_host polls"
-    if load.lease_seconds >= 1.0:
-        return f"database slow: leasing due feeds took {load.lease_seconds:.1f} s"
-    return (
-        f"{load.running} of {load.concurrency} slots busy, yet due feeds wait: "
-        "the daemon's process is slow (CPU-bound?)"
-    )
-
-
-# --- how much history to keep -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Retention:
-    """The ``[history]`` rule: every fetch of the last ``keep`` seconds, and at least the
-    newest ``keep_last`` of each feed however old."""
-
-    keep: float = 7 * 86400.0
-    keep_last: int = 10
-
-
-def history_cutoff(now: datetime, retention: Retention) -> datetime:
-    """Fetch log rows started before this may go (a feed's newest ``keep_last`` stay)."""
-    return now - timedelta(seconds=retention.keep)

@@ -5,6 +5,8 @@ escapes is a bug. Foreign exceptions are wrapped at one point per layer: httpx i
 ``fetch``, feedparser in ``parse``, lxml/readability in ``extract``, SQLAlchemy in
 ``store``, OS errors while writing files in ``archive``.
 
+Every one of them survives pickling with its fields (pool results cross processes).
+
     IngestdError
     ├── ConfigError          bad configuration file or value (names key and line)
     ├── FetchError           the network layer could not deliver a usable body
@@ -12,7 +14,8 @@ escapes is a bug. Foreign exceptions are wrapped at one point per layer: httpx i
     │   ├── TooLarge         body exceeded the decompressed-size cap
     │   ├── Refused          the network guard refused the address or scheme
     │   └── TooManyRedirects
-    ├── NotModified          a conditional GET answered 304 (a signal, not a failure)
+    ├── NotModified          a conditional GET answered 304 (a signal, not a failure;
+    │                        carries the 304's headers and where the feed moved)
     ├── ParseError           a feed document could not be read at all
     ├── ExtractError         no article could be extracted from a page
     │   └── NoArticle        the page holds no article text at all
@@ -23,9 +26,23 @@ escapes is a bug. Foreign exceptions are wrapped at one point per layer: httpx i
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class IngestdError(Exception):
     """Base of every error ingestd raises deliberately."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Exception pickles as cls(*args), which loses keyword-only fields (status,
+        # retry_after, line...): rebuild from the message and the instance's fields.
+        return (_rebuild, (type(self), self.args, self.__dict__))
+
+
+def _rebuild(cls: type[IngestdError], args: tuple[Any, ...], fields: dict[str, Any]) -> Any:
+    error = cls.__new__(cls)
+    Exception.__init__(error, *args)
+    error.__dict__.update(fields)
+    return error
 
 
 class ConfigError(IngestdError):
@@ -64,7 +81,21 @@ class TooManyRedirects(FetchError):
 
 
 class NotModified(IngestdError):
-    """A conditional request answered 304 Not Modified."""
+    """A conditional request answered 304 Not Modified: its headers (names lower-cased,
+    for scheduling) and ``permanent_url``, where the feed moved to for good, if it did."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        url: str = "",
+        headers: dict[str, str] | None = None,
+        permanent_url: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.url = url
+        self.headers = headers or {}
+        self.permanent_url = permanent_url
 
 
 class ParseError(IngestdError):

@@ -2,7 +2,7 @@
 
 Every poll adds a row to the fetch log; a daemon polling 10,000 feeds every half hour
 adds 480,000 a day. ``Pruner`` deletes what ``[history]`` no longer keeps
-(``decide.Retention``), one short transaction at a time (a few hundred feeds, at most a
+(``upkeep.Retention``), one short transaction at a time (a few hundred feeds, at most a
 thousand rows), so polls never wait long for the database; after a pass, SQLite's
 freed pages go back to the file system (PostgreSQL's autovacuum reuses them itself).
 The daemon runs ``Pruner.run`` beside its scheduler; ``ingestd db prune`` runs one pass.
@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ingestd import decide
+from ingestd import upkeep
 from ingestd.errors import StorageError
 from ingestd.store import Store
 
@@ -44,7 +44,7 @@ class Pruner:
     def __init__(
         self,
         store: Store,
-        retention: decide.Retention,
+        retention: upkeep.Retention,
         clock: Callable[[], datetime],
         *,
         feeds_per_step: int = FEEDS_PER_STEP,
@@ -59,7 +59,7 @@ class Pruner:
 
     def step(self) -> tuple[int, bool]:
         """One short transaction: (rows deleted, whether the pass over every feed ended)."""
-        before = decide.history_cutoff(self.clock(), self.retention)
+        before = upkeep.history_cutoff(self.clock(), self.retention)
         pruned = self.store.prune_fetches(
             before, self.retention.keep_last, after_feed=self._cursor,
             feeds=self.feeds_per_step, rows=self.rows_per_step,

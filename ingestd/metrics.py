@@ -27,16 +27,17 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, make
 from prometheus_client.exposition import ThreadingWSGIServer
 
 from ingestd.errors import ConfigError
+from ingestd.types import POLLED, PollOutcome
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIEnvironment
 
-    from ingestd.pipeline import PollResult
+    from ingestd.types import PollResult
 
 __all__ = ["Health", "Metrics", "MetricsServer", "start_metrics_server"]
 
 #: Outcomes whose series exist (at zero) from the start, so dashboards see them early.
-KNOWN_OUTCOMES = ("ok", "not_modified", "failed")
+KNOWN_OUTCOMES = tuple(outcome.value for outcome in POLLED)
 #: A poll spans fetch, parse and archive; the slowest allowed request is 30 s by default.
 DURATION_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
 Clock = Callable[[], float]
@@ -148,12 +149,13 @@ class Metrics:
             self.revised.inc(result.revised)
         if result.pages_failed:
             self.page_failures.inc(result.pages_failed)
-        if result.outcome in ("ok", "not_modified"):  # only these polls looked at the pages
+        # Only these polls looked at the pages.
+        if result.outcome in (PollOutcome.OK, PollOutcome.NOT_MODIFIED):
             self._unarchived[result.feed] = (result.entries_waiting, result.entries_given_up)
             self._set_unarchived()
         if result.outcome != "disabled":  # a skipped feed made no request to time
             self.fetch_duration.observe(result.duration_ms / 1000)
-        if result.outcome == "failed":
+        if result.outcome == PollOutcome.FAILED:
             self._failing.add(result.feed)
         else:
             self._failing.discard(result.feed)

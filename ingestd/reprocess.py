@@ -21,8 +21,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from ingestd import archive, capture, indexer, prepare
+from ingestd import archive, capture, indexer, render
 from ingestd.errors import ArchiveError, ExtractError, ParseError
+from ingestd.pool import steps
 from ingestd.store import EntryRecord, FeedRecord, Store, stored_key
 from ingestd.types import ArchiveFormat, EntryData, FeedSpec
 
@@ -183,11 +184,11 @@ def rebuild(spec: FeedSpec, feed_url: str, source: Source, recorded: capture.Cap
     item = EntryData(source.title, source.link, source.guid, "", source.published)
     if spec.fetch_page or spec.format is ArchiveFormat.REPOST:
         content_type = recorded.headers.get("content-type", "")
-        return prepare.render_page(
+        return render.render_page(
             spec, item, source.published, recorded.payload, content_type, recorded.url
         )
-    read = prepare.read_feed(recorded.payload, recorded.headers, feed_url)
+    read = steps.read_feed(recorded.payload, recorded.headers, feed_url)
     for keyed in read.keyed:
         if stored_key(keyed.key) == source.identity_key:
-            return prepare.render_items(spec, [keyed.entry], source.published)[0]
+            return render.render_items(spec, [keyed.entry], source.published)[0]
     raise ParseError("the recorded feed document no longer holds this entry")

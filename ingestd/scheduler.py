@@ -26,19 +26,20 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections import Counter, deque
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
 
-from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from ingestd import decide
+from ingestd import decide, upkeep
 from ingestd.errors import StorageError
+from ingestd.fetch.limits import FetchLimits
+from ingestd.lag import Lag, LagWatch
 from ingestd.pipeline import FeedJob, PollResult, make_owner
+from ingestd.scheduler_wiring import Drained, Running, TickExecutor, Wiring
 from ingestd.store import FeedRecord, Store
 
 log = logging.getLogger("ingestd.scheduler")
@@ -48,36 +49,12 @@ Clock = Callable[[], datetime]
 JobFor = Callable[[FeedRecord], FeedJob | None]
 #: Told of every finished poll (metrics, status lines); must not raise or block.
 OnResult = Callable[[PollResult], None]
-_TICK_JOB = "ingestd-tick"
-#: Start delays kept for the p50/p99 of recent polls.
-RECENT_DELAYS = 1000
 #: Shortest pause between two rounds that found nothing more due: a feed falling due
 #: waits at most this long for a free slot's refill (start delay), and a daemon whose
 #: feeds fall due one by one still leases them in small batches.
 MIN_ROUND_GAP = 0.05
-#: Ticks in a row behind the schedule before the log says so (and says it again after
-#: ``BEHIND_REPEAT`` more ticks while it lasts).
-BEHIND_TICKS = 3
-BEHIND_REPEAT = 60
 #: Lease passes in one round when leased feeds had to go back (their host was busy).
 _PASSES = 4
-
-
-class _TickExecutor(AsyncIOExecutor):  # type: ignore[misc]  # APScheduler has no types
-    """APScheduler's asyncio executor, except that shutting down leaves submitted jobs be.
-
-    Its own shutdown cancels them: a tick cancelled before its first step cannot catch
-    that (APScheduler logs the CancelledError with a traceback), and one cancelled
-    halfway leaves what it leased to the lease's end. A tick that runs after
-    ``Scheduler.stop`` returns at once, and ``Scheduler.drain`` waits for them.
-    """
-
-    def shutdown(self, wait: bool = True) -> None:
-        return None
-
-    def running(self) -> list[asyncio.Future[object]]:
-        """The jobs submitted and not finished."""
-        return [f for f in self._pending_futures if not f.done()]
 
 
 class Poller(Protocol):
@@ -92,38 +69,7 @@ def _utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-@dataclass
-class _Running:
-    """One poll in flight and when its lease runs out."""
-
-    record: FeedRecord
-    task: asyncio.Task[PollResult | None]
-    lease_until: datetime
-    host: str
-
-
-@dataclass(frozen=True)
-class Lag:
-    """How far behind its schedule the daemon is, at its last tick."""
-
-    lateness: float | None  # seconds the oldest due feed nobody polls has waited
-    due: int  # feeds due and waiting for a slot
-    delay_p50: float | None  # start delay of recent polls (due -> leased), seconds
-    delay_p99: float | None
-    running: int
-    concurrency: int
-    behind: str | None  # why, while behind for BEHIND_TICKS ticks or more
-
-
-@dataclass(frozen=True)
-class Drained:
-    """How shutdown went: polls that finished in the grace period, polls cancelled."""
-
-    finished: int
-    cancelled: int
-
-
-class Scheduler:
+class Scheduler(Wiring):
     """Leases due feeds and polls them, at most ``concurrency`` at a time."""
 
     def __init__(
@@ -134,9 +80,9 @@ class Scheduler:
         *,
         clock: Clock = _utcnow,
         owner: str | None = None,
-        concurrency: int = 32,
-        lease_seconds: float = 300.0,
-        tick_seconds: float = 5.0,
+        concurrency: int = FetchLimits.concurrency,
+        lease_seconds: float = decide.LEASE_SECONDS,
+        tick_seconds: float = decide.TICK_SECONDS,
         on_result: OnResult | None = None,
         on_tick: Callable[[], None] | None = None,
         per_host: int | None = None,
@@ -157,13 +103,14 @@ class Scheduler:
         self.last_tick: datetime | None = None
         self.polls_started = 0
         self.polls_finished = 0
-        #: Seconds from a feed's due time to its lease, for the latest polls.
-        self.delays: deque[float] = deque(maxlen=RECENT_DELAYS)
+        #: How late the schedule runs; ``delays``: due -> leased, for the latest polls.
+        self.watch = LagWatch()
+        self.delays = self.watch.delays
         #: How long the last lease query took (seconds): the database's share of a delay.
         self.last_lease_seconds = 0.0
         #: Feeds leased but handed back because their host had ``per_host`` polls running.
         self.host_deferrals = 0
-        self._running: dict[int, _Running] = {}
+        self._running: dict[int, Running] = {}
         self._per_host: Counter[str] = Counter()
         self._host_of: dict[int, str] = {}  # feed id -> host, of every feed leased so far
         self._round_lock = asyncio.Lock()
@@ -171,13 +118,9 @@ class Scheduler:
         self._backlog = False  # the last round filled every free slot: more may be due
         self._next_due: datetime | None = None  # when the next feed falls due, if known
         self._refiller: asyncio.Task[None] | None = None
-        self._lateness: float | None = None
-        self._due = 0
-        self._behind_ticks = 0
-        self._behind: str | None = None
         self._stopping = False
         self._aps: AsyncIOScheduler | None = None
-        self._executor: _TickExecutor | None = None
+        self._executor: TickExecutor | None = None
 
     @property
     def running(self) -> int:
@@ -215,40 +158,19 @@ class Scheduler:
             return  # the round said so already
         except asyncio.CancelledError:
             return
-        oldest = waiting.oldest_due_at
-        self._due = waiting.due
-        self._lateness = None if oldest is None else max(0.0, (now - oldest).total_seconds())
-        reason = decide.behind_reason(self._lateness, self._load())
-        if reason is None:
-            if self._behind is not None:
-                log.info("caught up with the schedule (%d polls running)", self.running)
-            self._behind_ticks, self._behind = 0, None
-            return
-        self._behind_ticks += 1
-        if self._behind_ticks >= BEHIND_TICKS:
-            self._behind = reason
-            if (self._behind_ticks - BEHIND_TICKS) % BEHIND_REPEAT == 0:
-                log.warning(
-                    "behind schedule for %d ticks: %d feeds due, the oldest for %.1f s; %s",
-                    self._behind_ticks, waiting.due, self._lateness or 0.0, reason,
-                )  # fmt: skip
+        self.watch.observe(now, waiting.oldest_due_at, waiting.due, self._load(), self.running)
 
-    def _load(self) -> decide.Load:
+    def _load(self) -> upkeep.Load:
         busy: tuple[str, ...] = ()
         if self.per_host is not None:
             busy = tuple(sorted(h for h, n in self._per_host.items() if n >= self.per_host))
-        return decide.Load(
+        return upkeep.Load(
             self.running, self.concurrency, busy, self.last_lease_seconds, self.tick_seconds
         )
 
     def lag(self) -> Lag:
         """How far behind its schedule the daemon is (as of its last tick)."""
-        delays = list(self.delays)
-        return Lag(
-            lateness=self._lateness, due=self._due,
-            delay_p50=decide.percentile(delays, 0.5), delay_p99=decide.percentile(delays, 0.99),
-            running=self.running, concurrency=self.concurrency, behind=self._behind,
-        )  # fmt: skip
+        return self.watch.lag(self.running, self.concurrency)
 
     async def _round(self) -> list[asyncio.Task[PollResult | None]]:
         """One look at the database: renew, lease up to the free slots, start polls.
@@ -337,7 +259,7 @@ class Scheduler:
             self.delays.append(max(0.0, (now - record.next_check_at).total_seconds()))
         lease_until = _lease_until(record, now, self.lease_seconds)
         task = asyncio.create_task(self._poll(job), name=f"poll {record.name}")
-        self._running[record.id] = _Running(record, task, lease_until, host)
+        self._running[record.id] = Running(record, task, lease_until, host)
         self._per_host[host] += 1
         self.polls_started += 1
         return task
@@ -431,77 +353,6 @@ class Scheduler:
             await self._round()
             # Polls ending within the same moment share the next round.
             await asyncio.sleep(MIN_ROUND_GAP if not self._backlog else 0)
-
-    # --- production wiring and shutdown ---------------------------------------------------
-
-    def start(self) -> None:
-        """Let APScheduler call ``tick`` every ``tick_seconds``, the first one right away."""
-        self._executor = _TickExecutor()
-        self._aps = AsyncIOScheduler(timezone=UTC, executors={"default": self._executor})
-        self._aps.add_job(
-            self.tick, "interval", seconds=self.tick_seconds, id=_TICK_JOB,
-            next_run_time=datetime.now(UTC), max_instances=1, coalesce=True,
-            misfire_grace_time=None,
-        )  # fmt: skip
-        self._aps.start()
-        if self.refill:
-            self._refiller = asyncio.get_running_loop().create_task(
-                self.run_refills(), name="refill"
-            )
-
-    def set_tick(self, seconds: float) -> None:
-        """Change the tick period (a configuration reload)."""
-        self.tick_seconds = seconds
-        if self._aps is not None and self._aps.running:
-            self._aps.reschedule_job(_TICK_JOB, trigger="interval", seconds=seconds)
-
-    def stop(self) -> None:
-        """Take no new work: no more ticks, no more polls started."""
-        self._stopping = True
-        self._wake.set()  # the refilling loop ends
-        aps, self._aps = self._aps, None
-        # Shutting down twice is an error in APScheduler; forget it once asked.
-        if aps is not None and aps.running:
-            aps.shutdown(wait=False)
-
-    async def wait_idle(self, timeout: float | None = None) -> bool:
-        """Wait until no poll is in flight; False if ``timeout`` seconds passed first."""
-        tasks = [r.task for r in self._running.values()]
-        if not tasks:
-            return True
-        _done, pending = await asyncio.wait(tasks, timeout=timeout)
-        return not pending
-
-    async def drain(self, grace: float) -> Drained:
-        """Stop, let polls in flight finish within ``grace`` seconds, then cancel the rest.
-
-        A cancelled poll stops at an await: each archive file is written atomically and
-        recorded in one transaction, so what it leaves behind is complete or absent.
-        """
-        self.stop()
-        started = asyncio.get_running_loop().time()
-        if self._executor is not None:
-            # APScheduler shuts down on the loop's next turn; ticks it submitted until
-            # then run on (a tick that starts now starts no poll and hands back what it
-            # leased), and polls they did start are waited for below.
-            await asyncio.sleep(0)
-            if ticks := self._executor.running():
-                await asyncio.wait(ticks, timeout=grace)
-        if self._refiller is not None:
-            await asyncio.wait([self._refiller], timeout=grace)
-        tasks = [r.task for r in self._running.values()]
-        if not tasks:
-            return Drained(0, 0)
-        left = max(0.0, grace - (asyncio.get_running_loop().time() - started))
-        _done, pending = await asyncio.wait(tasks, timeout=left)
-        for task in pending:
-            task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
-        # A poll cancelled before its first step never reached its own release.
-        for running in list(self._running.values()):
-            self._forget(running.record.id)
-            await self._release(running.record)
-        return Drained(len(tasks) - len(pending), len(pending))
 
 
 def _host(record: FeedRecord) -> str:

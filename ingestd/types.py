@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import TypedDict
 
 
 class ArchiveFormat(StrEnum):
@@ -102,6 +103,12 @@ class Fetched:
     last_modified: str | None = None
     elapsed: float = 0.0
 
+    @property
+    def permanent_url(self) -> str | None:
+        """The URL to store instead of the requested one, if it moved permanently (only
+        an HTTP fetch through redirects knows; see ``fetch.FetchResult``)."""
+        return None
+
 
 @dataclass(frozen=True)
 class EntryData:
@@ -163,3 +170,75 @@ class PageFailure:
     def given_up(self) -> bool:
         """True once no poll retries this entry by itself (``ingestd entries retry`` does)."""
         return self.given_up_reason is not None
+
+
+class PollOutcome(StrEnum):
+    """How one poll of one feed ended (the poll log's ``outcome`` column holds the value)."""
+
+    OK = "ok"
+    NOT_MODIFIED = "not_modified"
+    FAILED = "failed"
+    # Not polled at all (``ingestd fetch`` reports them; the poll log never holds them).
+    BUSY = "busy"  # another ingestd holds the feed's lease
+    DISABLED = "disabled"  # the feed is disabled
+
+
+#: The outcomes of a poll that happened: what the poll log may hold.
+POLLED = (PollOutcome.OK, PollOutcome.NOT_MODIFIED, PollOutcome.FAILED)
+
+
+class FeedState(TypedDict, total=False):
+    """The feed columns a poll may change (``decide.after_poll`` says which)."""
+
+    url: str
+    etag: str | None
+    last_modified: str | None
+    next_check_at: datetime | None
+    consecutive_errors: int
+    last_error: str | None
+    last_status: int | None
+    failing_since: datetime | None
+    last_fetch_at: datetime | None
+    last_success_at: datetime | None
+    enabled: bool
+    disabled_reason: str | None
+
+
+@dataclass(frozen=True)
+class PageProblem:
+    """An entry whose article page failed in this poll: the error and what happens next."""
+
+    link: str
+    error: str
+    attempts: int
+    next_retry_at: datetime | None
+    given_up: str | None  # the reason, once the entry is given up
+
+
+@dataclass(frozen=True)
+class PollResult:
+    """What one poll of one feed did (``parsed`` keeps the feed's hints, not its entries)."""
+
+    feed: str
+    outcome: PollOutcome
+    status: int | None = None
+    new_entries: int = 0
+    archived: int = 0
+    revised: int = 0
+    error: str | None = None
+    warnings: tuple[str, ...] = ()
+    bytes: int = 0
+    duration_ms: int = 0
+    retry_after: float | None = None
+    moved_to: str | None = None
+    parsed: ParsedFeed | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    parse_seconds: float = 0.0  # CPU time spent parsing the document
+    pages_failed: int = 0  # article pages that failed in this poll
+    entries_waiting: int = 0  # the feed's entries waiting for a page retry, after this poll
+    entries_given_up: int = 0  # the feed's entries given up, after this poll
+    page_problems: tuple[PageProblem, ...] = ()  # one per failed page of this poll
+    # The validators to keep for the next conditional GET: none when entries were left
+    # over, so the next poll gets the whole feed again, not a 304 that would strand them.
+    etag: str | None = None
+    last_modified: str | None = None

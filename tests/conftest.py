@@ -56,6 +56,13 @@ DB_FIXTURES = frozenset({"database_url", "db_url", "pg_schema"})
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
+        "--all",
+        action="store_true",
+        dest="all_lanes",
+        help="run the slow lane too (tests marked slow: child processes, daemons, crashes, "
+        "whole-corpus sweeps); without it and without a path, only the fast lane runs",
+    )
+    parser.addoption(
         "--db",
         choices=BACKENDS,
         default=os.environ.get("INGESTD_TEST_DB") or "sqlite",
@@ -64,15 +71,30 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
 
 
-def pytest_report_header(config: pytest.Config) -> str:
-    return f"ingestd test database: {config.getoption('db')}"
+def _fast_lane(config: pytest.Config) -> bool:
+    """Only the fast lane: no --all, and no test file or folder named on the command line."""
+    named = config.args_source is not pytest.Config.ArgsSource.TESTPATHS
+    return not (config.getoption("all_lanes") or named)
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    lane = "fast (tests marked slow deselected; --all runs them)" if _fast_lane(config) else "all"
+    return [f"ingestd test database: {config.getoption('db')}", f"ingestd test lane: {lane}"]
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Mark every test that opens a database ``db``: ``--db=postgresql -m db`` runs them all."""
+    """Mark every test that opens a database ``db``: ``--db=postgresql -m db`` runs them all.
+
+    In the fast lane (``./dev test`` alone), tests marked ``slow`` are deselected.
+    """
     for item in items:
         if DB_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.db)
+    if _fast_lane(config):
+        slow = [item for item in items if item.get_closest_marker("slow")]
+        if slow:
+            config.hook.pytest_deselected(items=slow)
+            items[:] = [item for item in items if not item.get_closest_marker("slow")]
 
 
 @pytest.fixture

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
+
+import pytest
 
 from ingestd import cli, errors
 
@@ -37,6 +40,12 @@ def test_mypy_is_clean() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+def test_mypy_is_strict_for_every_module() -> None:
+    mypy = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["mypy"]
+    assert mypy["strict"] is True and mypy["packages"] == ["ingestd"]
+    assert "overrides" not in mypy, "no module is exempt from strict checking"
+
+
 def test_every_error_is_an_ingestd_error() -> None:
     for name in dir(errors):
         value = getattr(errors, name)
@@ -53,7 +62,39 @@ def test_cli_commands_have_help() -> None:
     assert "replay" in sub.choices  # type: ignore[operator]
 
 
+@pytest.mark.slow
 def test_python_dash_m_entry_point() -> None:
     result = run(sys.executable, "-m", "ingestd", "--version")
     assert result.returncode == 0
     assert result.stdout.startswith("ingestd ")
+
+
+def test_ci_runs_the_slow_lane_in_both_passes() -> None:
+    # ./dev test alone is the fast lane; CI must not lose the slow tests with it.
+    passes = [
+        line.split()
+        for line in (REPO / ".ci" / "run").read_text().splitlines()
+        if line.startswith("run_pass ")
+    ]
+    assert len(passes) == 2
+    assert all("--all" in words for words in passes), passes
+
+
+def test_no_module_is_over_400_lines() -> None:
+    long = {
+        str(path.relative_to(REPO)): lines
+        for path in (REPO / "ingestd").rglob("*.py")
+        if (lines := len(path.read_text().splitlines())) > 400
+    }
+    assert long == {}
+
+
+def test_the_pipeline_is_the_order_of_the_stages_only() -> None:
+    import inspect
+
+    from ingestd import pipeline
+
+    lines, _start = inspect.getsourcelines(pipeline.Pipeline)
+    assert len(lines) < 120
+    # Where a feed or page comes from is the retrievers' business (ingestd/fetch/retrieve.py).
+    assert "file:" not in inspect.getsource(pipeline)

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import os
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingestd import archive
+from ingestd import archive, naming
 from ingestd.errors import ArchiveError
 from tests.disk import archived_files
 
@@ -30,32 +29,32 @@ from tests.disk import archived_files
     ],
 )
 def test_safe_component(title: str, expected: str) -> None:
-    assert archive.safe_component(title) == expected
+    assert naming.safe_component(title) == expected
 
 
 def test_reserved_name_prefix_stays_within_the_byte_bound() -> None:
     """Found by tests/test_fuzz.py: "_" before a reserved name overran max_bytes."""
-    assert archive.safe_component("CON", max_bytes=3) == "_CO"
-    long = archive.safe_component("CON." + "x" * 300)
-    assert long.startswith("_CON.") and len(long.encode()) == archive.MAX_NAME_BYTES
+    assert naming.safe_component("CON", max_bytes=3) == "_CO"
+    long = naming.safe_component("CON." + "x" * 300)
+    assert long.startswith("_CON.") and len(long.encode()) == naming.MAX_NAME_BYTES
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=2000))
 def test_safe_component_is_always_one_safe_name(title: str) -> None:
-    name = archive.safe_component(title)
+    name = naming.safe_component(title)
     assert name and name not in {".", ".."}
     assert "/" not in name and "\\" not in name and "\x00" not in name
     assert not name.startswith(".")
-    assert len(name.encode("utf-8")) <= archive.MAX_NAME_BYTES
-    assert not archive._WINDOWS_RESERVED.fullmatch(name)
+    assert len(name.encode("utf-8")) <= naming.MAX_NAME_BYTES
+    assert not naming._WINDOWS_RESERVED.fullmatch(name)
 
 
 def test_file_names() -> None:
-    assert archive.file_name(1048575) == "1048575.md"
-    long = archive.file_name(1048574, "标题" * 2000)
+    assert naming.file_name(1048575) == "1048575.md"
+    long = naming.file_name(1048574, "标题" * 2000)
     assert long.startswith("1048574_标题") and long.endswith(".md")
-    assert len(long.encode()) <= archive.MAX_NAME_BYTES
+    assert len(long.encode()) <= naming.MAX_NAME_BYTES
 
 
 def test_write_atomic_writes_exact_bytes(tmp_path: Path) -> None:
@@ -134,22 +133,6 @@ def test_sweep_refuses_an_archive_folder_it_cannot_list(
         list(archive.ArchiveSweep(tmp_path))
     refused.remove(str(tmp_path / "articles" / "a"))  # outside articles/: passed over
     assert list(archive.ArchiveSweep(tmp_path)) == ["articles/a/1.md"]
-
-
-def test_index_list_newest_first_in_utc8() -> None:
-    line = archive.IndexLine
-    lines = [
-        line(datetime(2022, 2, 28, 16, 30, tzinfo=UTC), "later", "articles/voa/1048574.md"),
-        line(datetime(2022, 2, 28, 15, 0, tzinfo=UTC), "earlier", "articles/voa/1048575.md"),
-    ]
-    text = archive.render_index("voa", lines)
-    assert text == (
-        "voa\n------\n\n"
-        "3-1 [later](/articles/voa/1048574.md)\n\n"
-        "2-28 [earlier](/articles/voa/1048575.md)\n\n"
-    )
-    many = [archive.IndexLine(datetime(2022, 1, 1, tzinfo=UTC), str(i), "x") for i in range(400)]
-    assert archive.render_index("s", many).count("\n\n") == 1 + archive.INDEX_LIMIT
 
 
 def test_a_symlink_in_the_archive_cannot_lead_writes_outside(tmp_path: Path) -> None:

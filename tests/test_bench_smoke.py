@@ -13,10 +13,15 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from bench import farm
 from bench.profile_report import report
 from bench.runner import READER_PYTHON
 from bench.serve import PythonServer
+
+#: The slow lane (./dev test --all, CI).
+pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -10,7 +10,7 @@ import pytest
 
 from ingestd.cli import main
 from ingestd.formats import repost
-from ingestd.replay import build_page
+from ingestd.replay_page import build_page
 from tests.conftest import SEEDS
 from tests.loopback import LoopbackServer
 from tests.loopback import loopback_fixture as loopback_fixture  # noqa: F401

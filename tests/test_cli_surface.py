@@ -71,6 +71,7 @@ def test_verbose_help_says_what_it_does_on_every_command() -> None:
     assert all("info" in (h or "") for h in helps)
 
 
+@pytest.mark.slow
 def test_extract_reads_a_file_or_fetches_a_url_through_the_guard(
     loopback: LoopbackServer, tmp_path: Path, database_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -67,7 +67,8 @@ from tests.db import is_sqlite, pg_connect, query, sqlite_path, table_names
 from tests.loopback import LoopbackServer, Request, Response
 from tests.test_fetch_e2e import feed_toml, item, rss
 
-pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+#: POSIX signals; the slow lane (./dev test --all, CI).
+pytestmark = [pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals"), pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parent.parent
 PAGE_TEXT = "This is the article text, long enough for readability to call it one. " * 6

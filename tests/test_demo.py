@@ -16,7 +16,8 @@ import pytest
 from ingestd.cli import main
 from ingestd.formats import feed as format_a
 from ingestd.formats import repost as format_b
-from ingestd.replay import build_feed, build_page
+from ingestd.replay import build_feed
+from ingestd.replay_page import build_page
 from tests.conftest import REPO, SEEDS
 
 DEMO = SEEDS / "demo"

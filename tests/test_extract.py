@@ -212,6 +212,7 @@ def test_a_page_without_article_text_is_no_article() -> None:
         extract_article(page, URL)
 
 
+@pytest.mark.slow
 def test_the_command_says_no_article_and_exits_0() -> None:
     page = b'<html><head><title>App</title></head><body><div id="root"></div></body></html>'
     run = subprocess.run(

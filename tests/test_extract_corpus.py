@@ -23,7 +23,8 @@ import pytest
 from bench import extract_eval as ev
 from tests.conftest import corpus_root, require_corpus
 
-pytestmark = pytest.mark.corpus
+#: A sweep of the whole shared corpus: the slow lane (./dev test --all, CI).
+pytestmark = [pytest.mark.corpus, pytest.mark.slow]
 
 # Mean token F1 per set (bench/RESULTS.md "Extraction quality", recorded run), less 0.005.
 FLOORS = {

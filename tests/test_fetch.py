@@ -38,7 +38,6 @@ from ingestd.fetch import (
     FetchLimits,
     FetchResult,
     NetworkGuard,
-    NotModifiedFetch,
     Redirect,
     is_public_address,
     parse_retry_after,
@@ -163,7 +162,7 @@ def test_conditional_get_sends_validators_and_304_raises_not_modified() -> None:
         fetch_with(handler, etag='"v1"', last_modified="Wed, 21 Oct 2015 07:28:00 GMT")
     assert seen[0].headers["if-none-match"] == '"v1"'
     assert seen[0].headers["if-modified-since"] == "Wed, 21 Oct 2015 07:28:00 GMT"
-    assert isinstance(info.value, NotModifiedFetch)
+    assert isinstance(info.value, NotModified)
     assert info.value.headers["cache-control"] == "max-age=600"
 
 
@@ -295,7 +294,7 @@ def test_304_after_a_permanent_redirect_still_reports_the_move() -> None:
             return reply(301, headers={"Location": "/new"})
         return reply(304)
 
-    with pytest.raises(NotModifiedFetch) as info:
+    with pytest.raises(NotModified) as info:
         fetch_with(handler, etag='"x"')
     assert info.value.permanent_url == "http://feed.test/new"
 
@@ -766,3 +765,24 @@ def test_public_surface_is_documented() -> None:
         value = getattr(fetch, name)
         if inspect.isfunction(value) or inspect.isclass(value):
             assert (value.__doc__ or "").strip(), f"{name} has no docstring"
+
+
+def test_fetch_errors_cross_processes_with_their_fields() -> None:
+    # Pool results and failures are pickled between processes.
+    import pickle
+
+    status = HTTPStatusError("u: HTTP 503", url="u", status=503, retry_after=120.0)
+    back = pickle.loads(pickle.dumps(status))
+    assert (type(back), str(back), back.url, back.status, back.retry_after) == (
+        HTTPStatusError, "u: HTTP 503", "u", 503, 120.0,
+    )  # fmt: skip
+    moved = NotModified("u: not modified", url="u", headers={"etag": "x"}, permanent_url="v")
+    back = pickle.loads(pickle.dumps(moved))
+    assert (back.url, back.headers, back.permanent_url) == ("u", {"etag": "x"}, "v")
+    large = pickle.loads(pickle.dumps(TooLarge("u: too large", url="u")))
+    assert (type(large), str(large), large.url, large.status) == (
+        TooLarge,
+        "u: too large",
+        "u",
+        None,
+    )

@@ -14,7 +14,8 @@ import pytest
 from ingestd.cli import main
 from ingestd.formats import feed as format_a
 from ingestd.formats import repost as format_b
-from ingestd.replay import build_feed, build_page
+from ingestd.replay import build_feed
+from ingestd.replay_page import build_page
 from ingestd.store import Store, open_store
 from tests.conftest import SEEDS
 from tests.db import table_names
@@ -233,6 +234,7 @@ def test_an_entry_with_a_very_long_guid_is_known_on_the_next_poll(
     assert len(list(setup.file("l").parent.iterdir())) == 2
 
 
+@pytest.mark.slow
 def test_a_cycle_of_304s_loads_no_parsing_stack(setup: Setup, loopback: LoopbackServer) -> None:
     # A cron `fetch` where nothing changed starts, asks, gets 304s and exits: the
     # parsing, extraction and rendering libraries are not loaded for it.
@@ -242,8 +244,8 @@ def test_a_cycle_of_304s_loads_no_parsing_stack(setup: Setup, loopback: Loopback
     code = (
         "import sys\nfrom ingestd.cli import main\n"
         "status = main(['fetch', '--config', sys.argv[1], '--json'])\n"
-        "heavy = ['feedparser', 'readability', 'ingestd.prepare', 'ingestd.extract',\n"
-        "         'ingestd.formats', 'ingestd.replay', 'markdown_it', 'nh3']\n"
+        "heavy = ['feedparser', 'readability', 'ingestd.pool.steps', 'ingestd.render',\n"
+        "         'ingestd.extract', 'ingestd.formats', 'ingestd.replay', 'markdown_it', 'nh3']\n"
         "if 'sqlite' in sys.argv[2]:\n    heavy.append('sqlalchemy.dialects.postgresql')\n"
         "print(status, sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
     )

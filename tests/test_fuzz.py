@@ -6,7 +6,7 @@ must answer with its documented result or its documented error, nothing else:
 - ``formats.feed.parse`` / ``formats.repost.parse``: a document or FormatError; a
   document renders to text that parses back to the same document;
 - ``formats.markdown.html_to_markdown``: a string, quickly;
-- ``archive.safe_component`` / ``archive.file_name``: one safe path component;
+- ``naming.safe_component`` / ``naming.file_name``: one safe path component;
 - ``parse.parse_feed``: a ParsedFeed or ParseError, for random bytes and for real feeds
   (the demo seeds) with bytes flipped, inserted, deleted or cut off.
 
@@ -20,10 +20,11 @@ import os
 import time
 import unicodedata
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ingestd import archive
+from ingestd import naming
 from ingestd.errors import FormatError, ParseError
 from ingestd.formats import feed as format_a
 from ingestd.formats import repost as format_b
@@ -252,15 +253,15 @@ def assert_safe(name: str, max_bytes: int) -> None:
 @FUZZ
 @given(names, st.integers(1, 255))
 def test_safe_component_is_always_one_safe_name(text_: str, max_bytes: int) -> None:
-    name = archive.safe_component(text_, max_bytes=max_bytes)
+    name = naming.safe_component(text_, max_bytes=max_bytes)
     assert_safe(name, max(max_bytes, 2))
 
 
 @FUZZ
-@given(st.integers(0, archive.FIRST_FILE_ID), st.one_of(st.none(), names))
+@given(st.integers(0, naming.FIRST_FILE_ID), st.one_of(st.none(), names))
 def test_file_name_is_always_one_safe_markdown_name(file_id: int, title: str | None) -> None:
-    name = archive.file_name(file_id, title)
-    assert_safe(name, archive.MAX_NAME_BYTES)
+    name = naming.file_name(file_id, title)
+    assert_safe(name, naming.MAX_NAME_BYTES)
     assert name.endswith(".md") and name.startswith(str(file_id))
 
 
@@ -335,6 +336,7 @@ def mutated_feed(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
+@pytest.mark.slow
 @FUZZ
 @given(mutated_feed())
 def test_parse_feed_on_mutated_real_feeds(content: bytes) -> None:

@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from ingestd import decide
-from ingestd.decide import Hints, Rhythm
+from ingestd.decide import GONE_REASON, Hints, Rhythm
 from ingestd.fetch import Fetcher, NetworkGuard
-from ingestd.pipeline import GONE_REASON, FeedJob, Pipeline, PollResult
+from ingestd.pipeline import FeedJob, Pipeline, PollResult
 from ingestd.store import FeedConfig, Store, open_store
 from ingestd.types import ArchiveFormat, FeedSpec
 from tests.loopback import LoopbackServer, Request, Response

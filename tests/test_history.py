@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from ingestd import config
-from ingestd.decide import Retention
 from ingestd.errors import ConfigError
 from ingestd.history import Pruner
 from ingestd.store import FeedConfig, FetchAttempt, Pruned, Store, open_store
+from ingestd.upkeep import Retention
 from tests.test_cli_commands import run
 from tests.test_scheduler import T0, Clock
 
@@ -49,6 +49,7 @@ def count(store: Store, feed_id: int | None = None) -> int:
     return sum(len(store.recent_fetches(i, limit=100_000)) for i in ids)
 
 
+@pytest.mark.slow
 def test_a_simulated_year_of_polls_keeps_the_fetch_log_bounded(database_url: str) -> None:
     """Five feeds polled every 6 hours and one weekly feed, for 52 weeks, pruned once a
     simulated week with [history] keep = 7d, keep_last = 10: after each prune the log
@@ -88,6 +89,7 @@ def most_kept(feeds: int, per_week: int, keep_last: int) -> int:
     return feeds * per_week + keep_last
 
 
+@pytest.mark.slow
 def test_sqlite_gives_the_space_back(tmp_path: Path) -> None:
     with open_store(f"sqlite:///{tmp_path / 'state.db'}") as store:
         store.sync_feeds([FeedConfig("a", "https://a.example/", "feed", 60)], T0)

@@ -12,10 +12,11 @@ from pathlib import Path
 import pytest
 
 from ingestd.cli.report import schedule_line, schedule_summary
-from ingestd.decide import Load, behind_reason, percentile
+from ingestd.lag import BEHIND_TICKS
 from ingestd.metrics import Metrics
-from ingestd.scheduler import BEHIND_TICKS, Scheduler
+from ingestd.scheduler import Scheduler
 from ingestd.store import FeedConfig, FetchAttempt, open_store
+from ingestd.upkeep import Load, behind_reason, percentile
 from tests.test_cli_commands import run
 from tests.test_scheduler import T0, Clock
 from tests.test_scheduler_refill import Held, feeds, job_for

@@ -255,6 +255,7 @@ def polls_ok(url: str) -> float:
     return samples.get(("ingestd_polls_total", (("outcome", "ok"),)), 0.0)
 
 
+@pytest.mark.slow
 @pytest.mark.timeout(60)
 def test_ingestd_run_serves_metrics_of_its_polls(tmp_path: Path, database_url: str) -> None:
     port = free_port()

@@ -29,6 +29,9 @@ from tests.db import fresh_schema, pg_url
 from tests.disk import archived_files
 from tests.loopback import LoopbackServer, Request, Response
 
+#: The slow lane (./dev test --all, CI).
+pytestmark = pytest.mark.slow
+
 FEEDS = 200
 INTERVAL = 6.0  # seconds between polls of one feed
 LEASE = 4.0

@@ -1,4 +1,4 @@
-"""Persister.save_many: written batches of several feeds recorded with one sync and commit."""
+"""Committing written batches (Persister.save_many, GroupCommit) and start-up repair (Repair)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 
 from ingestd import archive
+from ingestd.commit import GroupCommit, Pending, Persister, Save
 from ingestd.errors import ArchiveError, StorageError
-from ingestd.persist import Pending, Persister, Save, one_sided
+from ingestd.repair import Repair, one_sided
 from ingestd.store import FeedConfig, FeedRecord, Store, open_store
 from tests.disk import archived_files
 
@@ -55,7 +56,7 @@ def test_batches_of_several_feeds_are_archived_together(
         archive, "sync_batches", lambda batches: (syncs.append(len(batches)), real(batches))[1]
     )
     by_name = feeds(store)
-    persister = Persister(store, tmp_path, "me:1:x", lambda: NOW)
+    persister = Persister(store, tmp_path, "me:1:x")
     top = store.next_file_id(by_name["a"].id)
     counts = persister.save_many(
         [
@@ -87,7 +88,7 @@ def test_a_failing_group_stores_nothing_and_keeps_its_files_for_a_retry(
     by_name = feeds(store)
     top = store.next_file_id(by_name["a"].id)
     gone = FeedRecord(**{**by_name["c"].__dict__, "id": 10_000})  # no such feed: FK fails
-    persister = Persister(store, tmp_path, "me:1:x", lambda: NOW)
+    persister = Persister(store, tmp_path, "me:1:x")
     saves = [
         Save(by_name["a"], written(tmp_path, "a", top, "1"), NOW),
         Save(gone, written(tmp_path, "c", top, "1"), NOW),
@@ -151,7 +152,7 @@ def test_repair_matches_rows_and_files_across_folders_that_sort_apart(
     """Folder names where walk order and path order differ ("a" then "a-b" on disk,
     "a-b/..." before "a/..." as paths): no good file or row is taken for a stray."""
     root = tmp_path / "archive"
-    persister = Persister(store, root, "me:1:x", lambda: NOW)
+    persister = Persister(store, root, "me:1:x")
     feed = feeds(store)["a"]
     kept = [
         "articles/a/1048575.md",
@@ -176,7 +177,7 @@ def test_repair_matches_rows_and_files_across_folders_that_sort_apart(
         )
     for relative in [*kept, orphan]:
         archive.write_atomic(root, relative, "text\n")
-    result = persister.reconcile()
+    result = Repair(store, root, "me:1:x", lambda: NOW).reconcile()
     assert result.orphans_moved == (orphan,)
     assert result.rows_dropped == (lost,)
     assert sorted(dict(store.archive_paths_in_order())) == sorted(kept)
@@ -190,11 +191,9 @@ def test_a_group_that_fails_once_is_retried_with_its_files(store: Store, tmp_pat
     them.)"""
     import asyncio
 
-    from ingestd.pipeline import GroupCommit
-
     by_name = feeds(store)
     top = store.next_file_id(by_name["a"].id)
-    persister = Persister(store, tmp_path, "me:1:x", lambda: NOW)
+    persister = Persister(store, tmp_path, "me:1:x")
     real, calls = store.add_entry_groups, []
 
     def flaky(groups: list[object], **options: object) -> list[set[str]]:
@@ -239,7 +238,7 @@ def test_repair_leaves_files_and_rows_a_live_daemon_commits_meanwhile(
     walks the archive, or whose feed another daemon leased meanwhile, is neither moved
     aside nor has its row dropped. (Before, both happened: rows without files.)"""
     root = tmp_path / "archive"
-    persister = Persister(store, root, "me:1:x", lambda: NOW)
+    persister = Persister(store, root, "me:1:x")
     by_name = feeds(store)
     late_row = written(root, "a", 1048575, "late")[0]  # committed while repair walks
     leased = written(root, "b", 1048575, "busy")[0]  # feed b leased by another daemon meanwhile
@@ -258,7 +257,7 @@ def test_repair_leaves_files_and_rows_a_live_daemon_commits_meanwhile(
 
     store.archive_paths_in_order = rows_then_commit  # type: ignore[method-assign]
     store.active_leases = leases_later  # type: ignore[method-assign]
-    result = persister.reconcile()
+    result = Repair(store, root, "me:1:x", lambda: NOW).reconcile()
     assert result.orphans_moved == (stray.relative,)
     assert (root / late_row.relative).exists() and (root / leased.relative).exists()
     assert set(dict(real_rows())) == {late_row.relative}

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from ingestd.commit import LARGE_GROUP, GroupCommit, PollLog
 from ingestd.errors import StorageError
 from ingestd.fetch import Fetcher, FetchLimits, NetworkGuard
-from ingestd.pipeline import LARGE_GROUP, FeedJob, GroupCommit, Pipeline, PollLog
+from ingestd.pipeline import FeedJob, Pipeline
 from ingestd.store import FeedConfig, FetchAttempt, Store, open_store
 from ingestd.types import FeedSpec
 from tests.loopback import LoopbackServer, Response

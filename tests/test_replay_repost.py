@@ -8,7 +8,8 @@ import pytest
 
 from ingestd.formats import repost
 from ingestd.formats.markdown import STYLE_2021, STYLE_2023
-from ingestd.replay import build_page, replay_doc, replay_file
+from ingestd.replay import replay_doc, replay_file
+from ingestd.replay_page import build_page
 from ingestd.types import RepostDoc
 from tests.conftest import SEEDS, corpus_files, corpus_root, file_id, require_corpus
 

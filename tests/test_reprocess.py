@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ingestd import prepare
+from ingestd import render
 from ingestd.cli import main
 from ingestd.reprocess import Job, Reprocessor
 from ingestd.types import ArchiveFormat, Article, FeedSpec
@@ -44,13 +44,13 @@ def serve(loopback: LoopbackServer, count: int) -> None:
 
 def worse_extraction(monkeypatch: pytest.MonkeyPatch) -> None:
     """An "older" extractor: it keeps only the article's first paragraph."""
-    real = prepare.extract_article
+    real = render.extract_article
 
     def first_paragraph_only(html: str, url: str) -> Article:
         article = real(html, url)
         return replace(article, html=article.html.split("</p>")[0] + "</p>")
 
-    monkeypatch.setattr(prepare, "extract_article", first_paragraph_only)
+    monkeypatch.setattr(render, "extract_article", first_paragraph_only)
 
 
 def reprocess(setup: Setup, *args: str) -> tuple[int, dict[str, Any]]:
@@ -119,9 +119,9 @@ def test_entries_from_a_recorded_feed_document_are_rebuilt(
     loopback.route("/a.xml", (200, {"Content-Type": "application/rss+xml"}, body))
     setup.write(feed_toml("a", loopback.url("/a.xml")))
     setup.config.write_text(setup.config.read_text() + '[archive]\nraw = "all"\n')
-    real = prepare.render_items
+    real = render.render_items
     with monkeypatch.context() as patch:  # "older rules" wrote a marker into each file
-        patch.setattr(prepare, "render_items", lambda *a: [t + "OLD" for t in real(*a)])
+        patch.setattr(render, "render_items", lambda *a: [t + "OLD" for t in real(*a)])
         assert setup.fetch()[0] == 0
     [old] = files(setup).values()
     assert old.endswith(b"OLD")

@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
+
 from ingestd import config
 from ingestd.cli.runtime import open_runtime
 from ingestd.cli.service import job_lookup
@@ -194,6 +196,7 @@ HANGING = 2  # 5 %
 TIMEOUT = 1.0
 
 
+@pytest.mark.slow
 def test_start_delay_stays_low_while_some_feeds_hang(tmp_path: Path) -> None:
     """Issue 19 Must show: start delay p99 under 2 s while 5 % of feeds hang until their
     timeout (1 s here), every feed due every second."""

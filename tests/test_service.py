@@ -29,6 +29,9 @@ from tests.loopback import LoopbackServer
 from tests.loopback import loopback_fixture as loopback_fixture  # noqa: F401
 from tests.test_fetch_e2e import feed_toml, item, rss
 
+#: The slow lane (./dev test --all, CI).
+pytestmark = pytest.mark.slow
+
 GRACE = 2.0
 WAIT = 20.0  # generous upper bound for any one condition; normally met in well under 1 s
 

@@ -13,6 +13,9 @@ import pytest
 
 from tests.conftest import SEEDS
 
+#: The slow lane (./dev test --all, CI).
+pytestmark = pytest.mark.slow
+
 FEED = f'[[feeds]]\nname = "voa"\nurl = "file:{SEEDS / "demo" / "voa.xml"}"\n'
 
 

@@ -43,7 +43,7 @@ def test_exec_start_runs_the_declared_entry_point_with_run() -> None:
     [exec_start] = KEYS["ExecStart"]
     binary, *args = shlex.split(exec_start)
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    assert Path(binary).name in scripts and scripts[Path(binary).name] == "ingestd.entry:main"
+    assert Path(binary).name in scripts and scripts[Path(binary).name] == "ingestd.console:main"
     assert binary == "/opt/ingestd/.venv/bin/ingestd"
     assert args == ["run", "--config", "/etc/ingestd/ingestd.toml"]
     assert build_parser().parse_args(args).handler is cmd_run
@@ -63,6 +63,7 @@ def test_unit_is_a_notify_service_with_watchdog_reload_and_hardening() -> None:
     assert seconds(KEYS["TimeoutStopSec"][-1]) > ServiceSettings().grace
 
 
+@pytest.mark.slow
 def test_systemd_analyze_verify_accepts_the_unit(tmp_path: Path) -> None:
     analyze = shutil.which("systemd-analyze")
     if analyze is None:

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from markdown_it import MarkdownIt
 
-from ingestd import prepare
+from ingestd import render
 from ingestd.cli import main
 from ingestd.formats import feed as format_a
 from ingestd.types import EntryData, FeedSpec
@@ -34,7 +34,7 @@ HOSTILE = [
 
 def heading(title: str, sanitize: bool) -> str:
     entry = EntryData(title, "https://a.example/1", "g", "<p>x</p>", NOW)
-    [text] = prepare.render_items(
+    [text] = render.render_items(
         FeedSpec("f", "https://a.example/", sanitize=sanitize), [entry], NOW
     )
     return text.split("\n")[1]

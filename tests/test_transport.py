@@ -11,10 +11,9 @@ import httpcore
 import httpx
 import pytest
 
-from ingestd import transport
 from ingestd.errors import NotModified
-from ingestd.fetch import Fetcher, FetchLimits, NetworkGuard
-from ingestd.transport import FactStream
+from ingestd.fetch import Fetcher, FetchLimits, NetworkGuard, transport
+from ingestd.fetch.transport import FactStream
 from tests.loopback import LoopbackServer, Response, loopback_fixture  # noqa: F401
 
 

@@ -17,8 +17,8 @@ from typing import Any, TypeAlias
 
 from ingestd import config
 from ingestd.cli.runtime import open_runtime
-from ingestd.decide import Retention
 from ingestd.history import Pruner
+from ingestd.upkeep import Retention
 
 Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 

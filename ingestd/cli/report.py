@@ -6,19 +6,19 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from ingestd.decide import percentile
-from ingestd.pipeline import FAILED, NOT_MODIFIED, OK, PollResult
 from ingestd.store import FailureCounts, FeedRecord, Store
+from ingestd.types import PollOutcome, PollResult
+from ingestd.upkeep import percentile
 
 
 def fetch_summary(results: list[PollResult], seconds: float) -> dict[str, Any]:
     """The JSON summary of one ``ingestd fetch``."""
     return {
         "feeds": len(results),
-        "ok": sum(r.outcome == OK for r in results),
-        "not_modified": sum(r.outcome == NOT_MODIFIED for r in results),
-        "failed": sum(r.outcome == FAILED for r in results),
-        "busy": sum(r.outcome == "busy" for r in results),
+        "ok": sum(r.outcome == PollOutcome.OK for r in results),
+        "not_modified": sum(r.outcome == PollOutcome.NOT_MODIFIED for r in results),
+        "failed": sum(r.outcome == PollOutcome.FAILED for r in results),
+        "busy": sum(r.outcome == PollOutcome.BUSY for r in results),
         "new_entries": sum(r.new_entries for r in results),
         "archived": sum(r.archived for r in results),
         "errors": [{"feed": r.feed, "error": r.error} for r in results if r.error],

@@ -12,8 +12,9 @@ from ingestd.config import FeedSettings, FetchSettings, ScheduleSettings, Settin
 from ingestd.decide import PageRetry, Rhythm, after_interval_change
 from ingestd.fetch import Fetcher, FetchLimits, NetworkGuard
 from ingestd.pipeline import FeedJob, Pipeline, PollResult, make_owner
+from ingestd.pool.workers import parse_pool
 from ingestd.store import FeedConfig, FeedRecord, Store, SyncResult, open_store
-from ingestd.workers import parse_pool
+from ingestd.types import PollOutcome
 
 #: With fewer feeds than this in one run, parsing in threads beats starting processes.
 POOL_THRESHOLD = 4
@@ -80,7 +81,7 @@ class Runtime:
             pipeline.reconcile(self.settings.schedule.lease)
             jobs = self._lease(self.jobs(names))
             if len(jobs) >= POOL_THRESHOLD and self.executor is None:
-                self.executor = pipeline.parse_executor = parse_pool()
+                self.executor = pipeline.work.parse_executor = parse_pool()
             polls = [pipeline.poll(job) for job in jobs]
             try:
                 if progress:
@@ -99,7 +100,7 @@ class Runtime:
         for job in jobs:
             if job.record.id not in leased:
                 self.skipped.append(PollResult(
-                    feed=job.spec.name, outcome="busy",
+                    feed=job.spec.name, outcome=PollOutcome.BUSY,
                     error="another ingestd is polling this feed right now; not polled",
                 ))  # fmt: skip
         return [job for job in jobs if job.record.id in leased]
@@ -182,7 +183,9 @@ def feed_config(feed: FeedSettings) -> FeedConfig:
 
 def _disabled(feed: FeedSettings, reason: str | None) -> PollResult:
     return PollResult(
-        feed=feed.spec.name, outcome="disabled", error=f"disabled: {reason or 'no reason recorded'}"
+        feed=feed.spec.name,
+        outcome=PollOutcome.DISABLED,
+        error=f"disabled: {reason or 'no reason recorded'}",
     )
 
 

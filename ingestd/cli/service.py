@@ -32,9 +32,9 @@ from ingestd.errors import ConfigError, StorageError
 from ingestd.history import Pruner
 from ingestd.metrics import Metrics, MetricsServer, start_metrics_server
 from ingestd.pipeline import FeedJob, Reconciled
+from ingestd.pool.workers import parse_pool
 from ingestd.scheduler import JobFor, Scheduler
 from ingestd.store import FeedRecord
-from ingestd.workers import parse_pool
 
 log = logging.getLogger("ingestd.service")
 
@@ -294,6 +294,8 @@ def _log_reconciled(done: Reconciled) -> None:
             len(done.orphans_moved),
             len(done.rows_dropped),
         )
+    if done.indexes_rewritten:
+        log.info("start-up repair: %d site indexes rewritten", done.indexes_rewritten)
 
 
 def run_service(config_path: Path, settings: config.Settings) -> int:

@@ -10,7 +10,6 @@ from ingestd.store.engine import DEFAULT_BUSY_TIMEOUT_MS
 from ingestd.store.entries import stored_key
 from ingestd.store.migrate import head_revision, upgrade
 from ingestd.store.records import (
-    FIRST_FILE_ID,
     REMOVED_REASON,
     EntryMatch,
     EntryRecord,
@@ -18,9 +17,9 @@ from ingestd.store.records import (
     FailureCounts,
     FeedConfig,
     FeedRecord,
-    FeedState,
     FetchAttempt,
     FetchRecord,
+    IndexEntry,
     NewEntry,
     PollLookup,
     Pruned,
@@ -30,10 +29,10 @@ from ingestd.store.records import (
     TableStats,
 )
 from ingestd.store.store import Store, open_store
+from ingestd.types import FeedState
 
 __all__ = [
     "DEFAULT_BUSY_TIMEOUT_MS",
-    "FIRST_FILE_ID",
     "REMOVED_REASON",
     "EntryRecord",
     "FailedEntry",
@@ -43,6 +42,7 @@ __all__ = [
     "FeedState",
     "FetchAttempt",
     "FetchRecord",
+    "IndexEntry",
     "EntryMatch",
     "PollLookup",
     "Pruned",

@@ -9,20 +9,19 @@ from __future__ import annotations
 import functools
 import hashlib
 import zlib
-from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, TypeVar
 
-from sqlalchemy import bindparam, delete, func, insert, or_, select, text
+from sqlalchemy import bindparam, func, insert, select
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import Session
 
+from ingestd import naming
 from ingestd.errors import StorageError
-from ingestd.store import search
 from ingestd.store.engine import Database
 from ingestd.store.failures import RESOLVE
 from ingestd.store.records import (
-    FIRST_FILE_ID,
     EntryMatch,
     EntryRecord,
     NewEntry,
@@ -282,7 +281,7 @@ class EntryQueries:
     def next_file_id(self, feed_id: int) -> int:
         """The next file number of a feed: 0xFFFFF first, then one below the lowest used."""
         with self._db.read_rows() as connection:
-            found = _next_below(connection.scalar(_LOWEST_FILE_ID, {"feed": feed_id}))
+            found = naming.next_below(connection.scalar(_LOWEST_FILE_ID, {"feed": feed_id}))
         if found is None:
             raise StorageError(f"feed {feed_id} has used every file number: {self._db.target}")
         return found
@@ -320,88 +319,7 @@ class EntryQueries:
             )
             for entry_id, key, link, revisions in rows.values()
         ]
-        return PollLookup(matches, _next_below(lowest))
-
-    def entries_without_file(self, feed_id: int | None = None) -> list[EntryRecord]:
-        """Entries whose archive file was never recorded (all feeds, or one)."""
-        query = select(Entry).where(Entry.archive_path.is_(None))
-        if feed_id is not None:
-            query = query.where(Entry.feed_id == feed_id)
-        with self._db.read() as session:
-            rows = session.scalars(query.order_by(Entry.feed_id, Entry.id))
-            return [to_record(EntryRecord, row) for row in rows]
-
-    def archive_paths_in_order(
-        self, archive_id: str | None = None
-    ) -> Generator[tuple[str, int], None, None]:
-        """(archive path, entry id) of the entries with a file, in code-point order of the paths.
-
-        With ``archive_id``, only the files of that archive folder, plus rows from
-        before archive ids were recorded. Read as they are used, for start-up repair,
-        which merges them with a walk of the archive sorted the same way and so never
-        holds either in memory. The read transaction lasts until the iterator is
-        exhausted or closed.
-        """
-        column = Entry.archive_path
-        query = select(column, Entry.id).where(column.is_not(None), column != "")
-        if archive_id is not None:
-            query = query.where(or_(Entry.archive_id == archive_id, Entry.archive_id.is_(None)))
-        # Code-point order is the byte order of UTF-8: SQLite's default collation;
-        # PostgreSQL's may follow a locale, its "C" collation does not.
-        query = query.order_by(column if self._db.dialect == "sqlite" else column.collate("C"))
-        with self._db.read_rows() as connection:
-            rows = connection.execution_options(yield_per=2000).execute(query)
-            yield from rows  # type: ignore[misc]  # no NULL path passes the WHERE
-
-    def recorded_paths(self, paths: Sequence[str]) -> set[str]:
-        """Which of these archive paths a row records (start-up repair's second look)."""
-        found: set[str] = set()
-        with self._db.read_rows() as connection:
-            for chunk in _chunks(sorted(set(paths))):
-                query = select(Entry.archive_path).where(Entry.archive_path.in_(chunk))
-                found.update(path for path in connection.scalars(query) if path)
-        return found
-
-    def delete_entry(self, entry_id: int) -> None:
-        """Forget an entry and its revisions (reconciliation of a lost file)."""
-        with self._db.write() as session:
-            session.execute(delete(EntryRevision).where(EntryRevision.entry_id == entry_id))
-            session.execute(text(search.DELETE[self._db.dialect]), {"id": entry_id})
-            session.execute(delete(Entry).where(Entry.id == entry_id))
-
-    def recent_entries(self, feed_id: int, limit: int = 300) -> list[EntryRecord]:
-        """A feed's entries that have files, newest file first (for the site index)."""
-        query = (
-            select(Entry)
-            .where(Entry.feed_id == feed_id, Entry.archive_path.is_not(None))
-            .order_by(Entry.file_id.asc())
-            .limit(limit)
-        )
-        with self._db.read() as session:
-            return [to_record(EntryRecord, row) for row in session.scalars(query)]
-
-    def archived_by_counts(self) -> dict[str, dict[str, int]]:
-        """Per feed name: how many entries each daemon archived."""
-        query = (
-            select(Feed.name, Entry.archived_by, func.count(Entry.id))
-            .join(Entry, Entry.feed_id == Feed.id)
-            .group_by(Feed.name, Entry.archived_by)
-        )
-        counts: dict[str, dict[str, int]] = {}
-        with self._db.read() as session:
-            for name, who, count in session.execute(query):
-                counts.setdefault(name, {})[who or "unknown"] = count
-        return counts
-
-    def entry_counts(self) -> dict[str, int]:
-        """Number of entries per feed name, zero included."""
-        query = (
-            select(Feed.name, func.count(Entry.id))
-            .outerjoin(Entry, Entry.feed_id == Feed.id)
-            .group_by(Feed.id, Feed.name)
-        )
-        with self._db.read() as session:
-            return {name: count for name, count in session.execute(query)}
+        return PollLookup(matches, naming.next_below(lowest))
 
     def _insert(self) -> postgresql.Insert | sqlite.Insert:
         return _dialect_insert(self._db.dialect)(Entry)
@@ -472,10 +390,3 @@ def _latest_hashes(connection: Connection, entry_ids: list[int]) -> dict[int, st
             for entry_id, digest in connection.execute(_LATEST_HASHES, {"ids": ids})
         )
     return found
-
-
-def _next_below(lowest: int | None) -> int | None:
-    """The file number after ``lowest`` (the feed's lowest used); None when none is left."""
-    if lowest is None:
-        return FIRST_FILE_ID
-    return lowest - 1 if lowest > 0 else None

@@ -10,8 +10,6 @@ from datetime import datetime, timedelta
 from typing import Unpack
 
 from sqlalchemy import (
-    ColumnElement,
-    UnaryExpression,
     and_,
     bindparam,
     func,
@@ -26,18 +24,18 @@ from sqlalchemy.sql.dml import Update
 
 from ingestd.errors import StorageError
 from ingestd.store.engine import Database
+from ingestd.store.leasing import due, due_order, lease_locking, lease_one_update, record_due_order
 from ingestd.store.records import (
     REMOVED_REASON,
     FeedConfig,
     FeedRecord,
-    FeedState,
     FetchAttempt,
     FetchRecord,
     SyncResult,
     to_record,
 )
 from ingestd.store.schema import FETCH_OUTCOMES, Feed, Fetch
-from ingestd.types import ArchiveFormat
+from ingestd.types import ArchiveFormat, FeedState
 
 #: PostgreSQL advisory lock key serializing configuration syncs ("ingestd" + 1).
 _SYNC_LOCK = 0x696E6765737464 + 1
@@ -120,7 +118,7 @@ class FeedQueries:
     def due_feeds(self, now: datetime, limit: int = 100) -> list[FeedRecord]:
         """Enabled feeds whose check time has come and that nobody holds a lease on."""
         with self._db.read() as session:
-            query = select(Feed).where(_due(now)).order_by(*_due_order()).limit(limit)
+            query = select(Feed).where(due(now)).order_by(*due_order()).limit(limit)
             return [feed_record(f) for f in session.scalars(query)]
 
     def lease_due_feeds(
@@ -137,16 +135,16 @@ class FeedQueries:
         A lease runs out after ``lease_seconds``, so a crashed owner's feeds come back.
         """
         until = now + timedelta(seconds=lease_seconds)
-        due = _due(now)
+        wanted = due(now)
         if exclude:
-            due = and_(due, Feed.id.not_in(list(exclude)))
+            wanted = and_(wanted, Feed.id.not_in(list(exclude)))
         with self._db.write() as session:
             if self._db.dialect == "postgresql":
-                feeds = _lease_locking(session, owner, due, until, limit)
+                feeds = lease_locking(session, owner, wanted, until, limit)
             else:
-                feeds = _lease_one_update(session, owner, due, until, limit)
+                feeds = lease_one_update(session, owner, wanted, until, limit)
             records = [feed_record(f) for f in feeds]
-        return sorted(records, key=_record_due_order)
+        return sorted(records, key=record_due_order)
 
     def next_due_at(self, now: datetime) -> datetime | None:
         """When the next enabled feed falls due (``now`` if one is due, unleased); None
@@ -154,7 +152,7 @@ class FeedQueries:
         free = or_(Feed.lease_expires_at.is_(None), Feed.lease_expires_at <= now)
         query = select(func.min(Feed.next_check_at)).where(Feed.enabled.is_(True), free)
         with self._db.read() as session:
-            if session.scalar(select(Feed.id).where(_due(now)).limit(1)) is not None:
+            if session.scalar(select(Feed.id).where(due(now)).limit(1)) is not None:
                 return now
             return session.scalar(query)
 
@@ -250,43 +248,9 @@ class FeedQueries:
             session.flush()
             return feed_record(feed)
 
-    def record_fetch(
-        self,
-        feed_id: int,
-        started_at: datetime,
-        duration_ms: int,
-        status: int | None,
-        outcome: str,
-        bytes: int,
-        new_entries: int,
-        error: str | None = None,
-    ) -> int:
-        """Log one fetch attempt; ``outcome`` is 'ok', 'not_modified' or 'failed'."""
-        if outcome not in FETCH_OUTCOMES:
-            raise ValueError(f"outcome must be one of {FETCH_OUTCOMES}, not {outcome!r}")
-        row = Fetch(
-            feed_id=feed_id, started_at=started_at, duration_ms=duration_ms, status=status,
-            outcome=outcome, bytes=bytes, new_entries=new_entries, error=error,
-        )  # fmt: skip
-        with self._db.write() as session:
-            session.add(row)
-            session.flush()
-            return row.id
-
-    def record_poll(
-        self,
-        feed_id: int,
-        attempt: FetchAttempt,
-        state: FeedState,
-    ) -> FeedRecord:
-        """Log a fetch attempt and set the feed's new state in one transaction."""
-        self.record_polls([(feed_id, attempt, state)])
-        record = self.get_feed_by_id(feed_id)
-        assert record is not None  # record_polls raised otherwise
-        return record
-
     def record_polls(self, polls: Sequence[tuple[int, FetchAttempt, FeedState]]) -> None:
-        """``record_poll`` for several feeds in one transaction (a group commit)."""
+        """Log each poll's fetch attempt and set its feed's new state, every poll in
+        one transaction (a group commit)."""
         for _feed_id, attempt, state in polls:
             if attempt.outcome not in FETCH_OUTCOMES:
                 raise ValueError(
@@ -294,7 +258,7 @@ class FeedQueries:
                 )
             unknown = set(state) - set(FeedState.__optional_keys__)
             if unknown:
-                raise TypeError(f"record_poll got unknown state fields: {sorted(unknown)}")
+                raise TypeError(f"record_polls got unknown state fields: {sorted(unknown)}")
         # Core executemany statements, not the ORM: on a warm cycle (all 304) this is
         # most of what a poll costs. Polls that set the same fields share one UPDATE.
         ids = sorted({feed_id for feed_id, _, _ in polls})
@@ -401,54 +365,3 @@ def _disable(feed: Feed, reason: str) -> None:
     feed.enabled = False
     feed.disabled_reason = reason
     feed.lease_owner = feed.lease_expires_at = None
-
-
-def _due(now: datetime) -> ColumnElement[bool]:
-    return and_(
-        Feed.enabled.is_(True),
-        or_(Feed.next_check_at.is_(None), Feed.next_check_at <= now),
-        or_(Feed.lease_expires_at.is_(None), Feed.lease_expires_at <= now),
-    )
-
-
-def _due_order() -> tuple[UnaryExpression[datetime | None], UnaryExpression[int]]:
-    # Never-checked feeds first, then the most overdue; id breaks ties deterministically.
-    return (Feed.next_check_at.asc().nulls_first(), Feed.id.asc())
-
-
-def _record_due_order(record: FeedRecord) -> tuple[bool, datetime | None, int]:
-    due = record.next_check_at
-    return (due is not None, due, record.id)
-
-
-def _lease_locking(
-    session: Session, owner: str, due: ColumnElement[bool], until: datetime, limit: int
-) -> Sequence[Feed]:
-    """PostgreSQL: lock due rows, skipping rows another daemon is leasing right now."""
-    query = (
-        select(Feed)
-        .where(due)
-        .order_by(*_due_order())
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    feeds = session.scalars(query).all()
-    for feed in feeds:
-        feed.lease_owner = owner
-        feed.lease_expires_at = until
-    session.flush()
-    return feeds
-
-
-def _lease_one_update(
-    session: Session, owner: str, due: ColumnElement[bool], until: datetime, limit: int
-) -> Sequence[Feed]:
-    """SQLite: one UPDATE ... RETURNING, atomic because SQLite has a single writer."""
-    due_ids = select(Feed.id).where(due).order_by(*_due_order()).limit(limit)
-    query = (
-        update(Feed)
-        .where(Feed.id.in_(due_ids.scalar_subquery()), due)
-        .values(lease_owner=owner, lease_expires_at=until)
-        .returning(Feed)
-    )
-    return session.scalars(query, execution_options={"synchronize_session": False}).all()

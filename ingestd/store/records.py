@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any, NamedTuple, TypedDict, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from ingestd.types import ArchiveFormat, PageFailure
 
 #: The first file number of every feed; numbers count down so the newest sorts first.
-FIRST_FILE_ID = 0xFFFFF
 
 #: The reason ``sync_feeds`` gives to feeds no longer in the configuration.
 REMOVED_REASON = "removed from configuration"
@@ -125,6 +124,14 @@ class EntryMatch(NamedTuple):
     revisions: int
 
 
+class IndexEntry(NamedTuple):
+    """One archived entry as a site index lists it (``Store.index_entries``)."""
+
+    title: str | None
+    published_at: datetime | None
+    archive_path: str
+
+
 @dataclass(frozen=True)
 class PollLookup:
     """What sorting one poll's entries needs from the store (``Store.poll_lookup``)."""
@@ -226,23 +233,6 @@ class SyncResult:
     updated: tuple[str, ...] = ()
     reenabled: tuple[str, ...] = ()
     disabled: tuple[str, ...] = ()
-
-
-class FeedState(TypedDict, total=False):
-    """The feed columns the pipeline may change after a fetch."""
-
-    url: str
-    etag: str | None
-    last_modified: str | None
-    next_check_at: datetime | None
-    consecutive_errors: int
-    last_error: str | None
-    last_status: int | None
-    failing_since: datetime | None
-    last_fetch_at: datetime | None
-    last_success_at: datetime | None
-    enabled: bool
-    disabled_reason: str | None
 
 
 def to_record(cls: type[R], row: object, **overrides: Any) -> R:

@@ -28,6 +28,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from ingestd.types import POLLED
+
 # Deterministic constraint names, so migrations can refer to them on every backend.
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -38,7 +40,7 @@ NAMING_CONVENTION = {
 }
 
 FEED_FORMATS = ("feed", "repost")
-FETCH_OUTCOMES = ("ok", "not_modified", "failed")
+FETCH_OUTCOMES = tuple(outcome.value for outcome in POLLED)
 
 
 class UTCDateTime(TypeDecorator[datetime]):

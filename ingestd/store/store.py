@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from types import TracebackType
 
+from ingestd.store.archived import ArchivedQueries
 from ingestd.store.engine import DEFAULT_BUSY_TIMEOUT_MS, Database, open_database
 from ingestd.store.entries import EntryQueries
 from ingestd.store.failures import FailureQueries
@@ -15,7 +16,13 @@ from ingestd.store.search import SearchQueries
 
 
 class Store(
-    FeedQueries, EntryQueries, FailureQueries, SearchQueries, RewriteQueries, HistoryQueries
+    FeedQueries,
+    EntryQueries,
+    ArchivedQueries,
+    FailureQueries,
+    SearchQueries,
+    RewriteQueries,
+    HistoryQueries,
 ):
     """Feeds, entries and fetches in SQLite or PostgreSQL.
 

@@ -320,6 +320,12 @@ class Harness:
                 continue
             relative = path.relative_to(self.work) if path.is_relative_to(self.work) else path
             parts = relative.parts
+            if parts[:2] == ("archive", "raw") and path.name.endswith(".warc.gz"):
+                continue  # raw capture: the WARC records of what was fetched
+            if parts[:2] == ("archive", "lists") and len(parts) == 3:
+                # A feed's site index: lists/{feed}.md, named after a configured feed.
+                assert parts[2].removesuffix(".md") in names, f"index of no feed: {path}"
+                continue
             assert len(parts) == 4 and parts[:2] == ("archive", "articles"), (
                 f"unexpected file {path}"
             )

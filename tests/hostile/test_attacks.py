@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from ingestd import archive
+import pytest
+
+from ingestd import archive, naming
 from tests.hostile.conftest import Harness, hostile_feed
 from tests.hostile.server import (
     ACTIVE_SNIPPETS,
@@ -25,6 +27,9 @@ from tests.hostile.server import (
     MIB,
     HostileServer,
 )
+
+#: The slow lane (./dev test --all, CI).
+pytestmark = pytest.mark.slow
 
 FAST = 10.0  # seconds: start-up plus an attack answered at once
 TIMEOUT_BOUND = 10.0  # seconds: start-up plus the 3 s fetch timeout
@@ -326,9 +331,9 @@ def test_hostile_titles(harness: Harness, hostile: HostileServer) -> None:
     assert "[../../etc/x](" in heading and "[CON](" in heading and "T" * 5000 in heading
     # Names made from these titles (the older {id}_{title}.md naming) stay one safe part.
     for title in HOSTILE_TITLES:
-        name = archive.file_name(1048575, title)
+        name = naming.file_name(1048575, title)
         assert "/" not in name and "\\" not in name and not name.startswith(".")
-        assert len(name.encode()) <= archive.MAX_NAME_BYTES
+        assert len(name.encode()) <= naming.MAX_NAME_BYTES
         assert archive.inside(harness.archive, harness.archive / "articles" / "x" / name)
 
 

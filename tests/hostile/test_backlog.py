@@ -8,6 +8,8 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from ingestd.cli.report import fetch_summary
 from ingestd.decide import Rhythm
 from ingestd.fetch import Fetcher, NetworkGuard
@@ -16,6 +18,9 @@ from ingestd.store import FeedConfig, Store, open_store
 from ingestd.types import FeedSpec
 from tests.hostile.server import RSS_TYPE, item, rss
 from tests.loopback import LoopbackServer
+
+#: The slow lane (./dev test --all, CI).
+pytestmark = pytest.mark.slow
 
 
 def _poll(store: Store, server: LoopbackServer, root: Path, cap: int) -> PollResult:

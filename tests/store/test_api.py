@@ -35,10 +35,10 @@ def _classes(hint: object) -> set[object]:
 
 def test_store_has_the_methods_the_pipeline_calls() -> None:
     expected = {
-        "sync_feeds", "get_feed", "list_feeds", "due_feeds", "lease_due_feeds", "release_lease",
-        "record_fetch", "update_feed_state", "find_entry", "add_entry", "add_revision",
-        "set_archive_path", "entries_without_file", "archive_paths_in_order", "next_file_id",
-        "entry_counts", "enable_feed", "disable_feed", "close",
+        "sync_feeds", "list_feeds", "lease_due_feeds", "release_lease", "record_polls",
+        "add_entry_groups", "add_revisions", "poll_lookup", "index_entries",
+        "entries_without_file", "archive_paths_in_order", "next_file_id", "entry_counts",
+        "enable_feed", "disable_feed", "close",
     }  # fmt: skip
     assert expected <= set(PUBLIC)
 

@@ -10,8 +10,11 @@ import pytest
 from sqlalchemy import text
 
 from ingestd.errors import StorageError
-from ingestd.store import Store, open_store
+from ingestd.store import NewEntry, Store, open_store
 from tests.store.conftest import NOW, pg_url
+
+#: An entry whose feed does not exist.
+ORPHAN = NewEntry("k", "h", None, None, None, NOW, False, "articles/x/1.md", 1)
 
 FEEDS = [("a", "https://a.example/feed", "feed", 1800)]
 
@@ -92,7 +95,7 @@ def test_unsupported_url_is_refused() -> None:
 
 def test_foreign_keys_are_enforced(store: Store) -> None:
     with pytest.raises(StorageError, match="constraint violated"):
-        store.record_fetch(999, NOW, 5, 200, "ok", 10, 0)
+        store.add_entry_groups([(999, [ORPHAN], NOW)])
 
 
 def test_naive_datetime_is_rejected(store: Store) -> None:

@@ -8,7 +8,8 @@ from datetime import timedelta
 import pytest
 
 from ingestd.errors import StorageError
-from ingestd.store import FIRST_FILE_ID, EntryMatch, FeedConfig, NewEntry, Store
+from ingestd.naming import FIRST_FILE_ID
+from ingestd.store import EntryMatch, FeedConfig, NewEntry, Store
 from ingestd.store.entries import MAX_KEY_BYTES
 from tests.store.conftest import NOW
 
@@ -138,7 +139,6 @@ def test_add_entry_with_its_file_in_one_step(store: Store, feed_id: int) -> None
     )  # fmt: skip
     assert (entry.archive_path, entry.file_id) == ("articles/a/1048575.md", FIRST_FILE_ID)
     assert store.next_file_id(feed_id) == FIRST_FILE_ID - 1
-    assert store.recent_entries(feed_id) == [entry]
 
 
 def test_poll_lookup_matches_by_key_or_link_with_latest_hash(store: Store, feed_id: int) -> None:
@@ -233,3 +233,32 @@ def test_entry_groups_of_several_feeds_share_one_call(store: Store, feed_id: int
     assert mine is not None and mine.first_seen_at == LATER and mine.archived_by == "me"
     assert [r.content_hash for r in store.revisions(mine.id)] == [_hash("k1")]
     assert store.add_entry_groups([(feed_id, [], NOW)]) == [set()]
+
+
+def test_index_entries_are_each_feeds_newest_files_of_one_archive(
+    store: Store, feed_id: int
+) -> None:
+    store.sync_feeds(
+        [FeedConfig("a", "https://a.example/feed", "feed", 1800),
+         FeedConfig("b", "https://b.example/feed", "feed", 1800)], now=NOW,
+    )  # fmt: skip
+    other = store.get_feed("b")
+    assert other is not None
+    ids = [FIRST_FILE_ID - n for n in range(5)]
+    store.add_entry_groups(
+        [(feed_id, [_new(f"k{n}", file_id) for n, file_id in enumerate(ids)], NOW),
+         (other.id, [_new("k0", FIRST_FILE_ID, "b")], NOW)],
+        archive_id="here",
+    )  # fmt: skip
+    store.add_entry_groups([(feed_id, [_new("elsewhere", 5)], NOW)], archive_id="there")
+    found = store.index_entries([feed_id, other.id], "here", limit=3)
+    # The three lowest file numbers (the newest files), this archive folder's only.
+    assert sorted(e.archive_path for e in found[feed_id]) == sorted(
+        f"articles/a/{file_id}.md" for file_id in ids[-3:]
+    )
+    assert [(e.title, e.archive_path) for e in found[other.id]] == [
+        ("k0", f"articles/b/{FIRST_FILE_ID}.md")
+    ]
+    assert found[feed_id][0].published_at is not None
+    assert found[feed_id][0].published_at.tzinfo is not None
+    assert store.index_entries([feed_id], "nowhere", limit=3) == {}

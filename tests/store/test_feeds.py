@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 
-from ingestd.store import REMOVED_REASON, FeedConfig, FeedRecord, Store
+from ingestd.store import REMOVED_REASON, FeedConfig, FeedRecord, FetchAttempt, Store
 from ingestd.types import ArchiveFormat
 from tests.store.conftest import NOW
 
@@ -66,7 +66,7 @@ def test_sync_keeps_a_stored_redirect_target(store: Store) -> None:
 def test_sync_disables_removed_feeds_and_reenables_them(store: Store) -> None:
     store.sync_feeds([A, B], now=NOW)
     a_id = _feed(store, "a").id
-    store.record_fetch(a_id, NOW, 10, 200, "ok", 100, 1)
+    store.record_polls([(a_id, FetchAttempt(NOW, 10, 200, "ok", 100, 1), {})])
     assert store.sync_feeds([B], now=NOW).disabled == ("a",)
     gone = _feed(store, "a")
     assert not gone.enabled and gone.disabled_reason == REMOVED_REASON
@@ -131,15 +131,15 @@ def test_update_feed_state_refuses_unknown_fields_and_feeds(store: Store) -> Non
         store.update_feed_state(424242, etag="x")
 
 
-def test_record_fetch_keeps_every_attempt_newest_first(store: Store) -> None:
+def test_record_polls_keeps_every_attempt_newest_first(store: Store) -> None:
     store.sync_feeds([A], now=NOW)
     feed_id = _feed(store, "a").id
-    first = store.record_fetch(feed_id, NOW, 120, 200, "ok", 5000, 3)
-    second = store.record_fetch(feed_id, LATER, 30, None, "failed", 0, 0, "connect timeout")
+    store.record_polls([(feed_id, FetchAttempt(NOW, 120, 200, "ok", 5000, 3), {})])
+    failed = FetchAttempt(LATER, 30, None, "failed", 0, 0, "connect timeout")
+    store.record_polls([(feed_id, failed, {})])
     fetches = store.recent_fetches(feed_id)
-    assert [f.id for f in fetches] == [second, first]
+    assert [f.started_at for f in fetches] == [LATER, NOW]
     assert fetches[0].error == "connect timeout" and fetches[0].status is None
     assert (fetches[1].bytes, fetches[1].new_entries, fetches[1].duration_ms) == (5000, 3, 120)
-    assert fetches[1].started_at == NOW
     with pytest.raises(ValueError, match="outcome"):
-        store.record_fetch(feed_id, NOW, 1, 200, "fine", 0, 0)
+        store.record_polls([(feed_id, FetchAttempt(NOW, 1, 200, "fine", 0, 0), {})])

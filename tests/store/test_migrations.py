@@ -141,6 +141,7 @@ def test_head_read_from_file_names_is_alembics_head() -> None:
     assert packaged_head() == head_revision()
 
 
+@pytest.mark.slow
 def test_alembic_is_loaded_only_when_the_schema_needs_work(tmp_path: Path) -> None:
     # Every `ingestd fetch` opens the store; loading alembic costs a fifth of a second.
     code = (

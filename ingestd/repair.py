@@ -1,67 +1,33 @@
-"""Archive files and their rows, written together; start-up repair when they disagree.
+"""Start-up repair: rows and files of this archive folder made to agree after a crash.
 
-Write order: every file of a batch is written (atomically, under a name no other
-writer holds; the pipeline's pool workers do this with ``archive.write_numbered``, or,
-on a feed's first poll, write every file as a temporary that a later pool step names
-one batch at a time with ``archive.name_written``), the filesystem is synced once,
-then all rows are inserted in one transaction that records the files. A crash before
-the commit leaves at most one batch of files without rows (and temporaries);
-``Persister.reconcile`` removes the temporaries and moves those files aside at the
-next start, and the feed still offers the entries, so they are archived again:
-exactly once in the end.
-
-Blocking (files, database): callers on an event loop run these in a thread.
+Temporaries are removed, files without a row are moved aside (under
+``orphans/<time>/``), and rows whose file is gone are dropped, so the feed's next poll
+archives the entry again. Another live daemon's files in the making are left alone
+(see ``Repair.reconcile``). Blocking (files, database): callers on an event loop run
+it in a thread.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import secrets
 import shutil
 import socket
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
-from ingestd import archive, capture
+from ingestd import archive, capture, decide, naming
 from ingestd.errors import ArchiveError
-from ingestd.faults import crash_point
-from ingestd.store import FeedRecord, NewEntry, Store
+from ingestd.site_index import SiteIndex
+from ingestd.store import Store
 
-log = logging.getLogger("ingestd.persist")
+log = logging.getLogger("ingestd.repair")
 T = TypeVar("T", str, tuple[str, int])  # the two streams of start-up repair
-
-
-@dataclass(frozen=True)
-class Pending:
-    """A written file waiting for its row, with what the row records."""
-
-    identity_key: str
-    content_hash: str
-    relative: str  # its file, already written (not yet synced) under the archive folder
-    file_id: int
-    guid: str | None
-    link: str | None
-    title: str | None
-    published: datetime
-    published_is_fallback: bool
-    resolves: bool = False  # it settles a page failure the store keeps
-    revision_text: str | None = None  # revision 1's text when the file is not it (pages)
-    raw: capture.RawRef | None = None  # the WARC record it was built from (raw capture)
-
-
-@dataclass(frozen=True)
-class Save:
-    """One feed's batch to archive: the feed, its written files, when they were seen."""
-
-    feed: FeedRecord
-    batch: Sequence[Pending]
-    seen_at: datetime
 
 
 @dataclass(frozen=True)
@@ -71,82 +37,21 @@ class Reconciled:
     temporaries_removed: int = 0
     orphans_moved: tuple[str, ...] = ()
     rows_dropped: tuple[str, ...] = ()
+    indexes_rewritten: int = 0  # site indexes that were behind their feed's folder
     raw: capture.Repaired = capture.Repaired()  # WARC files of ended writers, cut back
 
 
-def make_owner() -> str:
-    """A name for this process in leases and archive rows: host, pid, random part."""
-    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+class Repair:
+    """Start-up repair of one archive folder against the store, as ``owner``."""
 
-
-class Persister:
-    """Writes batches of archive files with their rows for one archive folder."""
-
-    def __init__(
-        self,
-        store: Store,
-        root: Path,
-        owner: str,
-        clock: Callable[[], datetime],
-        raw: capture.RawWriter | None = None,
-    ) -> None:
+    def __init__(self, store: Store, root: Path, owner: str, clock: Callable[[], datetime]) -> None:
         self.store = store
-        self.raw = raw  # its records, like the files, are synced before rows name them
         self.root = root
         self.owner = owner
         self.clock = clock
-        self._archive_id: str | None = None
+        self.archive_id = archive.archive_identity(root)
 
-    @property
-    def archive_id(self) -> str:
-        """The id of this archive folder (made on first use)."""
-        if self._archive_id is None:
-            self._archive_id = archive.archive_identity(self.root)
-        return self._archive_id
-
-    def save_many(self, saves: Sequence[Save]) -> list[int]:
-        """Record several feeds' written batches together: one sync, one transaction.
-
-        All or nothing: on any error no row is stored and the files stay, so the caller
-        can try the saves again one by one (``GroupCommit`` does) and ``discard`` those
-        that fail on their own. Returns, per save, how many entries were archived; an
-        entry another writer stored first loses its file again.
-        """
-        counts = [0] * len(saves)
-        todo = [(index, save) for index, save in enumerate(saves) if save.batch]
-        if not todo:
-            return counts
-        written = [
-            [(_new_entry(item), self.root / item.relative) for item in save.batch]
-            for _index, save in todo
-        ]
-        # Durable before any row names them: one sync for the whole group.
-        archive.sync_batches(_by_folder(path for files in written for _e, path in files))
-        if self.raw is not None:
-            self.raw.sync()
-        crash_point("batch-synced")
-        inserted = self.store.add_entry_groups(
-            [(save.feed.id, [entry for entry, _path in files], save.seen_at)
-             for (_index, save), files in zip(todo, written, strict=True)],
-            archive_id=self.archive_id, archived_by=self.owner,
-            resolved=[(save.feed.id, item.identity_key)
-                      for _index, save in todo for item in save.batch if item.resolves],
-        )  # fmt: skip
-        crash_point("batch-committed")
-        for (index, _save), files, keys in zip(todo, written, inserted, strict=True):
-            for entry, path in files:
-                if entry.identity_key not in keys:
-                    path.unlink(missing_ok=True)
-            counts[index] = len(keys)
-        return counts
-
-    def discard(self, saves: Sequence[Save]) -> None:
-        """Remove the files of saves that could not be recorded: no row will name them."""
-        archive.discard(self.root, [item.relative for save in saves for item in save.batch])
-
-    # --- start-up repair -------------------------------------------------------------
-
-    def reconcile(self, settle_seconds: float = 300.0) -> Reconciled:
+    def reconcile(self, settle_seconds: float = decide.LEASE_SECONDS) -> Reconciled:
         """Make rows and files agree after a crash: sweep temporaries, move orphans aside.
 
         Only this archive folder's rows are judged (daemons on other machines keep
@@ -183,8 +88,9 @@ class Persister:
         for entry in self.store.entries_without_file():
             self.store.delete_entry(entry.id)
             dropped.append(f"entry {entry.id}")
+        index = SiteIndex(self.store, self.root, self.archive_id)
         raw = capture.repair(self.root, _dead_local_owner)
-        return Reconciled(len(sweep.removed), tuple(orphans), tuple(dropped), raw)
+        return Reconciled(len(sweep.removed), tuple(orphans), tuple(dropped), index.repair(), raw)
 
     def _still_orphans(self, strays: list[str], settled: float) -> list[str]:
         """The files without a row that still have none now that the walk is over.
@@ -216,7 +122,7 @@ class Persister:
         if not feed_ids:
             return set()
         names = {feed.id: feed.name for feed in self.store.list_feeds()}
-        return {archive.safe_component(names[i]) for i in feed_ids if i in names}
+        return {naming.safe_component(names[i]) for i in feed_ids if i in names}
 
     def _release_dead_local_leases(self) -> None:
         # A daemon killed on this host keeps its leases until they run out; its
@@ -260,24 +166,6 @@ def _next_in_order(stream: Iterator[T], last: T | None) -> T | None:
             "the archive or the database does not list paths in order"
         )
     return following
-
-
-def _new_entry(item: Pending) -> NewEntry:
-    return NewEntry(
-        identity_key=item.identity_key, content_hash=item.content_hash, guid=item.guid,
-        link=item.link, title=item.title, published_at=item.published,
-        published_is_fallback=item.published_is_fallback, archive_path=item.relative,
-        file_id=item.file_id, revision_text=item.revision_text,
-        raw_file=item.raw.file if item.raw else None,
-        raw_offset=item.raw.offset if item.raw else None,
-    )  # fmt: skip
-
-
-def _by_folder(paths: Iterable[Path]) -> dict[Path, list[Path]]:
-    folders: dict[Path, list[Path]] = {}
-    for path in paths:
-        folders.setdefault(path.parent, []).append(path)
-    return folders
 
 
 def _mtime(path: Path) -> float:

@@ -1,8 +1,8 @@
-"""The parse pool: worker processes for ``ingestd.prepare``'s CPU-bound steps.
+"""The parse pool: worker processes for ``ingestd.pool.steps``' CPU-bound steps.
 
 This module imports only the standard library. Pool workers import what their tasks
-name (``ingestd.prepare`` and the pure stages): the fork server is told to preload
-``ingestd.prepare`` alone, and ``python -m ingestd``'s main module runs the command
+name (``ingestd.pool.steps`` and the pure stages): the fork server is told to preload
+``ingestd.pool.steps`` alone, and ``python -m ingestd``'s main module runs the command
 line only as ``__main__``, not when a worker re-imports it. (Started through the
 ``ingestd`` script, a worker still imports the command line with the script.)
 """
@@ -18,7 +18,7 @@ import time
 from concurrent.futures import Executor, ProcessPoolExecutor
 
 #: What the fork server imports once, so every worker starts with it loaded.
-PRELOAD = ["ingestd.prepare"]
+PRELOAD = ["ingestd.pool.steps"]
 
 
 def parse_pool() -> Executor:

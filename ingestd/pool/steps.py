@@ -1,7 +1,7 @@
 """The CPU-bound steps of a poll, as functions a process pool can run.
 
-Parsing a feed, identifying its entries, sanitizing and rendering archive files and
-extracting articles from pages are pure work on bytes and strings. The pipeline
+Parsing a feed, identifying its entries, rendering archive files (``ingestd.render``)
+and writing them are work on bytes and strings. The pipeline
 sends them here through its executor (worker processes in production), so the
 process that talks HTTP and writes the database only waits for the results, and
 both cores are busy during a big poll.
@@ -22,14 +22,9 @@ from pathlib import Path
 
 import ada_url
 
-from ingestd import archive, decide
-from ingestd.extract import decode_page, extract_article
-from ingestd.formats import feed as format_a
-from ingestd.formats import render_any
-from ingestd.formats import repost as format_b
+from ingestd import archive, decide, render
 from ingestd.parse import parse_feed
-from ingestd.sanitize import sanitize
-from ingestd.types import ArchiveFormat, EntryData, FeedSpec, ParsedFeed
+from ingestd.types import EntryData, FeedSpec, ParsedFeed
 
 
 @dataclass(frozen=True)
@@ -100,7 +95,7 @@ def read_new_feed(
     read = read_feed(content, headers, base)
     plan = decide.plan(read.keyed, {}, {})
     chosen = decide.archive_order(plan.new, fallback)[:cap]
-    texts = render_items(spec, [k.entry for k in chosen], fallback)
+    texts = render.render_items(spec, [k.entry for k in chosen], fallback)
     temporaries = archive.write_unnamed(root, spec.name, texts)
     light = [replace(k, entry=replace(k.entry, content="", summary="")) for k in chosen]
     return FirstRead(
@@ -116,7 +111,9 @@ def write_items(
     Numbered down from ``next_id`` in the feed's folder; returns (relative path, id)
     per entry, in order (see ``archive.write_numbered``).
     """
-    return archive.write_numbered(root, spec.name, next_id, render_items(spec, entries, fallback))
+    return archive.write_numbered(
+        root, spec.name, next_id, render.render_items(spec, entries, fallback)
+    )
 
 
 @dataclass(frozen=True)
@@ -139,55 +136,9 @@ def write_page(
     url: str,
 ) -> PageWritten:
     """``render_page``, then its file written as ``write_items`` writes them."""
-    text = render_page(spec, entry, fallback, page, content_type, url)
+    text = render.render_page(spec, entry, fallback, page, content_type, url)
     files = archive.write_numbered(root, spec.name, next_id, [text])
-    return PageWritten(files, render_items(spec, [entry], fallback)[0])
-
-
-def revision_texts(spec: FeedSpec, entries: Sequence[EntryData], fallback: datetime) -> list[str]:
-    """The text each revision of an entry keeps: the feed item as format A renders it
-    (for a feed archived from its items, what the archive file would hold now)."""
-    return render_items(spec, entries, fallback)
-
-
-def render_items(spec: FeedSpec, entries: Sequence[EntryData], fallback: datetime) -> list[str]:
-    """Format-A file texts for entries archived from the feed alone, in order.
-
-    ``fallback`` dates an entry without a date of its own (the poll's start).
-    """
-    texts = []
-    for entry in entries:
-        content = sanitize(entry.content).html if spec.sanitize else entry.content
-        doc = format_a.from_item(entry.title, entry.link, content, entry.published or fallback)
-        if spec.sanitize:
-            doc = replace(doc, title=format_a.inert_title(doc.title))
-        texts.append(format_a.render(doc))
-    return texts
-
-
-def render_page(
-    spec: FeedSpec,
-    entry: EntryData,
-    fallback: datetime,
-    page: bytes,
-    content_type: str,
-    url: str,
-) -> str:
-    """The file text for an entry built from its fetched page (format A or B).
-
-    Raises ``ExtractError`` when the page holds no article.
-    """
-    article = extract_article(decode_page(page, content_type), url)
-    if spec.format is ArchiveFormat.REPOST:
-        label = spec.label.format(site=spec.site)
-        return render_any(
-            format_b.from_article(article, source=spec.source, label=label, newlines=spec.newlines)
-        )
-    content = format_a.content_from_article(article, spec.image_proxy)
-    doc = format_a.from_item(entry.title, entry.link, content, entry.published or fallback)
-    if spec.sanitize:
-        doc = replace(doc, title=format_a.inert_title(doc.title), content=sanitize(content).html)
-    return format_a.render(doc)
+    return PageWritten(files, render.render_items(spec, [entry], fallback)[0])
 
 
 def absolute(base: str, link: str) -> str:

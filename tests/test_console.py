@@ -8,6 +8,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 import ingestd
 
 REPO = Path(__file__).resolve().parents[1]
@@ -24,12 +26,13 @@ def command():
     return 7
 cli.main = command
 gc.enable()
-from ingestd.entry import main
+from ingestd.console import main
 status = main()
 print(status, seen["frozen"] > 10000, seen["enabled"], seen["loaded"])
 """
 
 
+@pytest.mark.slow
 def test_the_command_runs_after_its_modules_are_frozen_and_the_collector_is_back_on() -> None:
     done = subprocess.run(
         [sys.executable, "-c", PROBE], capture_output=True, text=True, timeout=60, check=True
@@ -37,6 +40,7 @@ def test_the_command_runs_after_its_modules_are_frozen_and_the_collector_is_back
     assert done.stdout.split() == ["7", "True", "True", "True"], done.stderr
 
 
+@pytest.mark.slow
 def test_a_collector_switched_off_by_the_caller_stays_off() -> None:
     probe = PROBE.replace("gc.enable()", "gc.disable()")
     done = subprocess.run(
@@ -45,9 +49,10 @@ def test_a_collector_switched_off_by_the_caller_stays_off() -> None:
     assert done.stdout.split() == ["7", "True", "False", "True"], done.stderr
 
 
+@pytest.mark.slow
 def test_python_dash_m_and_the_console_script_use_the_entry_point() -> None:
     scripts = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts == {"ingestd": "ingestd.entry:main"}
+    assert scripts == {"ingestd": "ingestd.console:main"}
     done = subprocess.run(
         [sys.executable, "-m", "ingestd", "--version"],
         capture_output=True,
