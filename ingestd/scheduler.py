@@ -164,6 +164,9 @@ class Scheduler:
         #: Feeds leased but handed back because their host had ``per_host`` polls running.
         self.host_deferrals = 0
         self._running: dict[int, _Running] = {}
+        # Every poll task until it has ended, its lease given back included (a poll
+        # leaves ``_running`` before it gives its lease back).
+        self._tasks: set[asyncio.Task[PollResult | None]] = set()
         self._per_host: Counter[str] = Counter()
         self._host_of: dict[int, str] = {}  # feed id -> host, of every feed leased so far
         self._round_lock = asyncio.Lock()
@@ -338,6 +341,8 @@ class Scheduler:
         lease_until = _lease_until(record, now, self.lease_seconds)
         task = asyncio.create_task(self._poll(job), name=f"poll {record.name}")
         self._running[record.id] = _Running(record, task, lease_until, host)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         self._per_host[host] += 1
         self.polls_started += 1
         return task
@@ -466,7 +471,7 @@ class Scheduler:
 
     async def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no poll is in flight; False if ``timeout`` seconds passed first."""
-        tasks = [r.task for r in self._running.values()]
+        tasks = list(self._tasks)
         if not tasks:
             return True
         _done, pending = await asyncio.wait(tasks, timeout=timeout)
@@ -489,7 +494,7 @@ class Scheduler:
                 await asyncio.wait(ticks, timeout=grace)
         if self._refiller is not None:
             await asyncio.wait([self._refiller], timeout=grace)
-        tasks = [r.task for r in self._running.values()]
+        tasks = list(self._tasks)
         if not tasks:
             return Drained(0, 0)
         left = max(0.0, grace - (asyncio.get_running_loop().time() - started))
