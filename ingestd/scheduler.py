@@ -111,6 +111,9 @@ class Scheduler(Wiring):
         #: Feeds leased but handed back because their host had ``per_host`` polls running.
         self.host_deferrals = 0
         self._running: dict[int, Running] = {}
+        # Every poll task until it has ended, its lease given back included (a poll
+        # leaves ``_running`` before it gives its lease back).
+        self._tasks: set[asyncio.Task[PollResult | None]] = set()
         self._per_host: Counter[str] = Counter()
         self._host_of: dict[int, str] = {}  # feed id -> host, of every feed leased so far
         self._round_lock = asyncio.Lock()
@@ -260,6 +263,8 @@ class Scheduler(Wiring):
         lease_until = _lease_until(record, now, self.lease_seconds)
         task = asyncio.create_task(self._poll(job), name=f"poll {record.name}")
         self._running[record.id] = Running(record, task, lease_until, host)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
         self._per_host[host] += 1
         self.polls_started += 1
         return task
