@@ -515,13 +515,14 @@ class Pipeline:
             run.archived += await self._saves.submit(save) or 0
 
     async def _capture(self, fetched: Fetched, asked: dict[str, str]) -> RawRef | None:
-        """Record a response as a WARC record (in the store thread), when capture is on.
+        """Record a response as a WARC record, when capture is on.
 
         ``asked`` holds the request headers the pipeline chose (the fetcher adds its
         User-Agent and Accept-Encoding; the record shows the decoded body)."""
         if self.raw is None:
             return None
-        return await self._blocking(self.raw.write, capture.exchange_of(fetched, asked))
+        # A thread of its own: in the store thread it would queue behind commits.
+        return await asyncio.to_thread(self.raw.write, capture.exchange_of(fetched, asked))
 
     async def _page_file(
         self, run: _Poll, entry: EntryData
