@@ -2,6 +2,7 @@
 ``[archive] raw = "off"``, ``"pages"`` and ``"all"``, side by side in one run.
 
     .venv/bin/python -m bench.raw_cost [--feeds 1000] [--rounds 3] [--modes off,pages,all]
+    .venv/bin/python -m bench.raw_cost --cases pages --modes off,pages --rounds 6
 
 One farm (``bench.farm``: ``--feeds`` feeds of 20 items, and 25 feeds whose 500 items
 link to article pages of 50-150 KB) is served by nginx (or the Python fallback). Every
@@ -77,6 +78,7 @@ def main() -> None:
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--modes", default="off,pages,all")
+    parser.add_argument("--cases", default="feeds,pages", help="feeds, pages or both")
     shm = Path("/dev/shm")
     default_dir = shm / "ingestd-raw-cost" if shm.is_dir() else REPO / "bench" / "out" / "raw"
     parser.add_argument("--dir", type=Path, default=default_dir)
@@ -98,6 +100,7 @@ def main() -> None:
         server = serve.PythonServer(work / "farm", port)
     python = REPO / ".venv" / "bin" / "python"
     cases = {"feeds": (info.feed_urls(), False), "pages": (info.pipeline_urls(), True)}
+    cases = {name: case for name, case in cases.items() if name in args.cases.split(",")}
     results: dict[tuple[str, str], list[tuple[float, float, int, int, int]]] = defaultdict(list)
     server.start()
     try:

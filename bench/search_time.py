@@ -2,6 +2,7 @@
 
     python -m bench.search_time --db sqlite:////tmp/s.db [--entries 100000] [--queries 20]
     python -m bench.search_time --db 'postgresql+psycopg://postgres@127.0.0.1/test?options=-csearch_path%3Dbench'
+    python -m bench.search_time --db sqlite:////tmp/s.db --queries-only   # again, same store
 
 Builds a fresh store (the database must be empty) holding ``--entries`` entries in 10
 feeds, each with a body of about 1,600 characters made of random sentences of the
@@ -99,8 +100,15 @@ def main() -> None:
     parser.add_argument("--db", required=True)
     parser.add_argument("--entries", type=int, default=100_000)
     parser.add_argument("--queries", type=int, default=20)
+    parser.add_argument(
+        "--queries-only", action="store_true", help="time the queries on a store built before"
+    )
     args = parser.parse_args()
-    inserted, indexed, common = build(args.db, args.entries, random.Random(18))
+    if args.queries_only:
+        inserted = indexed = float("nan")
+        common = max(sentences()[: len(sentences()) // 3], key=len)[4:14]
+    else:
+        inserted, indexed, common = build(args.db, args.entries, random.Random(18))
     result = {
         "entries": args.entries,
         "insert_s": round(inserted, 1),

@@ -7,6 +7,7 @@ work runs, the archive folder, the group commit of written batches and the per-p
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -171,13 +172,14 @@ class Stage:
     raw: RawWriter | None  # raw capture's WARC writer; None when capture is off
 
     async def capture(self, fetched: Fetched, asked: dict[str, str]) -> RawRef | None:
-        """Record a response as a WARC record (in the store thread), when capture is on.
+        """Record a response as a WARC record, when capture is on.
 
         ``asked`` holds the request headers the pipeline chose (the fetcher adds its
         User-Agent and Accept-Encoding; the record shows the decoded body)."""
         if self.raw is None:
             return None
-        return await self.work.blocking(self.raw.write, capture.exchange_of(fetched, asked))
+        # A thread of its own: in the store thread it would queue behind commits.
+        return await asyncio.to_thread(self.raw.write, capture.exchange_of(fetched, asked))
 
     async def flush(self, run: PollRun) -> None:
         """Record the poll's written files (with other polls' batches: one commit)."""

@@ -39,6 +39,8 @@ _UPSERT = {
     "postgresql": "INSERT INTO entry_search (entry_id, title, body) VALUES (:id, :title, :body) "
     "ON CONFLICT (entry_id) DO UPDATE SET title = excluded.title, body = excluded.body",
 }
+#: An entry's index row goes with the entry (``Store.delete_entry``): SQLite reuses
+#: the ids of deleted rows.
 DELETE = {
     "sqlite": "DELETE FROM entry_search WHERE rowid = :id",
     "postgresql": "DELETE FROM entry_search WHERE entry_id = :id",
@@ -77,11 +79,6 @@ class SearchQueries:
         rows = [dict(id=entry_id, title=title, body=body) for entry_id, title, body in texts]
         with self._db.write_rows() as connection:
             connection.execute(text(_UPSERT[self._db.dialect]), rows)
-
-    def unindex(self, entry_id: int) -> None:
-        """Drop an entry's index row (SQLite reuses the ids of deleted rows)."""
-        with self._db.write_rows() as connection:
-            connection.execute(text(DELETE[self._db.dialect]), {"id": entry_id})
 
     def search_entries(
         self,

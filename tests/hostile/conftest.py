@@ -66,6 +66,7 @@ TRIPWIRE_MARK = "TRIPWIRE: refused a connection to "
 MEASURE = Path(__file__).parent / "measure.py"  # reports the child's own peak RSS
 CONTROL_TITLE = "control entry"
 ARCHIVE_NAME = re.compile(r"(?P<id>\d+)(_[^/]+)?\.md")
+_RAW_NAME = re.compile(r"ingestd-\d{14}-\d+-\d{5}\.warc\.gz")  # raw capture's files
 WINDOWS_RESERVED = re.compile(r"(CON|PRN|AUX|NUL|COM\d|LPT\d)(\..*)?", re.I)
 #: Things that can run in a browser or a markdown viewer, however the file is shown.
 ACTIVE_TEXT = re.compile(
@@ -320,8 +321,9 @@ class Harness:
                 continue
             relative = path.relative_to(self.work) if path.is_relative_to(self.work) else path
             parts = relative.parts
-            if parts[:2] == ("archive", "raw") and path.name.endswith(".warc.gz"):
-                continue  # raw capture: the WARC records of what was fetched
+            if parts[:2] == ("archive", "raw"):  # raw capture: WARC files named by ingestd
+                assert len(parts) == 6 and _RAW_NAME.fullmatch(parts[5]), f"unexpected {path}"
+                continue
             if parts[:2] == ("archive", "lists") and len(parts) == 3:
                 # A feed's site index: lists/{feed}.md, named after a configured feed.
                 assert parts[2].removesuffix(".md") in names, f"index of no feed: {path}"

@@ -59,6 +59,8 @@ def test_feed_since_limit_and_deletion(store: Store) -> None:
     ids = setup(store)
     assert found(store, "空气传播", "f") == ["a"]
     assert found(store, "空气传播", since=NOW + timedelta(hours=1)) == ["c"]
+    assert found(store, "空气传播", since=NOW + timedelta(days=1)) == ["c"]  # at, not only after
+    assert found(store, "空气传播", since=NOW + timedelta(days=1, microseconds=1)) == []
     assert found(store, "空气传播", limit=1) == ["c"]
     store.delete_entry(ids["c"])
     assert found(store, "空气传播") == ["a"]
