@@ -245,10 +245,13 @@ class _Validator(TableReader):
 
     def _archive(self, table: dict[str, Any]) -> ArchiveSettings:
         self._no_unknown(table, set(ArchiveSettings.__dataclass_fields__), "archive")
-        raw = self._str(table, "raw", "pages", "archive")
+        d = ArchiveSettings()
+        raw = self._str(table, "raw", d.raw, "archive")
         if raw not in ("off", "pages", "all"):
             raise self.fail("raw", f'expected "off", "pages" or "all", got {raw!r}', "archive")
-        return ArchiveSettings(raw, self._int(table, "raw_file_mb", 100, "archive", low=1))
+        return ArchiveSettings(
+            raw, self._int(table, "raw_file_mb", d.raw_file_mb, "archive", low=1)
+        )
 
     def _history(self, table: dict[str, Any]) -> HistorySettings:
         self._no_unknown(table, set(HistorySettings.__dataclass_fields__), "history")
@@ -261,16 +264,18 @@ class _Validator(TableReader):
 
     def _service(self, table: dict[str, Any]) -> ServiceSettings:
         self._no_unknown(table, set(ServiceSettings.__dataclass_fields__), "service")
-        return ServiceSettings(grace=self._duration(table, "grace", 20.0, "service"))
+        grace = self._duration(table, "grace", ServiceSettings.grace, "service")
+        return ServiceSettings(grace=grace)
 
     def _metrics(self, table: dict[str, Any], tick: float) -> MetricsSettings:
         self._no_unknown(table, {"enabled", "listen", "allow_remote", "stale_after"}, "metrics")
+        d = MetricsSettings()
         flags = {}
         for key in ("enabled", "allow_remote"):
-            flags[key] = table.get(key, False)
+            flags[key] = table.get(key, getattr(d, key))
             if not isinstance(flags[key], bool):
                 raise self.fail(key, f"expected true or false, got {flags[key]!r}", "metrics")
-        host, port = self._listen(self._str(table, "listen", "127.0.0.1:9464", "metrics"))
+        host, port = self._listen(self._str(table, "listen", f"{d.host}:{d.port}", "metrics"))
         if not flags["allow_remote"] and not ipaddress.ip_address(host).is_loopback:
             # Metrics name feeds and their health: not for the network unless asked.
             problem = (
@@ -357,18 +362,20 @@ class _Validator(TableReader):
                 "feeds",
                 index,
             )
-        fmt = self._choice(item, "format", {f.value for f in ArchiveFormat}, "feed", index)
+        d = FeedSpec(name, "")  # the defaults of what the table leaves out
+        formats = {f.value for f in ArchiveFormat}
+        fmt = self._choice(item, "format", formats, d.format.value, index)
         newlines = self._choice(item, "newlines", set(NEWLINE_STYLES), "lf", index)
         spec = FeedSpec(
             name=name,
             url=self._feed_url(self._required_str(item, "url", index), index),
             format=ArchiveFormat(fmt),
-            fetch_page=self._bool(item, "fetch_page", False, index),
-            source=self._str(item, "source", "", "feeds", index),
-            label=self._str(item, "label", "轉載自{site}", "feeds", index),
-            site=self._str(item, "site", "", "feeds", index),
-            image_proxy=self._str(item, "image_proxy", "", "feeds", index),
-            sanitize=self._bool(item, "sanitize", True, index),
+            fetch_page=self._bool(item, "fetch_page", d.fetch_page, index),
+            source=self._str(item, "source", d.source, "feeds", index),
+            label=self._str(item, "label", d.label, "feeds", index),
+            site=self._str(item, "site", d.site, "feeds", index),
+            image_proxy=self._str(item, "image_proxy", d.image_proxy, "feeds", index),
+            sanitize=self._bool(item, "sanitize", d.sanitize, index),
             newlines=NEWLINE_STYLES[newlines],
         )
         if spec.format is ArchiveFormat.REPOST and not spec.source:
@@ -377,7 +384,7 @@ class _Validator(TableReader):
         return FeedSettings(
             spec=spec,
             interval_seconds=self._duration(item, "interval", default_interval, "feeds", index),
-            allow_private=self._bool(item, "allow_private", False, index),
+            allow_private=self._bool(item, "allow_private", FeedSettings.allow_private, index),
         )
 
     def _feed_url(self, url: str, index: int) -> str:

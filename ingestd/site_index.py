@@ -68,7 +68,7 @@ class SiteIndex:
 
     def rewrite(self, feeds: Iterable[FeedRecord]) -> int:
         """Rewrite the indexes of these feeds (those of format A with archived entries);
-        returns how many were written. Blocking: one query, one file per feed."""
+        returns how many were written. Blocking: one read, one file per feed."""
         chosen = {feed.id: feed for feed in feeds if feed.format is ArchiveFormat.FEED}
         if not chosen:
             return 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Generator, Iterable, Sequence
 
-from sqlalchemy import delete, func, or_, select, text
+from sqlalchemy import bindparam, delete, func, or_, select, text
 
 from ingestd.store import search
 from ingestd.store.engine import Database
@@ -70,22 +70,26 @@ class ArchivedQueries:
         self, feed_ids: Iterable[int], archive_id: str, limit: int
     ) -> dict[int, list[IndexEntry]]:
         """Per feed, its ``limit`` entries with the newest files in the archive folder
-        ``archive_id`` (the lowest file numbers), for its site index; one query."""
-        rank = func.row_number().over(partition_by=Entry.feed_id, order_by=Entry.file_id.asc())
-        ranked = (
-            select(Entry.feed_id, Entry.title, Entry.published_at, Entry.archive_path,
-                   rank.label("rank"))
-            .where(Entry.feed_id.in_(list(feed_ids)), Entry.archive_id == archive_id,
+        ``archive_id`` (the lowest file numbers), for its site index; one read.
+
+        A query per feed, walking the (feed, file number) index in order and stopping
+        after ``limit`` rows: the site index is rewritten after every poll that archived,
+        and must not cost a read of all the feed's rows each time.
+        """
+        query = (
+            select(Entry.title, Entry.published_at, Entry.archive_path)
+            .where(Entry.feed_id == bindparam("feed"), Entry.archive_id == archive_id,
                    Entry.archive_path.is_not(None))
-            .subquery()
+            .order_by(Entry.file_id.asc())
+            .limit(limit)
         )  # fmt: skip
-        query = select(
-            ranked.c.feed_id, ranked.c.title, ranked.c.published_at, ranked.c.archive_path
-        ).where(ranked.c.rank <= limit)
         found: dict[int, list[IndexEntry]] = {}
         with self._db.read_rows() as connection:
-            for feed_id, title, published_at, path in connection.execute(query):
-                found.setdefault(feed_id, []).append(IndexEntry(title, published_at, path))
+            for feed_id in feed_ids:
+                rows = connection.execute(query, {"feed": feed_id})
+                entries = [IndexEntry(*row) for row in rows]  # type: ignore[arg-type]  # no NULL path
+                if entries:
+                    found[feed_id] = entries
         return found
 
     def archived_by_counts(self) -> dict[str, dict[str, int]]:

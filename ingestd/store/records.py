@@ -12,8 +12,6 @@ from typing import Any, NamedTuple, TypeVar
 
 from ingestd.types import ArchiveFormat, PageFailure
 
-#: The first file number of every feed; numbers count down so the newest sorts first.
-
 #: The reason ``sync_feeds`` gives to feeds no longer in the configuration.
 REMOVED_REASON = "removed from configuration"
 
