@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
 from ingestd.store.engine import Database
@@ -57,6 +57,10 @@ _MATCH = {
     "WHERE (title || ' ' || body) ILIKE :pattern ESCAPE '\\' ORDER BY entry_id DESC",
 }
 _MATCH[("postgresql", False)] = _MATCH[("postgresql", True)]
+_BODIES = {
+    "sqlite": "SELECT rowid, body FROM entry_search WHERE rowid IN :ids",
+    "postgresql": "SELECT entry_id, body FROM entry_search WHERE entry_id IN :ids",
+}
 
 
 class SearchQueries:
@@ -79,6 +83,15 @@ class SearchQueries:
         rows = [dict(id=entry_id, title=title, body=body) for entry_id, title, body in texts]
         with self._db.write_rows() as connection:
             connection.execute(text(_UPSERT[self._db.dialect]), rows)
+
+    def indexed_texts(self, entry_ids: Sequence[int]) -> dict[int, str]:
+        """Entry id -> the text indexed for it (its file's words), of these entries."""
+        if not entry_ids:
+            return {}
+        query = text(_BODIES[self._db.dialect]).bindparams(bindparam("ids", expanding=True))
+        with self._db.read_rows() as connection:
+            rows = connection.execute(query, {"ids": list(entry_ids)})
+            return {entry_id: body for entry_id, body in rows}
 
     def search_entries(
         self,

@@ -81,3 +81,10 @@ def test_unindexed_names_what_still_needs_a_row(store: Store) -> None:
     store.index_texts([(entry_id, "new", "changed body 改写")])  # a reprocessed file
     assert found(store, "改写") == ["d"]
     assert found(store, "body") == ["d"]
+
+
+def test_indexed_texts_are_what_the_index_holds(store: Store) -> None:
+    ids = setup(store)
+    texts = store.indexed_texts([ids["a"], ids["c"], 999_999])
+    assert texts == {ids["a"]: BODY, ids["c"]: "第三篇：" + BODY}  # no row: left out
+    assert store.indexed_texts([]) == {}
