@@ -60,7 +60,6 @@ from ingestd.types import Fetched
 
 log = logging.getLogger("ingestd.capture")
 
-RAW_MODES = ("off", "pages", "all")
 #: A WARC file is closed and a new one started past this size (a common crawler size).
 DEFAULT_FILE_BYTES = 1_000_000_000
 #: Payload digests remembered for revisit records (about 150 bytes each).
