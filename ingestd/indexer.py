@@ -59,15 +59,19 @@ def catch_up(
     At most ``limit`` (all when None); ``progress`` is told the count after each chunk.
     """
     archive_id = archive.archive_identity(root)
-    done = 0
+    done = after = 0
     while limit is None or done < limit:
-        rows = store.unindexed(archive_id, chunk if limit is None else min(chunk, limit - done))
+        wanted = chunk if limit is None else min(chunk, limit - done)
+        # From the last chunk's end: the rows before it are indexed (the query gives the
+        # lowest ids first), and reading them again per chunk would make this quadratic.
+        rows = store.unindexed(archive_id, wanted, after_id=after)
         if not rows:
             break
         store.index_texts(
             [(entry_id, title or "", _body(root, path)) for entry_id, path, title in rows]
         )
         done += len(rows)
+        after = rows[-1][0]
         if progress is not None:
             progress(done)
     return done

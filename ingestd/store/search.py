@@ -23,13 +23,16 @@ from ingestd.store.records import EntryRecord, to_record
 from ingestd.store.schema import Entry, Feed
 
 #: Entries of this archive folder (or of none recorded: rows older than migration 0002)
-#: that have a file but no index row yet, oldest first.
+#: that have a file but no index row yet, oldest first, above an id (the rows below it
+#: are not read: a catch-up going chunk by chunk does not scan its own work again).
 _UNINDEXED = {
     "sqlite": "SELECT e.id, e.archive_path, e.title FROM entries e "
-    "WHERE e.archive_path IS NOT NULL AND (e.archive_id = :aid OR e.archive_id IS NULL) "
+    "WHERE e.id > :after AND e.archive_path IS NOT NULL "
+    "AND (e.archive_id = :aid OR e.archive_id IS NULL) "
     "AND NOT EXISTS (SELECT 1 FROM entry_search s WHERE s.rowid = e.id) ORDER BY e.id LIMIT :n",
     "postgresql": "SELECT e.id, e.archive_path, e.title FROM entries e "
-    "WHERE e.archive_path IS NOT NULL AND (e.archive_id = :aid OR e.archive_id IS NULL) "
+    "WHERE e.id > :after AND e.archive_path IS NOT NULL "
+    "AND (e.archive_id = :aid OR e.archive_id IS NULL) "
     "AND NOT EXISTS (SELECT 1 FROM entry_search s WHERE s.entry_id = e.id) "
     "ORDER BY e.id LIMIT :n",
 }
@@ -68,12 +71,14 @@ class SearchQueries:
 
     _db: Database
 
-    def unindexed(self, archive_id: str, limit: int = 500) -> list[tuple[int, str, str | None]]:
-        """(entry id, archive path, title) of entries of this folder not indexed yet."""
+    def unindexed(
+        self, archive_id: str, limit: int = 500, *, after_id: int = 0
+    ) -> list[tuple[int, str, str | None]]:
+        """(entry id, archive path, title) of entries of this folder not indexed yet, of
+        ids above ``after_id``, lowest first."""
+        params = {"aid": archive_id, "n": limit, "after": after_id}
         with self._db.read_rows() as connection:
-            rows = connection.execute(
-                text(_UNINDEXED[self._db.dialect]), {"aid": archive_id, "n": limit}
-            )
+            rows = connection.execute(text(_UNINDEXED[self._db.dialect]), params)
             return [(entry_id, path, title) for entry_id, path, title in rows]
 
     def index_texts(self, texts: Sequence[tuple[int, str, str]]) -> None:

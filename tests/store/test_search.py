@@ -76,6 +76,8 @@ def test_unindexed_names_what_still_needs_a_row(store: Store) -> None:
     [(entry_id, path, title)] = store.unindexed("here", 10)
     assert (path, title) == ("articles/f/d.md", "new")
     assert store.unindexed("elsewhere", 10) == []  # another machine's folder
+    assert store.unindexed("here", 10, after_id=entry_id - 1) == [(entry_id, path, title)]
+    assert store.unindexed("here", 10, after_id=entry_id) == []  # only ids above after_id
     store.index_texts([(entry_id, "new", "body")])
     assert store.unindexed("here", 10) == []
     store.index_texts([(entry_id, "new", "changed body 改写")])  # a reprocessed file
