@@ -26,7 +26,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ingestd import indexer
-from ingestd.store import FIRST_FILE_ID, NewEntry, open_store
+from ingestd.naming import FIRST_FILE_ID
+from ingestd.store import NewEntry, open_store
 
 CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "corpus"
 UNIQUE = "这一句独一无二的测试短语只出现在一篇文章的正文中间"

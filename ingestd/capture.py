@@ -60,10 +60,10 @@ from ingestd.types import Fetched
 
 log = logging.getLogger("ingestd.capture")
 
-RAW_MODES = ("off", "pages", "all")
 #: A WARC file is closed and a new one started past this size (a common crawler size).
 DEFAULT_FILE_BYTES = 1_000_000_000
-#: Payload digests remembered for revisit records (about 150 bytes each).
+#: Payload digests remembered for revisit records, oldest forgotten first (about 600
+#: bytes each with their URL, date and record id: some 60 MB at this limit).
 DEDUP_LIMIT = 100_000
 #: The extension header of a revisit record: "FILE OFFSET" of the full record.
 LOCATION_HEADER = "Ingestd-Payload-Location"

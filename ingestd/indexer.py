@@ -31,6 +31,9 @@ CHUNK = 50
 _TAG = re.compile(r"<[^>]*>")
 #: Seconds the background indexer rests when nothing is left to index.
 PAUSE = 5.0
+#: Background rounds per look at every entry (about every 5 minutes; the others look
+#: only at entries newer than the last one indexed).
+FULL_LOOK_EVERY = 60
 
 
 def findable(file_text: str) -> str:
@@ -58,19 +61,35 @@ def catch_up(
 
     At most ``limit`` (all when None); ``progress`` is told the count after each chunk.
     """
+    return _index_from(store, root, 0, chunk, limit, progress)[0]
+
+
+def _index_from(
+    store: Store,
+    root: Path,
+    after: int,
+    chunk: int = CHUNK,
+    limit: int | None = None,
+    progress: Callable[[int], object] | None = None,
+) -> tuple[int, int]:
+    """``catch_up`` of the entries above id ``after``: (how many, the last id indexed)."""
     archive_id = archive.archive_identity(root)
     done = 0
     while limit is None or done < limit:
-        rows = store.unindexed(archive_id, chunk if limit is None else min(chunk, limit - done))
+        wanted = chunk if limit is None else min(chunk, limit - done)
+        # From the last chunk's end: the rows before it are indexed (the query gives the
+        # lowest ids first), and reading them again per chunk would make this quadratic.
+        rows = store.unindexed(archive_id, wanted, after_id=after)
         if not rows:
             break
         store.index_texts(
             [(entry_id, title or "", _body(root, path)) for entry_id, path, title in rows]
         )
         done += len(rows)
+        after = rows[-1][0]
         if progress is not None:
             progress(done)
-    return done
+    return done, after
 
 
 def index_file(store: Store, entry_id: int, title: str | None, file_text: str) -> None:
@@ -78,16 +97,29 @@ def index_file(store: Store, entry_id: int, title: str | None, file_text: str) -
     store.index_texts([(entry_id, title or "", findable(file_text))])
 
 
-async def keep_in_step(store: Store, root: Path, pause: float = PAUSE) -> None:
-    """Index new entries in the background until cancelled (the daemon runs this)."""
+async def keep_in_step(
+    store: Store, root: Path, pause: float = PAUSE, full_look_every: int = FULL_LOOK_EVERY
+) -> None:
+    """Index new entries in the background until cancelled (the daemon runs this).
+
+    A round looks only above the last entry it indexed, so an idle daemon's round costs
+    nothing however large the archive; every ``full_look_every`` rounds one looks at
+    every entry, for the few that get their file after later ones (a page retried).
+    """
+    after = newest = looks = 0  # where this round starts; the last entry indexed
     while True:
         try:
-            done = await asyncio.to_thread(catch_up, store, root, limit=10 * CHUNK)
+            done, last = await asyncio.to_thread(_index_from, store, root, after, CHUNK, 10 * CHUNK)
         except (StorageError, ArchiveError) as exc:
             log.warning("search index not updated (retrying in %gs): %s", pause, exc)
-            done = 0
+            done, last = 0, after
+        newest = max(newest, last)
         if done < 10 * CHUNK:
+            looks += 1
+            after = 0 if looks % full_look_every == 0 else newest
             await asyncio.sleep(pause)
+        else:
+            after = last  # more to index: on at once, from where this round stopped
 
 
 def _body(root: Path, relative: str) -> str:

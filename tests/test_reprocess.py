@@ -59,6 +59,19 @@ def reprocess(setup: Setup, *args: str) -> tuple[int, dict[str, Any]]:
     return code, json.loads(setup.capsys.readouterr().out)
 
 
+def one_page_archived_worse(
+    setup: Setup, loopback: LoopbackServer, monkeypatch: pytest.MonkeyPatch
+) -> bytes:
+    """Feed "p" (repost) archives one page with the "older" extractor; its file's bytes."""
+    serve(loopback, 1)
+    setup.write(feed_toml("p", loopback.url("/f.xml"), format="repost", source="s", site="S"))
+    with monkeypatch.context() as patch:
+        worse_extraction(patch)
+        assert setup.fetch()[0] == 0
+    [old] = files(setup).values()
+    return old
+
+
 def files(setup: Setup) -> dict[str, bytes]:
     base = setup.root / "archive" / "articles"
     return {p.relative_to(base).as_posix(): p.read_bytes() for p in base.rglob("*.md")}
@@ -138,12 +151,7 @@ def test_entries_from_a_recorded_feed_document_are_rebuilt(
 def test_a_kill_between_keeping_the_text_and_the_rewrite_is_finished_once(
     setup: Setup, loopback: LoopbackServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    serve(loopback, 1)
-    setup.write(feed_toml("p", loopback.url("/f.xml"), format="repost", source="s", site="S"))
-    with monkeypatch.context() as patch:
-        worse_extraction(patch)
-        assert setup.fetch()[0] == 0
-    [old] = files(setup).values()
+    old = one_page_archived_worse(setup, loopback, monkeypatch)
     with setup.store() as store:
         [(_feed, entry)] = store.list_entries()
         assert store.keep_replaced_text(entry.id, old.decode(), datetime.now(UTC))  # then killed
@@ -156,12 +164,7 @@ def test_a_kill_between_keeping_the_text_and_the_rewrite_is_finished_once(
 def test_a_feed_a_daemon_holds_is_waited_for(
     setup: Setup, loopback: LoopbackServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    serve(loopback, 1)
-    setup.write(feed_toml("p", loopback.url("/f.xml"), format="repost", source="s", site="S"))
-    with monkeypatch.context() as patch:
-        worse_extraction(patch)
-        assert setup.fetch()[0] == 0
-    [old] = files(setup).values()
+    old = one_page_archived_worse(setup, loopback, monkeypatch)
     now = datetime.now(UTC)
     archive = setup.root / "archive"
     spec = FeedSpec("p", loopback.url("/f.xml"), ArchiveFormat.REPOST, source="s", site="S")

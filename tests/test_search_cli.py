@@ -3,12 +3,14 @@ index filled from the files (also for an archive made before the index existed).
 
 from __future__ import annotations
 
+import asyncio
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from ingestd import indexer
+from ingestd import archive, indexer
 from ingestd.cli import main
 from ingestd.store import open_store
 from ingestd.store.engine import open_database
@@ -98,3 +100,51 @@ def test_an_archive_from_before_the_index_is_indexed_from_its_files(tmp_path: Pa
 )
 def test_findable_text_drops_markup(text: str, words: str) -> None:
     assert indexer.findable(text) == words
+
+
+class _Stop(Exception):
+    pass
+
+
+def test_the_background_indexer_looks_above_its_last_entry_and_now_and_then_at_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root, now = tmp_path / "archive", datetime(2026, 1, 1, tzinfo=UTC)
+    (root / "articles" / "a").mkdir(parents=True)
+    with open_store(f"sqlite:///{tmp_path / 'i.db'}") as store:
+        store.sync_feeds([("a", "https://a/", "feed", 60)], now=now)
+        feed = store.get_feed("a")
+        assert feed is not None
+        here = archive.archive_identity(root)
+
+        def add(name: str, path: str | None) -> int:
+            if path is not None:
+                (root / path).write_text(f"<p>{name} 正文</p>", encoding="utf-8")
+            entry = store.add_entry(feed.id, name, content_hash=name, first_seen_at=now,
+                                    title=name, archive_path=path,
+                                    file_id=int(path[11:-3]) if path else None,
+                                    archive_id=here)  # fmt: skip
+            return entry.id
+
+        late = add("late", None)  # its page is retried: the file comes after later ones
+        add("first", "articles/a/1.md")
+        found: list[list[str | None]] = []
+
+        async def rest(_seconds: float) -> None:
+            found.append(sorted(e.title for _f, e in store.search_entries("正文")))
+            if len(found) == 1:
+                (root / "articles/a/2.md").write_text("<p>late 正文</p>", encoding="utf-8")
+                store.set_archive_path(late, "articles/a/2.md", 2)
+                add("second", "articles/a/3.md")
+            if len(found) == 4:
+                raise _Stop
+
+        monkeypatch.setattr(indexer.asyncio, "sleep", rest)
+        with pytest.raises(_Stop):
+            asyncio.run(indexer.keep_in_step(store, root, full_look_every=3))
+        assert found == [
+            ["first"],  # the first round looks at every entry
+            ["first", "second"],  # the next ones above the last entry indexed: not "late"
+            ["first", "second"],
+            ["first", "late", "second"],  # every third round after the first looks at all
+        ]

@@ -10,7 +10,6 @@ import argparse
 import json
 import sys
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from ingestd import indexer
@@ -50,7 +49,8 @@ def search(runtime: Runtime, args: argparse.Namespace) -> int:
         print(f"indexed {added} entries new to the search index", file=sys.stderr)
     phrase = args.text.strip()
     found = runtime.store.search_entries(phrase, args.feed, since=args.since, limit=args.limit)
-    rows = [_row(root, feed, entry, phrase) for feed, entry in found]
+    texts = runtime.store.indexed_texts([entry.id for _feed, entry in found])
+    rows = [_row(feed, entry, texts.get(entry.id, ""), phrase) for feed, entry in found]
     if args.json:
         print(json.dumps({"entries": rows}, ensure_ascii=False))
     else:
@@ -62,7 +62,7 @@ def search(runtime: Runtime, args: argparse.Namespace) -> int:
     return 0 if rows else 1
 
 
-def _row(root: Path, feed: str, entry: EntryRecord, phrase: str) -> dict[str, Any]:
+def _row(feed: str, entry: EntryRecord, indexed: str, phrase: str) -> dict[str, Any]:
     return {
         "id": entry.id,
         "feed": feed,
@@ -70,18 +70,14 @@ def _row(root: Path, feed: str, entry: EntryRecord, phrase: str) -> dict[str, An
         "link": entry.link,
         "published": entry.published_at.isoformat() if entry.published_at else None,
         "path": entry.archive_path,
-        "context": _context(root, entry.archive_path, phrase),
+        "context": _context(indexed, phrase),
     }
 
 
-def _context(root: Path, relative: str | None, phrase: str) -> str:
-    """The text around the first match in the entry's file (empty: the title matched)."""
-    if not relative:
-        return ""
-    try:
-        text = " ".join(indexer.findable((root / relative).read_text(encoding="utf-8")).split())
-    except OSError:
-        return ""
+def _context(indexed: str, phrase: str) -> str:
+    """The text around the first match in the entry's indexed text (its file's words, as
+    the index holds them; empty: the title matched)."""
+    text = " ".join(indexed.split())
     at = text.lower().find(phrase.lower())
     if at < 0:
         return ""

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import select, text
+from sqlalchemy import bindparam, select, text
 from sqlalchemy.orm import Session
 
 from ingestd.store.engine import Database
@@ -23,13 +23,16 @@ from ingestd.store.records import EntryRecord, to_record
 from ingestd.store.schema import Entry, Feed
 
 #: Entries of this archive folder (or of none recorded: rows older than migration 0002)
-#: that have a file but no index row yet, oldest first.
+#: that have a file but no index row yet, oldest first, above an id (the rows below it
+#: are not read: a catch-up going chunk by chunk does not scan its own work again).
 _UNINDEXED = {
     "sqlite": "SELECT e.id, e.archive_path, e.title FROM entries e "
-    "WHERE e.archive_path IS NOT NULL AND (e.archive_id = :aid OR e.archive_id IS NULL) "
+    "WHERE e.id > :after AND e.archive_path IS NOT NULL "
+    "AND (e.archive_id = :aid OR e.archive_id IS NULL) "
     "AND NOT EXISTS (SELECT 1 FROM entry_search s WHERE s.rowid = e.id) ORDER BY e.id LIMIT :n",
     "postgresql": "SELECT e.id, e.archive_path, e.title FROM entries e "
-    "WHERE e.archive_path IS NOT NULL AND (e.archive_id = :aid OR e.archive_id IS NULL) "
+    "WHERE e.id > :after AND e.archive_path IS NOT NULL "
+    "AND (e.archive_id = :aid OR e.archive_id IS NULL) "
     "AND NOT EXISTS (SELECT 1 FROM entry_search s WHERE s.entry_id = e.id) "
     "ORDER BY e.id LIMIT :n",
 }
@@ -57,6 +60,10 @@ _MATCH = {
     "WHERE (title || ' ' || body) ILIKE :pattern ESCAPE '\\' ORDER BY entry_id DESC",
 }
 _MATCH[("postgresql", False)] = _MATCH[("postgresql", True)]
+_BODIES = {
+    "sqlite": "SELECT rowid, body FROM entry_search WHERE rowid IN :ids",
+    "postgresql": "SELECT entry_id, body FROM entry_search WHERE entry_id IN :ids",
+}
 
 
 class SearchQueries:
@@ -64,12 +71,14 @@ class SearchQueries:
 
     _db: Database
 
-    def unindexed(self, archive_id: str, limit: int = 500) -> list[tuple[int, str, str | None]]:
-        """(entry id, archive path, title) of entries of this folder not indexed yet."""
+    def unindexed(
+        self, archive_id: str, limit: int = 500, *, after_id: int = 0
+    ) -> list[tuple[int, str, str | None]]:
+        """(entry id, archive path, title) of entries of this folder not indexed yet, of
+        ids above ``after_id``, lowest first."""
+        params = {"aid": archive_id, "n": limit, "after": after_id}
         with self._db.read_rows() as connection:
-            rows = connection.execute(
-                text(_UNINDEXED[self._db.dialect]), {"aid": archive_id, "n": limit}
-            )
+            rows = connection.execute(text(_UNINDEXED[self._db.dialect]), params)
             return [(entry_id, path, title) for entry_id, path, title in rows]
 
     def index_texts(self, texts: Sequence[tuple[int, str, str]]) -> None:
@@ -79,6 +88,15 @@ class SearchQueries:
         rows = [dict(id=entry_id, title=title, body=body) for entry_id, title, body in texts]
         with self._db.write_rows() as connection:
             connection.execute(text(_UPSERT[self._db.dialect]), rows)
+
+    def indexed_texts(self, entry_ids: Sequence[int]) -> dict[int, str]:
+        """Entry id -> the text indexed for it (its file's words), of these entries."""
+        if not entry_ids:
+            return {}
+        query = text(_BODIES[self._db.dialect]).bindparams(bindparam("ids", expanding=True))
+        with self._db.read_rows() as connection:
+            rows = connection.execute(query, {"ids": list(entry_ids)})
+            return {entry_id: body for entry_id, body in rows}
 
     def search_entries(
         self,

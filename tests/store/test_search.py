@@ -76,8 +76,17 @@ def test_unindexed_names_what_still_needs_a_row(store: Store) -> None:
     [(entry_id, path, title)] = store.unindexed("here", 10)
     assert (path, title) == ("articles/f/d.md", "new")
     assert store.unindexed("elsewhere", 10) == []  # another machine's folder
+    assert store.unindexed("here", 10, after_id=entry_id - 1) == [(entry_id, path, title)]
+    assert store.unindexed("here", 10, after_id=entry_id) == []  # only ids above after_id
     store.index_texts([(entry_id, "new", "body")])
     assert store.unindexed("here", 10) == []
     store.index_texts([(entry_id, "new", "changed body 改写")])  # a reprocessed file
     assert found(store, "改写") == ["d"]
     assert found(store, "body") == ["d"]
+
+
+def test_indexed_texts_are_what_the_index_holds(store: Store) -> None:
+    ids = setup(store)
+    texts = store.indexed_texts([ids["a"], ids["c"], 999_999])
+    assert texts == {ids["a"]: BODY, ids["c"]: "第三篇：" + BODY}  # no row: left out
+    assert store.indexed_texts([]) == {}
