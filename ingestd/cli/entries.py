@@ -74,7 +74,7 @@ def add_arguments(sub: Subparsers, common: argparse.ArgumentParser) -> argparse.
 
 def command(settings: Settings, args: argparse.Namespace) -> int:
     """Run one ``entries`` action; the exit status."""
-    names = list(getattr(args, "names", None) or getattr(args, "feed", []))
+    names = list(getattr(args, "names", []))  # `show` names no feed
     unknown = sorted(set(names) - {f.spec.name for f in settings.feeds})
     if unknown:
         raise ConfigError(f"no feed named {', '.join(map(repr, unknown))} in {settings.path}")

@@ -31,8 +31,9 @@ def add_search(actions: argparse._SubParsersAction[Any], common: argparse.Argume
     )
     search.add_argument("text", metavar="TEXT")
     search.add_argument(
-        "--feed", action="append", default=[], metavar="NAME", help="only this feed (repeatable)"
-    )
+        "--feed", action="append", default=[], dest="names", metavar="NAME",
+        help="only this feed (repeatable)",
+    )  # fmt: skip
     search.add_argument(
         "--since", type=moment, metavar="DATE",
         help="only entries first seen at or after DATE (ISO 8601; UTC without a zone)",
@@ -48,7 +49,7 @@ def search(runtime: Runtime, args: argparse.Namespace) -> int:
     if added:
         print(f"indexed {added} entries new to the search index", file=sys.stderr)
     phrase = args.text.strip()
-    found = runtime.store.search_entries(phrase, args.feed, since=args.since, limit=args.limit)
+    found = runtime.store.search_entries(phrase, args.names, since=args.since, limit=args.limit)
     texts = runtime.store.indexed_texts([entry.id for _feed, entry in found])
     rows = [_row(feed, entry, texts.get(entry.id, ""), phrase) for feed, entry in found]
     if args.json:
