@@ -150,11 +150,14 @@ class FeedQueries:
         """When the next enabled feed falls due (``now`` if one is due, unleased); None
         when no feed is waiting for a time (every one leased, or none enabled)."""
         free = or_(Feed.lease_expires_at.is_(None), Feed.lease_expires_at <= now)
-        query = select(func.min(Feed.next_check_at)).where(Feed.enabled.is_(True), free)
+        query = select(
+            func.count(), func.count(Feed.next_check_at), func.min(Feed.next_check_at)
+        ).where(Feed.enabled.is_(True), free)
         with self._db.read() as session:
-            if session.scalar(select(Feed.id).where(due(now)).limit(1)) is not None:
-                return now
-            return session.scalar(query)
+            count, checked, soonest = session.execute(query).one()
+        if count > checked or (soonest is not None and soonest <= now):
+            return now  # a never-polled feed, or one already due
+        return soonest
 
     def lease_feeds(
         self, owner: str, feed_ids: Sequence[int], now: datetime, lease_seconds: float
