@@ -208,25 +208,14 @@ class FeedQueries:
         with self._db.write() as session:
             return session.execute(query).first() is not None
 
-    def renew_lease(self, feed_id: int, owner: str, now: datetime, lease_seconds: float) -> bool:
-        """Extend ``owner``'s lease on a feed to ``now + lease_seconds``; False if it was lost.
-
-        A lease that already ran out and was taken by someone else is not taken back.
-        """
-        until = now + timedelta(seconds=lease_seconds)
-        query = (
-            update(Feed)
-            .where(Feed.id == feed_id, Feed.lease_owner == owner)
-            .values(lease_expires_at=until)
-            .returning(Feed.id)
-        )
-        with self._db.write() as session:
-            return session.execute(query).first() is not None
-
     def renew_leases(
         self, feed_ids: Sequence[int], owner: str, now: datetime, lease_seconds: float
     ) -> set[int]:
-        """``renew_lease`` for several feeds in one statement; returns the ids still held."""
+        """Extend ``owner``'s leases on these feeds to ``now + lease_seconds``, in one
+        statement; returns the ids still held.
+
+        A lease that already ran out and was taken by someone else is not taken back.
+        """
         if not feed_ids:
             return set()
         until = now + timedelta(seconds=lease_seconds)
