@@ -98,7 +98,8 @@ def _children_of() -> dict[int, list[int]]:
     return tree
 
 
-def _descendants(root: int) -> list[int]:
+def descendants(root: int) -> list[int]:
+    """``root`` and every process below it."""
     tree = _children_of()
     found: list[int] = []
     todo = [root]
@@ -109,7 +110,8 @@ def _descendants(root: int) -> list[int]:
     return found
 
 
-def _rss_kb(pids: Sequence[int]) -> int:
+def rss_kb(pids: Sequence[int]) -> int:
+    """Resident memory of these processes together, in kB (gone ones count 0)."""
     total = 0
     for pid in pids:
         try:
@@ -148,7 +150,7 @@ def _wait_for_orphans(keep: set[int], timeout: float = 10.0) -> None:
             return
 
 
-def _machine_busy() -> float:
+def machine_busy() -> float:
     """CPU seconds the whole machine has been busy (all cores), from /proc/stat."""
     with open("/proc/stat", encoding="ascii") as handle:
         fields = [int(v) for v in handle.readline().split()[1:]]
@@ -168,7 +170,7 @@ def measure(
     """Run ``cmd``, wait for it (and its orphans), and return its costs and JSON output."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     self_before = resource.getrusage(resource.RUSAGE_SELF)
-    busy_before = _machine_busy()
+    busy_before = machine_busy()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         started = time.perf_counter()
         process = subprocess.Popen(
@@ -185,8 +187,8 @@ def measure(
                 if done.is_set():
                     return
                 if tick % 10 == 0:
-                    pids = _descendants(process.pid)
-                peak = max(peak, _rss_kb(pids))
+                    pids = descendants(process.pid)
+                peak = max(peak, rss_kb(pids))
                 done.wait(0.05)
 
         sampler = threading.Thread(target=sample, daemon=True)
@@ -199,7 +201,7 @@ def measure(
         _wait_for_orphans(keep or set())
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         self_after = resource.getrusage(resource.RUSAGE_SELF)
-        busy = _machine_busy() - busy_before
+        busy = machine_busy() - busy_before
         out.seek(0)
         err.seek(0)
         stdout = out.read().decode("utf-8", "replace")

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import farm
+from bench.runner import descendants, machine_busy, rss_kb
 from bench.serve import Nginx, PythonServer, StaticServer, free_port, nginx_binary
 
 REPO = Path(__file__).resolve().parent.parent
@@ -162,38 +163,8 @@ def start_daemon(config: Path, port: int, log: Path) -> Daemon:
     raise RuntimeError("ingestd run did not serve /metrics within 60 s")
 
 
-def _children() -> dict[int, list[int]]:
-    tree: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            tree.setdefault(ppid, []).append(int(entry.name))
-    return tree
-
-
-def tree_of(pid: int) -> list[int]:
-    """``pid`` and all its descendants."""
-    tree, found, todo = _children(), [], [pid]
-    while todo:
-        current = todo.pop()
-        found.append(current)
-        todo.extend(tree.get(current, []))
-    return found
-
-
 def rss_mb(pids: Sequence[int]) -> float:
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            continue
-    return total / 1024
+    return rss_kb(pids) / 1024
 
 
 def cpu_seconds(pids: Sequence[int]) -> float:
@@ -214,15 +185,8 @@ def db_bytes(database: str) -> int | None:
     return sum(p.stat().st_size for p in (path, Path(f"{path}-wal")) if p.exists())
 
 
-def machine_busy() -> float:
-    """CPU seconds the whole machine has been busy (from /proc/stat)."""
-    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
-    idle = fields[3] + fields[4]
-    return (sum(fields[:8]) - idle) / TICKS
-
-
 def sample(daemon: Daemon, database: str, started: float) -> dict[str, Any]:
-    pids = tree_of(daemon.process.pid)
+    pids = descendants(daemon.process.pid)
     values = daemon.metrics()
     return {
         "t": round(time.monotonic() - started, 1),
@@ -348,14 +312,14 @@ def _pg_daemons(args: argparse.Namespace, config: Config, work: Path, count: int
         time.sleep(args.warmup)
         polls0 = [d.polls() for d in daemons]
         cpu0 = [cpu_seconds([d.process.pid]) for d in daemons]
-        tree0 = [cpu_seconds(tree_of(d.process.pid)) for d in daemons]
+        tree0 = [cpu_seconds(descendants(d.process.pid)) for d in daemons]
         busy0, t0 = machine_busy(), time.monotonic()
         time.sleep(args.steady)
         window = time.monotonic() - t0
         polls = [d.polls() - p for d, p in zip(daemons, polls0, strict=True)]
         cpu = [cpu_seconds([d.process.pid]) - c for d, c in zip(daemons, cpu0, strict=True)]
         tree = [
-            cpu_seconds(tree_of(d.process.pid)) - c for d, c in zip(daemons, tree0, strict=True)
+            cpu_seconds(descendants(d.process.pid)) - c for d, c in zip(daemons, tree0, strict=True)
         ]
         busy = machine_busy() - busy0
     finally:

@@ -110,10 +110,8 @@ class Scheduler(Wiring):
         self.last_lease_seconds = 0.0
         #: Feeds leased but handed back because their host had ``per_host`` polls running.
         self.host_deferrals = 0
+        # Every poll in flight, until its lease is given back (wait_idle, drain wait).
         self._running: dict[int, Running] = {}
-        # Every poll task until it has ended, its lease given back included (a poll
-        # leaves ``_running`` before it gives its lease back).
-        self._tasks: set[asyncio.Task[PollResult | None]] = set()
         self._per_host: Counter[str] = Counter()
         self._host_of: dict[int, str] = {}  # feed id -> host, of every feed leased so far
         self._round_lock = asyncio.Lock()
@@ -263,8 +261,6 @@ class Scheduler(Wiring):
         lease_until = _lease_until(record, now, self.lease_seconds)
         task = asyncio.create_task(self._poll(job), name=f"poll {record.name}")
         self._running[record.id] = Running(record, task, lease_until, host)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
         self._per_host[host] += 1
         self.polls_started += 1
         return task
@@ -280,10 +276,14 @@ class Scheduler(Wiring):
             log.exception("feed %s: poll failed with a bug", record.name)
             return None
         finally:
-            self._forget(record.id)
             self.polls_finished += 1
-            # Shielded: a cancelled poll still hands its feed back at once.
-            await asyncio.shield(self._release(record))
+            if (running := self._running.get(record.id)) is not None:
+                running.ending = True  # no renewal: its lease is being given back
+            try:
+                # Shielded: a cancelled poll still hands its feed back at once.
+                await asyncio.shield(self._release(record))
+            finally:
+                self._forget(record.id)  # its slot is free once its lease is back
             if self._backlog or self.per_host is not None:
                 self._wake.set()  # a free slot, and feeds may be waiting for one
         if self.on_result is not None:
@@ -319,7 +319,11 @@ class Scheduler(Wiring):
         """
         now = self.clock()
         half = self.lease_seconds / 2
-        due = [r for r in self._running.values() if (r.lease_until - now).total_seconds() <= half]
+        due = [
+            r
+            for r in self._running.values()
+            if not r.ending and (r.lease_until - now).total_seconds() <= half
+        ]
         if not due:
             return
         kept = await asyncio.to_thread(
@@ -330,7 +334,7 @@ class Scheduler(Wiring):
         for running in due:
             if running.record.id in kept:
                 running.lease_until = until
-            elif self._running.get(running.record.id) is running:
+            elif not running.ending:
                 # Not a poll that ended (and gave its lease back) meanwhile.
                 log.warning("feed %s: lease lost during a long poll", running.record.name)
 
@@ -339,9 +343,9 @@ class Scheduler(Wiring):
         wait = self.tick_seconds
         if self._next_due is not None:
             wait = min(wait, (self._next_due - self.clock()).total_seconds())
-        if self._running:
+        if leases := [r.lease_until for r in self._running.values() if not r.ending]:
             # A renewal may be needed before the next tick.
-            soonest = min(r.lease_until for r in self._running.values())
+            soonest = min(leases)
             renew_at = (soonest - self.clock()).total_seconds() - self.lease_seconds / 2
             wait = min(wait, renew_at)
         return max(MIN_ROUND_GAP, wait)

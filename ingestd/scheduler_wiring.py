@@ -56,6 +56,7 @@ class Running:
     task: asyncio.Task[PollResult | None]
     lease_until: datetime
     host: str
+    ending: bool = False  # the poll is over and gives its lease back
 
 
 class Wiring(abc.ABC):
@@ -66,7 +67,6 @@ class Wiring(abc.ABC):
     _stopping: bool
     _wake: asyncio.Event
     _running: dict[int, Running]
-    _tasks: set[asyncio.Task[PollResult | None]]
     _aps: AsyncIOScheduler | None
     _executor: TickExecutor | None
     _refiller: asyncio.Task[None] | None
@@ -117,7 +117,7 @@ class Wiring(abc.ABC):
 
     async def wait_idle(self, timeout: float | None = None) -> bool:
         """Wait until no poll is in flight; False if ``timeout`` seconds passed first."""
-        tasks = list(self._tasks)
+        tasks = [r.task for r in self._running.values()]
         if not tasks:
             return True
         _done, pending = await asyncio.wait(tasks, timeout=timeout)
@@ -140,7 +140,7 @@ class Wiring(abc.ABC):
                 await asyncio.wait(ticks, timeout=grace)
         if self._refiller is not None:
             await asyncio.wait([self._refiller], timeout=grace)
-        tasks = list(self._tasks)
+        tasks = [r.task for r in self._running.values()]
         if not tasks:
             return Drained(0, 0)
         left = max(0.0, grace - (asyncio.get_running_loop().time() - started))

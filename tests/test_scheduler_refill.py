@@ -145,11 +145,6 @@ class SlowRenewals:
         self.store, self.clock, self.cost = store, clock, cost
         self.calls = 0
 
-    def renew_lease(self, *args: object) -> bool:
-        self.calls += 1
-        self.clock.advance(seconds=self.cost)
-        return self.store.renew_lease(*args)  # type: ignore[arg-type]
-
     def renew_leases(self, *args: object) -> set[int]:
         self.calls += 1
         self.clock.advance(seconds=self.cost)

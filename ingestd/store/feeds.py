@@ -150,11 +150,14 @@ class FeedQueries:
         """When the next enabled feed falls due (``now`` if one is due, unleased); None
         when no feed is waiting for a time (every one leased, or none enabled)."""
         free = or_(Feed.lease_expires_at.is_(None), Feed.lease_expires_at <= now)
-        query = select(func.min(Feed.next_check_at)).where(Feed.enabled.is_(True), free)
+        query = select(
+            func.count(), func.count(Feed.next_check_at), func.min(Feed.next_check_at)
+        ).where(Feed.enabled.is_(True), free)
         with self._db.read() as session:
-            if session.scalar(select(Feed.id).where(due(now)).limit(1)) is not None:
-                return now
-            return session.scalar(query)
+            count, checked, soonest = session.execute(query).one()
+        if count > checked or (soonest is not None and soonest <= now):
+            return now  # a never-polled feed, or one already due
+        return soonest
 
     def lease_feeds(
         self, owner: str, feed_ids: Sequence[int], now: datetime, lease_seconds: float
@@ -205,25 +208,14 @@ class FeedQueries:
         with self._db.write() as session:
             return session.execute(query).first() is not None
 
-    def renew_lease(self, feed_id: int, owner: str, now: datetime, lease_seconds: float) -> bool:
-        """Extend ``owner``'s lease on a feed to ``now + lease_seconds``; False if it was lost.
-
-        A lease that already ran out and was taken by someone else is not taken back.
-        """
-        until = now + timedelta(seconds=lease_seconds)
-        query = (
-            update(Feed)
-            .where(Feed.id == feed_id, Feed.lease_owner == owner)
-            .values(lease_expires_at=until)
-            .returning(Feed.id)
-        )
-        with self._db.write() as session:
-            return session.execute(query).first() is not None
-
     def renew_leases(
         self, feed_ids: Sequence[int], owner: str, now: datetime, lease_seconds: float
     ) -> set[int]:
-        """``renew_lease`` for several feeds in one statement; returns the ids still held."""
+        """Extend ``owner``'s leases on these feeds to ``now + lease_seconds``, in one
+        statement; returns the ids still held.
+
+        A lease that already ran out and was taken by someone else is not taken back.
+        """
         if not feed_ids:
             return set()
         until = now + timedelta(seconds=lease_seconds)

@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, delete, func, or_, select, text
+from sqlalchemy import delete, func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from ingestd.store.engine import Database
+from ingestd.store.leasing import due
 from ingestd.store.records import Pruned, ScheduleLag, TableStats
 from ingestd.store.schema import Base, Feed, Fetch
 
@@ -27,19 +28,14 @@ class HistoryQueries:
     def schedule_lag(self, now: datetime) -> ScheduleLag:
         """Feeds due and waiting for a slot (enabled, check time come, not leased), and
         the check time of the one waiting longest."""
-        waiting = and_(
-            Feed.enabled.is_(True),
-            or_(Feed.next_check_at.is_(None), Feed.next_check_at <= now),
-            or_(Feed.lease_expires_at.is_(None), Feed.lease_expires_at <= now),
-        )
-        query = select(func.count(), func.min(Feed.next_check_at)).where(waiting)
+        # count(next_check_at) leaves out the never-polled feeds (due since they were added).
+        query = select(
+            func.count(), func.count(Feed.next_check_at), func.min(Feed.next_check_at)
+        ).where(due(now))
         with self._db.read() as session:
-            count, oldest = session.execute(query).one()
-            never = session.scalar(
-                select(func.count()).where(waiting, Feed.next_check_at.is_(None))
-            )
+            count, checked, oldest = session.execute(query).one()
         # A never-polled feed is due since it was added: count it as due now.
-        return ScheduleLag(int(count), now if never and oldest is None else oldest)
+        return ScheduleLag(int(count), now if count > checked and oldest is None else oldest)
 
     def recent_start_delays(self, limit: int = 1000) -> list[float]:
         """Seconds from due to start of the latest ``limit`` polls that were due (one-off

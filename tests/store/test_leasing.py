@@ -39,11 +39,11 @@ def test_an_expired_lease_is_taken_over(store: Store) -> None:
 def test_a_lease_is_renewed_only_by_its_owner(store: Store) -> None:
     store.sync_feeds(FEEDS[:1], now=NOW)
     [feed] = store.lease_due_feeds("long-poll", NOW, lease_seconds=60)
-    assert store.renew_lease(feed.id, "long-poll", NOW + timedelta(seconds=40), 60)
+    assert store.renew_leases([feed.id], "long-poll", NOW + timedelta(seconds=40), 60) == {feed.id}
     # The renewed lease outlives the first one: nobody can take the feed at NOW + 60 s.
     assert store.lease_due_feeds("other", NOW + timedelta(seconds=60), 60) == []
     [taken] = store.lease_due_feeds("other", NOW + timedelta(seconds=100), 60)
-    assert not store.renew_lease(feed.id, "long-poll", NOW + timedelta(seconds=101), 60)
+    assert not store.renew_leases([feed.id], "long-poll", NOW + timedelta(seconds=101), 60)
     held = store.get_feed_by_id(taken.id)
     assert held is not None and held.lease_owner == "other"
 
