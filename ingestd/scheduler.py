@@ -206,7 +206,10 @@ class Scheduler(Wiring):
             return []
         started = time.monotonic()
         skip = self._full_hosts_feeds()
-        records = await self._lease(free, skip)
+        # Never the feeds this daemon is polling: should a poll outlive its lease (renewals
+        # failed), the feed is due again in the database, and a second poll of it here
+        # would share its slot, its host count and its entry in ``_running``.
+        records = await self._lease(free, [*self._running, *skip])
         self.last_lease_seconds = time.monotonic() - started
         self._backlog = len(records) >= free
         self._next_due = None
@@ -227,11 +230,9 @@ class Scheduler(Wiring):
         """Lease up to ``free`` due feeds, not those in ``skip``; if cancelled meanwhile,
         give them back."""
         args = (self.owner, self.clock(), self.lease_seconds, free)
-        if skip:
-            call = asyncio.to_thread(self.store.lease_due_feeds, *args, exclude=skip)
-        else:
-            call = asyncio.to_thread(self.store.lease_due_feeds, *args)
-        taking = asyncio.ensure_future(call)
+        taking = asyncio.ensure_future(
+            asyncio.to_thread(self.store.lease_due_feeds, *args, exclude=skip)
+        )
         try:
             return await asyncio.shield(taking)
         except asyncio.CancelledError:

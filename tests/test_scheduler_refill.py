@@ -248,3 +248,33 @@ async def _run_for(runtime, seconds: float) -> Scheduler:  # type: ignore[no-unt
         await asyncio.sleep(seconds)  # the daemon runs on the real clock for a while
         await scheduler.drain(grace=TIMEOUT * 2)
         return scheduler
+
+
+def test_a_poll_that_outlived_its_lease_is_not_started_twice(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clock = Clock()
+    with open_store(database_url) as store:
+        feeds(store, [("slow", "slow.example"), ("quick", "quick.example")])
+        poller = Held(store, clock, hang={"slow.example"})
+        # Renewals fail (the database refuses them): the slow poll's lease runs out.
+        monkeypatch.setattr(store, "renew_leases", lambda *args: set())
+
+        async def body() -> None:
+            scheduler = Scheduler(
+                store, poller, job_for, clock=clock, owner="me", concurrency=4,
+                lease_seconds=10, tick_seconds=3600,
+            )  # fmt: skip
+            try:
+                await scheduler.tick()
+                await until(lambda: len(poller.started) == 2)
+                clock.advance(seconds=60)  # the lease ran out; "slow" is due again
+                assert await scheduler.tick() == []
+                assert poller.started.count("slow") == 1
+                assert scheduler.running == 1
+            finally:
+                poller.release.set()
+                scheduler.stop()
+                assert await scheduler.wait_idle(5)
+
+        asyncio.run(body())

@@ -24,10 +24,10 @@ class SlowLeases:
         self.entered = threading.Event()
         self.go_on = threading.Event()
 
-    def lease_due_feeds(self, *args: object) -> list[FeedRecord]:
+    def lease_due_feeds(self, *args: object, **kwargs: object) -> list[FeedRecord]:
         self.entered.set()
         self.go_on.wait(10)
-        return self.store.lease_due_feeds(*args)  # type: ignore[arg-type]
+        return self.store.lease_due_feeds(*args, **kwargs)  # type: ignore[arg-type]
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.store, name)
