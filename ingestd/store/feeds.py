@@ -24,7 +24,7 @@ from sqlalchemy.sql.dml import Update
 
 from ingestd.errors import StorageError
 from ingestd.store.engine import Database
-from ingestd.store.leasing import due, due_order, lease_locking, lease_one_update, record_due_order
+from ingestd.store.leasing import due, due_order, lease_update, record_due_order
 from ingestd.store.records import (
     REMOVED_REASON,
     FeedConfig,
@@ -138,11 +138,9 @@ class FeedQueries:
         wanted = due(now)
         if exclude:
             wanted = and_(wanted, Feed.id.not_in(list(exclude)))
+        locking = self._db.dialect == "postgresql"
         with self._db.write() as session:
-            if self._db.dialect == "postgresql":
-                feeds = lease_locking(session, owner, wanted, until, limit)
-            else:
-                feeds = lease_one_update(session, owner, wanted, until, limit)
+            feeds = lease_update(session, owner, wanted, until, limit, skip_locked=locking)
             records = [feed_record(f) for f in feeds]
         return sorted(records, key=record_due_order)
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
+
+from sqlalchemy import event
 
 from ingestd.store import FeedConfig, Store, open_store
 from tests.store.conftest import NOW, pg_connect, pg_url
@@ -22,6 +25,36 @@ def test_a_leased_feed_is_not_leased_again(store: Store) -> None:
     assert [f.name for f in second] == ["f02"]
     assert store.lease_due_feeds("three", NOW + timedelta(seconds=59), 60, 10) == []
     assert store.due_feeds(NOW) == []
+
+
+def statements_during(store: Store, action: Callable[[], object]) -> list[str]:
+    """The SQL statements ``action`` sends to the database, but transaction control (the
+    BEGIN IMMEDIATE of SQLite's writes) and PostgreSQL's pool ping (an empty query)."""
+    sent: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.strip(" ;") and not statement.startswith("BEGIN"):
+            sent.append(statement)
+
+    engine = store._db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return sent
+
+
+def test_a_lease_is_one_statement_however_many_feeds_it_takes(store: Store) -> None:
+    store.sync_feeds(FEEDS, now=NOW)
+    leased: list[object] = []
+    sent = statements_during(
+        store, lambda: leased.extend(store.lease_due_feeds("one", NOW, 60, limit=20, exclude=[1]))
+    )
+    # A statement (and a round trip) per leased feed made leasing most of the database's
+    # work per poll on PostgreSQL.
+    assert len(leased) == 20
+    assert len(sent) == 1, sent
 
 
 def test_an_expired_lease_is_taken_over(store: Store) -> None:
