@@ -4,7 +4,8 @@ The database decides what is due (``next_check_at``, leases), never this process
 memory, so a restart loses nothing and several daemons can share one database. The
 scheduler holds no business rules: when a feed is next due, back-off and redirects are
 the pipeline's (and ``decide``'s) business; the scheduler only leases, polls within the
-concurrency limit, keeps long polls' leases alive and gives leases back.
+concurrency limit, keeps long polls' leases alive and gives back the leases the pipeline
+did not (a poll's outcome gives its lease back in the same transaction).
 
 Work-conserving: a slot freed by a poll that ends is filled again at once while the
 database has more due feeds (with ``refill``), and when it has none, the scheduler
@@ -268,6 +269,7 @@ class Scheduler(Wiring):
 
     async def _poll(self, job: FeedJob) -> PollResult | None:
         record = job.record
+        result: PollResult | None = None
         try:
             result = await self.poller.poll(job)
         except StorageError as exc:
@@ -281,8 +283,11 @@ class Scheduler(Wiring):
             if (running := self._running.get(record.id)) is not None:
                 running.ending = True  # no renewal: its lease is being given back
             try:
+                # The pipeline gives the lease back with the poll's outcome; a poll that
+                # failed, was cancelled or lost its lease has it given back here.
                 # Shielded: a cancelled poll still hands its feed back at once.
-                await asyncio.shield(self._release(record))
+                if result is None or not result.lease_returned:
+                    await asyncio.shield(self._release(record))
             finally:
                 self._forget(record.id)  # its slot is free once its lease is back
             if self._backlog or self.per_host is not None:
