@@ -315,6 +315,28 @@ def test_a_feed_no_longer_configured_is_not_polled(
     asyncio.run(body())
 
 
+def test_the_job_lookup_follows_a_reload(
+    runtime_for: Callable[[str], Runtime], tmp_path: Path, database_url: str
+) -> None:
+    runtime = runtime_for(
+        feed_toml("a", "https://a.example/", interval="1h")
+        + feed_toml("b", "https://b.example/", interval="1h")
+    )
+    records = {record.name: record for record in runtime.store.list_feeds()}
+    current = [runtime.settings]
+    lookup = job_lookup(lambda: current[0])
+    first = lookup(records["a"])
+    assert first is not None and first.interval_seconds == 3600
+    assert lookup(records["b"]) is not None
+    # A reload: a's interval changed, b removed.
+    current[0] = write_config(
+        tmp_path, database_url, feed_toml("a", "https://a.example/", interval="2m")
+    )
+    again = lookup(records["a"])
+    assert again is not None and again.interval_seconds == 120
+    assert lookup(records["b"]) is None
+
+
 def _lease_of(store: Store) -> datetime | None:
     [feed] = store.list_feeds()
     return feed.lease_expires_at
