@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Unpack
+from typing import Any, Unpack
 
 from sqlalchemy import (
+    Row,
     and_,
     bindparam,
     func,
@@ -159,9 +160,9 @@ class FeedQueries:
         if exclude:
             wanted = and_(wanted, Feed.id.not_in(list(exclude)))
         locking = self._db.dialect == "postgresql"
-        with self._db.write() as session:
-            feeds = lease_update(session, owner, wanted, until, limit, skip_locked=locking)
-            records = [feed_record(f) for f in feeds]
+        with self._db.write_rows() as connection:
+            rows = lease_update(connection, owner, wanted, until, limit, skip_locked=locking)
+            records = [feed_record(row) for row in rows]
         return sorted(records, key=record_due_order)
 
     def next_due_at(self, now: datetime) -> datetime | None:
@@ -322,8 +323,8 @@ class FeedQueries:
             return feed is not None
 
 
-def feed_record(feed: Feed) -> FeedRecord:
-    """Copy an ORM row into a FeedRecord."""
+def feed_record(feed: Feed | Row[Any]) -> FeedRecord:
+    """Copy an ORM row (or a Core row of the feeds table) into a FeedRecord."""
     return to_record(FeedRecord, feed, format=ArchiveFormat(feed.format))
 
 
