@@ -367,8 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--rss-settle", type=float, default=120.0,
                         help="seconds of the soak left out of the RSS slope (warm-up)")  # fmt: skip
     parser.add_argument("--pg", help="PostgreSQL server URL for the two-daemon case")
-    # 1 s: at 2 s (due about 476 polls/s, about 424 as the schedule runs) one daemon of
-    # 2026-12-02 polled about 409/s, so the schedule, not the daemon, was the limit.
+    # 1 s: at 2 s one daemon polls nearly as often as the schedule asks (the limit).
     parser.add_argument("--pg-interval", default="1s")
     parser.add_argument("--skip-soak", action="store_true")
     parser.add_argument("--dir", type=Path, default=REPO / "bench" / "out" / "soak")
