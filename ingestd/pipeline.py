@@ -96,17 +96,12 @@ class Pipeline:
         self.retrieve = ByScheme(fetcher, max_bytes or fetcher.limits.max_bytes)
         stage = (store, self.work, archive_root, saves, max_new_per_poll, self.raw)
         self.items = FromItems(*stage, pages=FromPages(*stage, retrieve=self.retrieve))
-        self._active = asyncio.Semaphore(self.admits)
+        self._active = asyncio.Semaphore(self.slots.total + PROCESSING_BACKLOG)
 
     @property
     def slots(self) -> Slots:
         """The fetcher's slots: the one cap on polls and requests (the scheduler asks it)."""
         return self.fetcher.slots
-
-    @property
-    def admits(self) -> int:
-        """How many polls run at once: one per slot, plus ``PROCESSING_BACKLOG``."""
-        return self.slots.total + PROCESSING_BACKLOG
 
     def reconcile(self, settle_seconds: float = decide.LEASE_SECONDS) -> Reconciled:
         """Start-up repair of rows and files (see ``repair.Repair``)."""
@@ -121,7 +116,7 @@ class Pipeline:
     async def poll(self, job: FeedJob) -> PollResult:
         """Poll one feed once and record the outcome; never raises for feed problems.
 
-        At most ``admits`` polls run at once; the rest wait
+        At most ``slots.total + PROCESSING_BACKLOG`` polls run at once; the rest wait
         here, before fetching, holding nothing. A poll done but for its outcome's
         commit (see ``OUTCOME_LINGER``) lets the next one start.
         """

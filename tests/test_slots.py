@@ -26,7 +26,6 @@ def test_the_fetcher_pipeline_and_scheduler_share_one_cap(
                 scheduler = Scheduler(store, pipeline, lambda record: None)
                 assert pipeline.slots is fetcher.slots and scheduler.slots is fetcher.slots
                 assert (scheduler.concurrency, scheduler.per_host) == (3, 2)
-                assert pipeline.admits == 3 + PROCESSING_BACKLOG
                 # A second cap cannot be given to the scheduler: it has no such setting.
                 for second_cap in ({"concurrency": 5}, {"per_host": 5}):
                     with pytest.raises(TypeError):
