@@ -17,6 +17,7 @@ import pytest
 from ingestd import config
 from ingestd.cli.runtime import Runtime, open_runtime
 from ingestd.cli.service import job_lookup
+from ingestd.fetch import FetchLimits, Slots
 from ingestd.pipeline import FeedJob, PollResult
 from ingestd.scheduler import Scheduler, make_owner
 from ingestd.store import FeedRecord, Store
@@ -41,11 +42,11 @@ class Clock:
         self.now += timedelta(**delta)
 
 
-def write_config(root: Path, database_url: str, feeds: str) -> config.Settings:
+def write_config(root: Path, database_url: str, feeds: str, fetch: str = "") -> config.Settings:
     path = root / "ingestd.toml"
     path.write_text(
         f'database = "{database_url}"\narchive_dir = "archive"\n'
-        '[fetch]\ntimeout = 10\nallow_private = ["127.0.0.1"]\n'
+        f'[fetch]\ntimeout = 10\nallow_private = ["127.0.0.1"]\n{fetch}'
         f"[schedule]\njitter = 0.1\n{feeds}",
         encoding="utf-8",
     )
@@ -60,11 +61,11 @@ def clock() -> Clock:
 @pytest.fixture
 def runtime_for(
     tmp_path: Path, database_url: str, clock: Clock
-) -> Iterator[Callable[[str], Runtime]]:
+) -> Iterator[Callable[..., Runtime]]:
     opened: list[Runtime] = []
 
-    def make(feeds: str) -> Runtime:
-        runtime = open_runtime(write_config(tmp_path, database_url, feeds), clock=clock)
+    def make(feeds: str, fetch: str = "") -> Runtime:
+        runtime = open_runtime(write_config(tmp_path, database_url, feeds, fetch), clock=clock)
         opened.append(runtime)
         return runtime
 
@@ -137,7 +138,7 @@ def test_a_10m_feed_is_polled_at_0_and_10m_not_between(
 
 def test_two_schedulers_on_one_database_never_poll_the_same_feed(
     tmp_path: Path,
-    runtime_for: Callable[[str], Runtime],
+    runtime_for: Callable[..., Runtime],
     clock: Clock,
     loopback: LoopbackServer,
 ) -> None:
@@ -145,7 +146,7 @@ def test_two_schedulers_on_one_database_never_poll_the_same_feed(
     for name in names:
         serve_feed(loopback, f"/{name}.xml")
     feeds = "".join(feed_toml(n, loopback.url(f"/{n}.xml"), interval="10m") for n in names)
-    first, second = runtime_for(feeds), runtime_for(feeds)
+    first, second = runtime_for(feeds, "concurrency = 4\n"), runtime_for(feeds, "concurrency = 4\n")
 
     async def both() -> list[list[PollResult | None]]:
         async with first.make_fetcher() as f1, second.make_fetcher() as f2:
@@ -156,11 +157,11 @@ def test_two_schedulers_on_one_database_never_poll_the_same_feed(
                     job_lookup(lambda rt=rt: rt.settings),  # type: ignore[misc]
                     clock=clock,
                     owner=make_owner(),
-                    concurrency=4,
                 )
                 for rt, fetcher in ((first, f1), (second, f2))
             ]
             assert schedulers[0].owner != schedulers[1].owner
+            assert [s.concurrency for s in schedulers] == [4, 4]
             return list(await asyncio.gather(*(tick_and_wait(s) for s in schedulers)))
 
     one, two = asyncio.run(both())
@@ -182,6 +183,7 @@ class Gate:
     clock: Clock
     opened: asyncio.Event
     started: list[str]
+    slots: Slots
 
     async def poll(self, job: FeedJob) -> PollResult:
         self.started.append(job.record.name)
@@ -191,8 +193,10 @@ class Gate:
         return PollResult(feed=job.record.name, outcome="ok")
 
 
-def gated(store: Store, clock: Clock, **options: float) -> tuple[Scheduler, Gate]:
-    gate = Gate(store, clock, asyncio.Event(), [])
+def gated(
+    store: Store, clock: Clock, concurrency: int = FetchLimits.concurrency, **options: float
+) -> tuple[Scheduler, Gate]:
+    gate = Gate(store, clock, asyncio.Event(), [], Slots(concurrency))
 
     def job_for(record: FeedRecord) -> FeedJob | None:
         if record.name == "gone":

@@ -115,12 +115,11 @@ class Service:
                 scheduler = self._scheduler = Scheduler(
                     runtime.store, pipeline, job_lookup(lambda: self.settings),
                     clock=runtime.clock, owner=pipeline.owner,
-                    concurrency=self.settings.fetch.concurrency,
                     lease_seconds=self.settings.schedule.lease,
                     tick_seconds=self.settings.schedule.tick,
                     on_result=self.metrics.observe if self.metrics else None,
                     on_tick=self.metrics.mark_tick if self.metrics else None,
-                    per_host=self.settings.fetch.per_host, refill=True,
+                    refill=True,
                 )  # fmt: skip
                 await self._serve(scheduler)
         finally:
