@@ -80,6 +80,17 @@ def test_changes_is_one_line_per_change_grouped_by_release() -> None:
     assert len(RELEASE.findall(text)) >= 7  # 0.1.0 to 0.7.0, one per milestone
 
 
+def test_the_package_version_is_past_the_newest_release() -> None:
+    # "Unreleased" is what the running code adds to the newest release listed.
+    from packaging.version import Version
+
+    import ingestd
+
+    newest = RELEASE.search(CHANGES.read_text(encoding="utf-8"))
+    assert newest is not None
+    assert Version(ingestd.__version__) > Version(".".join(newest.groups()))
+
+
 def test_the_changes_check_catches_each_breach() -> None:
     good = "# Changes\n\n## Unreleased\n- a\n\n## 0.2.0 — two\n- b\n\n## 0.1.0 — one\n- c\n"
     assert changes_problems(good) == []
