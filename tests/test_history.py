@@ -14,6 +14,7 @@ from ingestd.errors import ConfigError
 from ingestd.history import Pruner
 from ingestd.store import FeedConfig, FetchAttempt, Pruned, Store, open_store
 from ingestd.upkeep import Retention
+from tests.storehelp import fetch_log
 from tests.test_cli_commands import run
 from tests.test_scheduler import T0, Clock
 
@@ -46,7 +47,7 @@ def polls(
 
 def count(store: Store, feed_id: int | None = None) -> int:
     ids = [f.id for f in store.list_feeds()] if feed_id is None else [feed_id]
-    return sum(len(store.recent_fetches(i, limit=100_000)) for i in ids)
+    return sum(len(fetch_log(store, i, limit=100_000)) for i in ids)
 
 
 @pytest.mark.slow
@@ -72,7 +73,7 @@ def test_a_simulated_year_of_polls_keeps_the_fetch_log_bounded(database_url: str
             pruner.prune_pass()
             after_prunes.append(count(store))
         assert count(store, ids["f0"]) == 28  # the polls of the last 7 days
-        weekly = store.recent_fetches(ids["weekly"], limit=100)
+        weekly = fetch_log(store, ids["weekly"], limit=100)
         assert len(weekly) == 10  # older than a week, but its newest ten are kept
         assert weekly[-1].started_at == T0 + timedelta(weeks=42)
     # Bounded from the tenth week on (the weekly feed's ten fill up); unpruned, the log

@@ -23,6 +23,7 @@ from ingestd.scheduler import Scheduler, make_owner
 from ingestd.store import FeedRecord, Store
 from tests.loopback import LoopbackServer
 from tests.loopback import loopback_fixture as loopback_fixture  # noqa: F401
+from tests.storehelp import due_feeds, feed_named, set_feed_state
 from tests.test_fetch_e2e import feed_toml, item, rss
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -117,7 +118,7 @@ def test_a_10m_feed_is_polled_at_0_and_10m_not_between(
         [result] = await tick_and_wait(scheduler)
         assert result is not None and result.outcome == "ok" and hits() == 1
         assert leases(runtime.store) == {"news": None}
-        record = runtime.store.get_feed("news")
+        record = feed_named(runtime.store, "news")
         assert record is not None and record.next_check_at is not None
         due = record.next_check_at
         # Ten minutes, plus at most the configured 10 % jitter.
@@ -189,7 +190,7 @@ class Gate:
         self.started.append(job.record.name)
         await self.opened.wait()
         next_check = self.clock() + timedelta(seconds=job.interval_seconds)
-        self.store.update_feed_state(job.record.id, next_check_at=next_check)
+        set_feed_state(self.store, job.record.id, next_check_at=next_check)
         return PollResult(feed=job.record.name, outcome="ok")
 
 
@@ -323,7 +324,7 @@ def test_a_changed_interval_takes_effect_at_the_next_tick(
         await service.reload()
         runtime.settings = service.settings  # what the daemon's job lookup reads
         assert len(await tick_and_wait(scheduler)) == 1 and hits() == 2
-        record = runtime.store.get_feed("news")
+        record = feed_named(runtime.store, "news")
         assert record is not None and record.next_check_at is not None
         assert record.next_check_at <= clock.now + timedelta(minutes=2.2)  # the 1h rhythm: no
         # A raised interval waits for the next check it already has.
@@ -336,12 +337,12 @@ def test_a_changed_interval_takes_effect_at_the_next_tick(
     with_scheduler(runtime, clock, body)
 
     # A restart with a lower interval: due at once, since the last poll is 10 minutes old.
-    record = runtime.store.get_feed("news")
+    record = feed_named(runtime.store, "news")
     assert record is not None and record.next_check_at is not None
     assert record.next_check_at > clock.now + timedelta(hours=5)
     clock.advance(minutes=10)
     restarted = runtime_for(feed_toml("news", url, interval="5m"))
-    assert [f.name for f in restarted.store.due_feeds(clock.now)] == ["news"]
+    assert [f.name for f in due_feeds(restarted.store, clock.now)] == ["news"]
 
 
 def test_after_interval_change_is_a_pure_rule() -> None:

@@ -28,6 +28,7 @@ from ingestd.pipeline import FeedJob, PollResult
 from ingestd.scheduler import Scheduler
 from ingestd.store import FeedConfig, FeedRecord, Store, open_store
 from tests.loopback import LoopbackServer, Request, Response
+from tests.storehelp import set_feed_state
 from tests.test_fetch_e2e import item, rss
 from tests.test_scheduler import T0, Clock
 
@@ -57,7 +58,7 @@ class Held:
             if host in self.hang:
                 await self.release.wait()
             next_check = self.clock() + timedelta(hours=1)
-            self.store.update_feed_state(job.record.id, next_check_at=next_check)
+            set_feed_state(self.store, job.record.id, next_check_at=next_check)
         finally:
             self.in_flight[host] -= 1
         return PollResult(feed=job.record.name, outcome="ok")

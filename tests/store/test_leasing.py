@@ -8,6 +8,7 @@ from datetime import timedelta
 
 from ingestd.store import FeedConfig, Store, open_store
 from tests.store.conftest import NOW, pg_connect, pg_url
+from tests.storehelp import due_feeds, feed_named, set_feed_state
 
 FEEDS = [FeedConfig(f"f{i:02d}", f"https://f{i}.example/feed", "feed", 60) for i in range(24)]
 
@@ -21,7 +22,7 @@ def test_a_leased_feed_is_not_leased_again(store: Store) -> None:
     second = store.lease_due_feeds("two", NOW, lease_seconds=60, limit=10)
     assert [f.name for f in second] == ["f02"]
     assert store.lease_due_feeds("three", NOW + timedelta(seconds=59), 60, 10) == []
-    assert store.due_feeds(NOW) == []
+    assert due_feeds(store, NOW) == []
 
 
 def test_an_expired_lease_is_taken_over(store: Store) -> None:
@@ -50,9 +51,9 @@ def test_a_lease_is_renewed_only_by_its_owner(store: Store) -> None:
 
 def test_feeds_not_yet_due_or_disabled_are_not_leased(store: Store) -> None:
     store.sync_feeds(FEEDS[:3], now=NOW)
-    later = store.get_feed("f00")
+    later = feed_named(store, "f00")
     assert later is not None
-    store.update_feed_state(later.id, next_check_at=NOW + timedelta(hours=1))
+    set_feed_state(store, later.id, next_check_at=NOW + timedelta(hours=1))
     store.disable_feed("f01", "test")
     assert [f.name for f in store.lease_due_feeds("y", NOW + timedelta(minutes=5), 60)] == ["f02"]
 
