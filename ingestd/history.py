@@ -94,7 +94,7 @@ class Pruner:
                     )  # fmt: skip
             # The daemon's periodic upkeep: without it each thread's arena keeps its
             # high-water mark (see ingestd/memory.py).
-            memory.give_back()
+            await asyncio.to_thread(memory.give_back)
             await asyncio.sleep(every)
 
     async def _pass_in_steps(self, pause: float) -> tuple[int, int, int]:

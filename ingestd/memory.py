@@ -1,13 +1,13 @@
 """Freed heap memory given back to the system (glibc's ``malloc_trim``).
 
 glibc keeps what a thread frees for that thread's next allocations, in an arena per
-thread. The daemon's threads (the store thread, asyncio's ``to_thread`` pool) all work
-SQLite and lxml, so each arena stays at the largest moment its thread has had: in a
-1,000-feed soak the free part of the heap grew 2-3 MB over the first minutes, with
-nothing in use growing (Python's blocks, SQLite's own memory), and it stayed about
-35 MB after the indexer's start-up catch-up of 20,000 entries. The bound is the arenas'
-high-water marks (at most 8 per core, one per thread here), not a leak; ``give_back``
-returns their free pages, a few milliseconds each time. Elsewhere than glibc it does
+thread (at most 8 per core). The daemon's threads (the store thread, asyncio's
+``to_thread`` pool) all work SQLite and lxml, so each arena stays at the largest moment
+its thread has had: RSS that grows for the first minutes of a run while nothing in use
+grows, and stays up after a burst such as the indexer's start-up catch-up
+(bench/RESULTS.md, issue 19). That is a bound (the arenas' high-water marks), not a
+leak; ``give_back`` returns the free pages, about a millisecond per MB given back (so
+the daemon calls it from a thread, off its event loop). Elsewhere than glibc it does
 nothing.
 """
 
