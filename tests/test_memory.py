@@ -4,6 +4,8 @@ its high-water mark (the early RSS growth of the daemon soak, issue 19)."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -17,7 +19,10 @@ def _rss_mb() -> float:
     return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
-@pytest.mark.skipif(memory._malloc_trim() is None, reason="glibc's malloc_trim only")
+GLIBC = memory._libc("malloc_trim") is not None and memory._libc("malloc_info") is not None
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
 def test_what_threads_freed_goes_back_to_the_system() -> None:
     survivors: list[bytearray] = []
 
@@ -37,6 +42,45 @@ def test_what_threads_freed_goes_back_to_the_system() -> None:
     assert len(survivors) == 40
 
 
-def test_give_back_is_harmless_without_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(memory, "_malloc_trim", lambda: None)
+# Threads busy at once, then the arenas glibc made for them (malloc_info's <heap>s).
+ARENAS_OF_BUSY_THREADS = """
+import ctypes, sys, tempfile, threading
+from ingestd import memory
+if sys.argv[1] == "limit":
+    assert memory.limit_arenas(1)
+start = threading.Barrier(4)
+kept = []
+def busy():
+    start.wait()
+    kept.extend(bytearray(2000) for _ in range(20000))
+threads = [threading.Thread(target=busy) for _ in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+libc = ctypes.CDLL(None)
+libc.fopen.restype = ctypes.c_void_p
+with tempfile.NamedTemporaryFile() as out:
+    stream = libc.fopen(out.name.encode(), b"w")
+    libc.malloc_info(0, ctypes.c_void_p(stream))
+    libc.fclose(ctypes.c_void_p(stream))
+    print(open(out.name).read().count("<heap nr="))
+"""
+
+
+def _arenas(mode: str) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", ARENAS_OF_BUSY_THREADS, mode],
+        capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent,
+    )  # fmt: skip
+    return int(done.stdout)
+
+
+@pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
+def test_the_daemons_threads_share_one_arena() -> None:
+    assert _arenas("default") > 1  # without the limit, busy threads get arenas of their own
+    assert _arenas("limit") == 1
+
+
+def test_both_are_harmless_without_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(memory, "_libc", lambda name: None)
     assert memory.give_back() is False
+    assert memory.limit_arenas() is False
