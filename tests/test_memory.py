@@ -84,3 +84,28 @@ def test_both_are_harmless_without_glibc(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(memory, "_libc", lambda name: None)
     assert memory.give_back() is False
     assert memory.limit_arenas() is False
+
+
+def test_ingestd_run_limits_the_arenas_before_its_loop_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+    from collections.abc import Coroutine
+    from typing import Any
+
+    from ingestd import config
+    from ingestd.cli import service
+
+    events: list[str] = []
+    monkeypatch.setattr(memory, "limit_arenas", lambda: events.append("limit") or True)
+
+    def no_loop(coroutine: Coroutine[Any, Any, int]) -> int:
+        coroutine.close()
+        events.append("loop")
+        return 0
+
+    monkeypatch.setattr(asyncio, "run", no_loop)
+    path = tmp_path / "ingestd.toml"
+    path.write_text(f'database = "sqlite:///{tmp_path / "x.db"}"\narchive_dir = "{tmp_path}"\n')
+    assert service.run_service(path, config.load(path)) == 0
+    assert events == ["limit", "loop"]
