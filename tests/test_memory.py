@@ -1,45 +1,44 @@
-"""The heap's free pages go back to the system: without it every thread's arena stays at
-its high-water mark (the early RSS growth of the daemon soak, issue 19)."""
+"""The daemon's heap kept to what it uses: its threads share one malloc arena, and the
+free pages go back to the system; without them every thread's arena stays at its
+high-water mark (the early RSS growth of the daemon soak, issue 19)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
 
 from ingestd import memory
 
-
-def _rss_mb() -> float:
-    pages = int(Path("/proc/self/statm").read_text().split()[1])
-    return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
-
-
 GLIBC = memory._libc("malloc_trim") is not None and memory._libc("malloc_info") is not None
+
+
+# Two threads' busy moments, then RSS (MB) before and after give_back, in a fresh process.
+FREED_BY_THREADS = """
+import os, threading
+from ingestd import memory
+def rss():
+    return int(open("/proc/self/statm").read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+survivors = []
+def busy_moment():
+    # 40 MB in this thread's arena, a few blocks kept: the rest is free but held.
+    blocks = [bytearray(20_000) for _ in range(2000)]
+    survivors.extend(blocks[::100])
+threads = [threading.Thread(target=busy_moment) for _ in range(2)]
+for t in threads: t.start()
+for t in threads: t.join()
+held = rss()
+assert memory.give_back() and len(survivors) == 40
+print(held, rss())
+"""
 
 
 @pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
 def test_what_threads_freed_goes_back_to_the_system() -> None:
-    survivors: list[bytearray] = []
-
-    def busy_moment() -> None:
-        # 40 MB in this thread's arena, a few blocks kept: the rest is free but held.
-        blocks = [bytearray(20_000) for _ in range(2000)]
-        survivors.extend(blocks[::100])
-
-    threads = [threading.Thread(target=busy_moment) for _ in range(2)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    held = _rss_mb()
-    assert memory.give_back()
-    assert held - _rss_mb() > 40  # of the 80 MB freed, most left the process
-    assert len(survivors) == 40
+    held, after = map(float, _python(FREED_BY_THREADS).split())
+    assert held - after > 40  # of the 80 MB freed, most left the process
 
 
 # Threads busy at once, then the arenas glibc made for them (malloc_info's <heap>s).
@@ -66,12 +65,16 @@ with tempfile.NamedTemporaryFile() as out:
 """
 
 
-def _arenas(mode: str) -> int:
+def _python(script: str, *args: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-c", ARENAS_OF_BUSY_THREADS, mode],
+        [sys.executable, "-c", script, *args],
         capture_output=True, text=True, check=True, cwd=Path(__file__).resolve().parent.parent,
     )  # fmt: skip
-    return int(done.stdout)
+    return done.stdout
+
+
+def _arenas(mode: str) -> int:
+    return int(_python(ARENAS_OF_BUSY_THREADS, mode))
 
 
 @pytest.mark.skipif(not GLIBC, reason="glibc's malloc only")
