@@ -181,3 +181,28 @@ def test_the_daemons_pruning_task_prunes_in_steps_and_keeps_going(
         asyncio.run(body())
         assert count(store) == 5
     assert any("35 fetch log rows pruned in 4 steps" in r.getMessage() for r in caplog.records)
+
+
+def test_the_pruning_task_gives_freed_memory_back_after_each_pass(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from ingestd import history
+
+    passes: list[int] = []
+    monkeypatch.setattr(history.memory, "give_back", lambda: passes.append(1) or True)
+    with open_store(database_url) as store:
+        pruner = Pruner(store, Retention(keep=86400, keep_last=5), Clock(T0))
+
+        async def body() -> None:
+            task = asyncio.create_task(pruner.run(every=0, pause=0))
+            deadline = asyncio.get_running_loop().time() + 10
+            while len(passes) < 3:
+                assert asyncio.get_running_loop().time() < deadline, "memory not given back"
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(body())

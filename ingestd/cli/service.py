@@ -24,7 +24,7 @@ from pathlib import Path
 
 import sdnotify
 
-from ingestd import config, indexer
+from ingestd import config, indexer, memory
 from ingestd.cli.db import retention
 from ingestd.cli.logsetup import busy_tick_filter
 from ingestd.cli.runtime import Runtime, job_for, open_runtime, sync_config
@@ -301,6 +301,7 @@ def run_service(config_path: Path, settings: config.Settings) -> int:
     """Run the daemon in a fresh event loop until it is told to stop."""
     logging.getLogger("ingestd").setLevel(logging.INFO)  # a daemon's journal wants events
     _route_apscheduler_logs()
+    memory.limit_arenas()  # before any thread starts (see ingestd/memory.py)
     return asyncio.run(Service(config_path, settings).run())
 
 
