@@ -57,7 +57,7 @@ def build(url: str, count: int, rng: random.Random) -> tuple[float, float, str]:
         for n in range(feeds):
             for start in range(0, per_feed, 1000):
                 batch = [_entry(n, i) for i in range(start, min(start + 1000, per_feed))]
-                store.add_entries(ids[f"f{n}"], batch, first_seen_at=NOW)
+                store.add_entry_groups([(ids[f"f{n}"], batch, NOW)])
         inserted = time.perf_counter() - started
         target = count // 2 + 7
         started = time.perf_counter()

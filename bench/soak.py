@@ -231,6 +231,18 @@ def slope_per_10min(samples: list[dict[str, Any]], key: str) -> float | None:
     return round(num / den * 600, 2) if den else None
 
 
+def rss_slopes(samples: list[dict[str, Any]], since: float) -> dict[str, Any]:
+    """RSS slopes (main process, tree) in MB per 10 minutes over the samples from
+    ``since`` (seconds, as their ``t``) on."""
+    window = [s for s in samples if s["t"] >= since]
+    return {
+        "main": slope_per_10min(window, "rss_main_mb"),
+        "tree": slope_per_10min(window, "rss_tree_mb"),
+        "from_t": window[0]["t"] if window else None,
+        "to_t": window[-1]["t"] if window else None,
+    }
+
+
 def due_rate(feeds: int, interval: float, jitter: float = 0.1) -> float:
     """Polls per second the schedule asks for: every feed once per interval plus half
     the jitter on average."""
@@ -266,7 +278,6 @@ def soak_phase(args: argparse.Namespace, config: Config, work: Path) -> dict[str
     overall = (samples[-1]["polls"] - first["polls"]) / (samples[-1]["t"] - first["t"])
     busy = samples[-1]["machine_busy_s"] - first["machine_busy_s"]
     tree_cpu = samples[-1]["cpu_tree_s"] - first["cpu_tree_s"]
-    after_warmup = [s for s in samples if s["t"] >= first["t"] + args.rss_settle]
     return {
         "steady_window_s": round(window, 1),
         "steady_polls_per_s": round(rate, 1),
@@ -279,11 +290,11 @@ def soak_phase(args: argparse.Namespace, config: Config, work: Path) -> dict[str
                         "max": max(s["rss_main_mb"] for s in samples)},
         "rss_tree_mb": {"first": first["rss_tree_mb"], "last": samples[-1]["rss_tree_mb"],
                         "max": max(s["rss_tree_mb"] for s in samples)},
-        "rss_slope_mb_per_10min": {
-            "main": slope_per_10min(after_warmup, "rss_main_mb"),
-            "tree": slope_per_10min(after_warmup, "rss_tree_mb"),
-            "from_t": after_warmup[0]["t"] if after_warmup else None,
-        },
+        "rss_slope_mb_per_10min": rss_slopes(samples, first["t"] + args.rss_settle),
+        # The last window alone: a soak well past its warm-up shows the slope after it.
+        "rss_slope_last_window_mb_per_10min": rss_slopes(
+            samples, samples[-1]["t"] - args.rss_window
+        ),
         "db_bytes": {"first": first["db_bytes"], "last": samples[-1]["db_bytes"]},
         "daemon_tree_cpu_share": round(tree_cpu / (samples[-1]["t"] - first["t"]), 2),
         "others_cpu_s": round(busy - tree_cpu, 1),
@@ -366,6 +377,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--sample", type=float, default=10.0)
     parser.add_argument("--rss-settle", type=float, default=120.0,
                         help="seconds of the soak left out of the RSS slope (warm-up)")  # fmt: skip
+    parser.add_argument("--rss-window", type=float, default=600.0,
+                        help="seconds at the end of the soak for a second RSS slope")  # fmt: skip
     parser.add_argument("--pg", help="PostgreSQL server URL for the two-daemon case")
     # 1 s: at 2 s one daemon polls nearly as often as the schedule asks (the limit).
     parser.add_argument("--pg-interval", default="1s")

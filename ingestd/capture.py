@@ -297,7 +297,11 @@ def _read_one(root: Path, ref: RawRef) -> Captured:
         with open(root / ref.file, "rb") as stream:
             stream.seek(ref.offset)
             record = next(iter(ArchiveIterator(stream)), None)
-            if record is None or record.rec_type not in ("response", "revisit"):
+            # warcio falls back to reading ARC, where any bytes make a header line: a
+            # wrong offset inside a compressed record can come back as an "ARC record".
+            if record is None or record.format != "warc":
+                raise ArchiveError(f"{where}: no WARC record there")
+            if record.rec_type not in ("response", "revisit"):
                 raise ArchiveError(f"{where}: no response record there")
             payload = record.content_stream().read()
             extra = {

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from ingestd import upkeep
+from ingestd import memory, upkeep
 from ingestd.errors import StorageError
 from ingestd.store import Store
 
@@ -79,7 +79,8 @@ class Pruner:
 
     async def run(self, every: float, pause: float = 0.05) -> None:
         """Forever (until cancelled): a pass every ``every`` seconds, its steps ``pause``
-        seconds apart, each followed by a bounded incremental vacuum on SQLite."""
+        seconds apart, each followed by a bounded incremental vacuum on SQLite; after
+        the pass the heap's free pages go back to the system (``memory.give_back``)."""
         while True:
             try:
                 deleted, steps, freed = await self._pass_in_steps(pause)
@@ -91,6 +92,9 @@ class Pruner:
                         "history: %d fetch log rows pruned in %d steps, %d kB given back",
                         deleted, steps, freed // 1024,
                     )  # fmt: skip
+            # The daemon's periodic upkeep: without it each thread's arena keeps its
+            # high-water mark (see ingestd/memory.py).
+            await asyncio.to_thread(memory.give_back)
             await asyncio.sleep(every)
 
     async def _pass_in_steps(self, pause: float) -> tuple[int, int, int]:

@@ -34,7 +34,7 @@ from ingestd.errors import (
     ParseError,
     StorageError,
 )
-from ingestd.fetch import ACCEPT_FEED, ByScheme, Fetcher
+from ingestd.fetch import ACCEPT_FEED, ByScheme, Fetcher, Slots
 from ingestd.from_items import FromItems
 from ingestd.from_pages import FromPages
 from ingestd.offload import Offload
@@ -45,7 +45,7 @@ from ingestd.types import FeedState, PageProblem, PollOutcome, PollResult
 
 log = logging.getLogger("ingestd.pipeline")
 
-#: Polls past their fetch (parsing, rendering, storing) beyond the fetch concurrency.
+#: Polls past their fetch (parsing, rendering, storing) beyond the fetcher's slots.
 #: Fetching outpaces storing on a cold cycle; without a bound, every fetched feed of
 #: the cycle would wait in memory for its turn.
 PROCESSING_BACKLOG = 16
@@ -97,7 +97,12 @@ class Pipeline:
         self.retrieve = ByScheme(fetcher, max_bytes or fetcher.limits.max_bytes)
         stage = (store, self.work, archive_root, saves, max_new_per_poll, self.raw)
         self.items = FromItems(*stage, pages=FromPages(*stage, retrieve=self.retrieve))
-        self._active = asyncio.Semaphore(fetcher.limits.concurrency + PROCESSING_BACKLOG)
+        self._active = asyncio.Semaphore(self.slots.total + PROCESSING_BACKLOG)
+
+    @property
+    def slots(self) -> Slots:
+        """The fetcher's slots: the one cap on polls and requests (the scheduler asks it)."""
+        return self.fetcher.slots
 
     def reconcile(self, settle_seconds: float = decide.LEASE_SECONDS) -> Reconciled:
         """Start-up repair of rows and files (see ``repair.Repair``)."""
@@ -112,7 +117,7 @@ class Pipeline:
     async def poll(self, job: FeedJob) -> PollResult:
         """Poll one feed once and record the outcome; never raises for feed problems.
 
-        At most ``concurrency + PROCESSING_BACKLOG`` polls run at once; the rest wait
+        At most ``slots.total + PROCESSING_BACKLOG`` polls run at once; the rest wait
         here, before fetching, holding nothing. A poll done but for its outcome's
         commit (see ``OUTCOME_LINGER``) lets the next one start.
         """

@@ -4,8 +4,10 @@ The database decides what is due (``next_check_at``, leases), never this process
 memory, so a restart loses nothing and several daemons can share one database. The
 scheduler holds no business rules: when a feed is next due, back-off and redirects are
 the pipeline's (and ``decide``'s) business; the scheduler only leases, polls within the
-concurrency limit, keeps long polls' leases alive and gives back the leases the pipeline
-did not (a poll's outcome gives its lease back in the same transaction).
+limits of its poller's ``Slots`` (the fetcher's: ``[fetch] concurrency`` and
+``per_host`` are capped there, and only there), keeps long polls' leases alive and
+gives back the leases the pipeline did not (a poll's outcome gives its lease back in
+the same transaction).
 
 Work-conserving: a slot freed by a poll that ends is filled again at once while the
 database has more due feeds (with ``refill``), and when it has none, the scheduler
@@ -37,7 +39,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from ingestd import decide, upkeep
 from ingestd.errors import StorageError
-from ingestd.fetch.limits import FetchLimits
+from ingestd.fetch.slots import Slots
 from ingestd.lag import Lag, LagWatch
 from ingestd.pipeline import FeedJob, PollResult, make_owner
 from ingestd.scheduler_wiring import Drained, Running, TickExecutor, Wiring
@@ -59,7 +61,12 @@ _PASSES = 4
 
 
 class Poller(Protocol):
-    """What the scheduler needs of the pipeline."""
+    """What the scheduler needs of the pipeline: its polls, and the slots they run in."""
+
+    @property
+    def slots(self) -> Slots:
+        """How many polls may run at once, and of one host (the fetcher's ``Slots``)."""
+        ...
 
     async def poll(self, job: FeedJob) -> PollResult:
         """Poll one feed once and record the outcome."""
@@ -71,7 +78,7 @@ def _utcnow() -> datetime:
 
 
 class Scheduler(Wiring):
-    """Leases due feeds and polls them, at most ``concurrency`` at a time."""
+    """Leases due feeds and polls them, at most ``poller.slots.total`` at a time."""
 
     def __init__(
         self,
@@ -81,12 +88,10 @@ class Scheduler(Wiring):
         *,
         clock: Clock = _utcnow,
         owner: str | None = None,
-        concurrency: int = FetchLimits.concurrency,
         lease_seconds: float = decide.LEASE_SECONDS,
         tick_seconds: float = decide.TICK_SECONDS,
         on_result: OnResult | None = None,
         on_tick: Callable[[], None] | None = None,
-        per_host: int | None = None,
         refill: bool = False,
     ) -> None:
         self.store = store
@@ -94,12 +99,12 @@ class Scheduler(Wiring):
         self.job_for = job_for
         self.clock = clock
         self.owner = owner or make_owner()
-        self.concurrency = concurrency
+        # Read, never copied: one cap for the fetcher, the pipeline and the leases.
+        self.slots = poller.slots
         self.lease_seconds = lease_seconds
         self.tick_seconds = tick_seconds
         self.on_result = on_result
         self.on_tick = on_tick
-        self.per_host = per_host
         self.refill = refill
         self.last_tick: datetime | None = None
         self.polls_started = 0
@@ -123,6 +128,16 @@ class Scheduler(Wiring):
         self._stopping = False
         self._aps: AsyncIOScheduler | None = None
         self._executor: TickExecutor | None = None
+
+    @property
+    def concurrency(self) -> int:
+        """How many polls may run at once (the poller's slots)."""
+        return self.slots.total
+
+    @property
+    def per_host(self) -> int:
+        """How many polls of one host may run at once (the poller's slots)."""
+        return self.slots.per_host
 
     @property
     def running(self) -> int:
@@ -163,9 +178,7 @@ class Scheduler(Wiring):
         self.watch.observe(now, waiting.oldest_due_at, waiting.due, self._load(), self.running)
 
     def _load(self) -> upkeep.Load:
-        busy: tuple[str, ...] = ()
-        if self.per_host is not None:
-            busy = tuple(sorted(h for h, n in self._per_host.items() if n >= self.per_host))
+        busy = tuple(sorted(h for h, n in self._per_host.items() if n >= self.per_host))
         return upkeep.Load(
             self.running, self.concurrency, busy, self.last_lease_seconds, self.tick_seconds
         )
@@ -222,8 +235,6 @@ class Scheduler(Wiring):
 
     def _full_hosts_feeds(self) -> list[int]:
         """Feeds (of those seen) whose host already runs ``per_host`` polls."""
-        if self.per_host is None:
-            return []
         full = {host for host, n in self._per_host.items() if n >= self.per_host}
         return [feed_id for feed_id, host in self._host_of.items() if host in full]
 
@@ -251,7 +262,7 @@ class Scheduler(Wiring):
             return None
         host = _host(record)
         self._host_of[record.id] = host
-        if self.per_host is not None and self._per_host[host] >= self.per_host:
+        if self._per_host[host] >= self.per_host:
             # Politeness: the host has its share running. The feed stays due, and the
             # next lease skips the host's feeds until one of its polls ends.
             self.host_deferrals += 1
@@ -290,7 +301,7 @@ class Scheduler(Wiring):
                     await asyncio.shield(self._release(record))
             finally:
                 self._forget(record.id)  # its slot is free once its lease is back
-            if self._backlog or self.per_host is not None:
+            if self._backlog or self.slots.host_limited:
                 self._wake.set()  # a free slot, and feeds may be waiting for one
         if self.on_result is not None:
             try:

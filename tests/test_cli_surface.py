@@ -17,6 +17,7 @@ from ingestd.cli import build_parser, main
 from ingestd.store import open_store
 from tests.loopback import LoopbackServer
 from tests.loopback import loopback_fixture as loopback_fixture  # noqa: F401
+from tests.storehelp import feed_named, set_feed_state
 from tests.test_fetch_e2e import feed_toml
 
 TEXT = "A paragraph of real article text that is long enough to count as one. " * 8
@@ -139,10 +140,10 @@ def test_status_on_a_terminal_is_a_readable_table_and_plain_for_scripts(
             ],
             soon,
         )
-        news = store.get_feed("world-news")
+        news = feed_named(store, "world-news")
         assert news is not None
-        store.update_feed_state(
-            news.id, next_check_at=soon, last_fetch_at=soon - timedelta(minutes=85)
+        set_feed_state(
+            store, news.id, next_check_at=soon, last_fetch_at=soon - timedelta(minutes=85)
         )
         store.disable_feed("gone", "410 Gone")
     shown = _on_a_terminal(["status", "--config", str(config)], tmp_path)

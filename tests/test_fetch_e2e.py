@@ -21,6 +21,7 @@ from tests.conftest import SEEDS
 from tests.db import table_names
 from tests.loopback import LoopbackServer, Request, Response
 from tests.loopback import loopback_fixture as loopback_fixture  # noqa: F401
+from tests.storehelp import entry_with_key, feed_named, fetch_log
 
 SEED_A = (SEEDS / "000_8d4ffb861fbb6860.txt").read_bytes()
 SEED_B = (SEEDS / "004_a3e85a139a601f97.txt").read_bytes()
@@ -133,13 +134,13 @@ def test_both_seeds_come_out_byte_identical_then_304(
     assert setup.file("gnews").read_bytes() == SEED_B
 
     with setup.store() as store:
-        voa = store.get_feed("voa")
+        voa = feed_named(store, "voa")
         assert voa is not None and voa.etag == '"v1"' and voa.last_status == 200
-        entry = store.find_entry(voa.id, f"guid:{doc_a.link}")
+        entry = entry_with_key(store, voa.id, f"guid:{doc_a.link}")
         assert entry is not None and entry.archive_path == "articles/voa/1048575.md"
         assert entry.published_at is not None
         assert int(entry.published_at.timestamp() * 1000) == doc_a.pubdate_ms
-        assert [f.outcome for f in store.recent_fetches(voa.id)] == ["ok"]
+        assert [f.outcome for f in fetch_log(store, voa.id)] == ["ok"]
 
     code, out = setup.fetch()
     assert code == 0
@@ -176,7 +177,7 @@ def test_truncated_feed_keeps_its_complete_items(setup: Setup, loopback: Loopbac
     assert code == 0 and out["archived"] >= 1
     assert "[one](http://x.example/1)" in setup.file("t", 1048575).read_text()
     with setup.store() as store:
-        feed = store.get_feed("t")
+        feed = feed_named(store, "t")
         assert feed is not None and feed.last_error is None
 
 
@@ -207,9 +208,9 @@ def test_changed_content_is_a_revision_not_a_second_file(
     assert [p.name for p in setup.file("c").parent.iterdir()] == ["1048575.md"]
     assert "<p>first</p>" in setup.file("c").read_text()  # never silently overwritten
     with setup.store() as store:
-        feed = store.get_feed("c")
+        feed = feed_named(store, "c")
         assert feed is not None
-        entry = store.find_entry(feed.id, "guid:g")
+        entry = entry_with_key(store, feed.id, "guid:g")
         assert entry is not None
         assert [r.revision for r in store.revisions(entry.id)] == [1, 2]
 
@@ -295,11 +296,11 @@ def test_failures_are_recorded_with_status(
     [error] = out["errors"]
     assert error["feed"] == "bad" and words in error["error"]
     with setup.store() as store:
-        bad = store.get_feed("bad")
+        bad = feed_named(store, "bad")
         assert bad is not None
         assert bad.last_status == status and bad.consecutive_errors == 1
         assert bad.last_error is not None and words in bad.last_error
-        [fetch] = store.recent_fetches(bad.id)
+        [fetch] = fetch_log(store, bad.id)
         assert (fetch.outcome, fetch.status) == ("failed", status)
 
 

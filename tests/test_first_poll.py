@@ -18,6 +18,7 @@ from ingestd.store import FeedConfig, Store, open_store
 from ingestd.types import FeedSpec
 from tests.disk import archived_files
 from tests.loopback import LoopbackServer
+from tests.storehelp import entry_with_key, feed_named, set_feed_state
 from tests.test_fetch_e2e import item, rss
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -60,9 +61,9 @@ def poll_items(
         server.route(
             "/f.xml", (200, {"Content-Type": "application/rss+xml", "ETag": '"v1"'}, rss(items))
         )
-        feed = store.get_feed("a")
+        feed = feed_named(store, "a")
         assert feed is not None
-        record = store.update_feed_state(feed.id, url=server.url("/f.xml"))
+        record = set_feed_state(store, feed.id, url=server.url("/f.xml"))
 
         async def go() -> PollResult:
             async with Fetcher(guard=NetworkGuard(["127.0.0.1"])) as fetcher:
@@ -105,9 +106,9 @@ def test_first_poll_is_one_pool_step_then_polls_look_up_and_write(
         "1048574.md": "title 0",
         "1048575.md": "title 2",
     }
-    feed = store.get_feed("a")
+    feed = feed_named(store, "a")
     assert feed is not None
-    entry = store.find_entry(feed.id, "guid:1")
+    entry = entry_with_key(store, feed.id, "guid:1")
     assert entry is not None and entry.archive_path == "articles/a/1048573.md"
     assert entry.title == "title 1" and entry.link == "http://x.example/1"
     assert entry.archived_by == "me:1:x" and feed.etag == '"v1"'
@@ -126,7 +127,7 @@ def test_first_poll_keeps_the_cap_and_the_next_poll_takes_the_rest(
     assert (first.new_entries, first.archived) == (3, 2)
     assert any("1 more new entries than the 2" in w for w in first.warnings)
     assert set(titles_by_file(root).values()) == {"title 2", "title 0"}  # the two oldest
-    feed = store.get_feed("a")
+    feed = feed_named(store, "a")
     assert feed is not None and feed.etag is None  # the next poll gets the whole feed
     second, steps = poll_items(store, root, 3, cap=2)
     assert steps == ["read_feed", "write_items"]
@@ -152,9 +153,9 @@ def test_a_pipeline_asks_whether_a_feed_has_entries_until_it_has(
                 rss(item("t", "http://x.example/0", "0", date=DATES[0])),
             ),
         )
-        feed = store.get_feed("a")
+        feed = feed_named(store, "a")
         assert feed is not None
-        record = store.update_feed_state(feed.id, url=server.url("/f.xml"))
+        record = set_feed_state(store, feed.id, url=server.url("/f.xml"))
 
         async def go() -> list[int]:
             async with Fetcher(guard=NetworkGuard(["127.0.0.1"])) as fetcher:

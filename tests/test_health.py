@@ -18,6 +18,7 @@ from ingestd.store import FeedConfig, Store, open_store
 from ingestd.types import ArchiveFormat, FeedSpec
 from tests.loopback import LoopbackServer, Request, Response
 from tests.loopback import loopback_fixture as loopback_fixture  # noqa: F401
+from tests.storehelp import due_feeds, feed_named
 from tests.test_fetch_e2e import item, rss
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
@@ -52,7 +53,7 @@ class Harness:
         self.store.sync_feeds([FeedConfig("f", self.server.url(path), "feed", 600)], self.clock())
 
     def poll(self) -> PollResult:
-        record = self.store.get_feed("f")
+        record = feed_named(self.store, "f")
         assert record is not None
         job = FeedJob(
             record,
@@ -72,7 +73,7 @@ class Harness:
         return asyncio.run(go())
 
     def next_check(self) -> datetime:
-        record = self.store.get_feed("f")
+        record = feed_named(self.store, "f")
         assert record is not None and record.next_check_at is not None
         return record.next_check_at
 
@@ -126,13 +127,13 @@ def test_five_errors_back_off_and_a_success_resets(harness: Harness) -> None:
         waits.append(harness.next_check() - harness.clock.now)
         harness.clock.now = harness.next_check()
     assert waits == [timedelta(seconds=600 * 2**n) for n in range(5)]
-    record = harness.store.get_feed("f")
+    record = feed_named(harness.store, "f")
     assert record is not None
     assert record.consecutive_errors == 5 and record.failing_since == T0
     assert record.last_error is not None and "500" in record.last_error
     state["status"] = 200
     assert harness.poll().outcome == "ok"
-    record = harness.store.get_feed("f")
+    record = feed_named(harness.store, "f")
     assert record is not None
     assert (record.consecutive_errors, record.failing_since, record.last_error) == (0, None, None)
     assert harness.next_check() == harness.clock.now + timedelta(seconds=600)
@@ -148,7 +149,7 @@ def test_301_updates_the_stored_url(harness: Harness) -> None:
     harness.server.route("/new.xml", (200, {}, FEED))
     harness.add("/old.xml")
     assert harness.poll().outcome == "ok"
-    record = harness.store.get_feed("f")
+    record = feed_named(harness.store, "f")
     assert record is not None
     assert record.url == harness.server.url("/new.xml")
     assert record.original_url == harness.server.url("/old.xml")
@@ -161,7 +162,7 @@ def test_302_does_not_update_the_url(harness: Harness) -> None:
     harness.server.route("/new.xml", (200, {}, FEED))
     harness.add("/old.xml")
     harness.poll()
-    record = harness.store.get_feed("f")
+    record = feed_named(harness.store, "f")
     assert record is not None and record.url == harness.server.url("/old.xml")
 
 
@@ -169,12 +170,12 @@ def test_410_disables_the_feed(harness: Harness) -> None:
     harness.server.route("/f.xml", (410, {}, b"gone"))
     harness.add()
     assert harness.poll().status == 410
-    record = harness.store.get_feed("f")
+    record = feed_named(harness.store, "f")
     assert record is not None
     assert not record.enabled and record.disabled_reason == GONE_REASON
-    assert harness.store.due_feeds(T0 + timedelta(days=30)) == []
+    assert due_feeds(harness.store, T0 + timedelta(days=30)) == []
     assert harness.store.enable_feed("f", now=T0)
-    assert [f.name for f in harness.store.due_feeds(T0)] == ["f"]
+    assert [f.name for f in due_feeds(harness.store, T0)] == ["f"]
 
 
 def test_ttl_longer_than_interval_wins(harness: Harness) -> None:
@@ -239,7 +240,7 @@ def test_a_skipped_entry_is_retried_despite_validators(harness: Harness) -> None
     harness.server.route("/f.xml", feed)
     harness.server.route("/page.html", article)
     harness.store.sync_feeds([FeedConfig("f", harness.server.url("/f.xml"), "repost", 600)], T0)
-    record = harness.store.get_feed("f")
+    record = feed_named(harness.store, "f")
     assert record is not None
     job = FeedJob(
         record,
@@ -250,7 +251,7 @@ def test_a_skipped_entry_is_retried_despite_validators(harness: Harness) -> None
 
     def poll() -> PollResult:
         async def go() -> PollResult:
-            fresh = harness.store.get_feed("f")
+            fresh = feed_named(harness.store, "f")
             assert fresh is not None
             async with Fetcher(guard=NetworkGuard(["127.0.0.1"])) as fetcher:
                 pipeline = Pipeline(harness.store, fetcher, harness.root, clock=harness.clock)
@@ -260,7 +261,7 @@ def test_a_skipped_entry_is_retried_despite_validators(harness: Harness) -> None
 
     first = poll()
     assert first.outcome == "ok" and first.archived == 0 and first.warnings
-    stored = harness.store.get_feed("f")
+    stored = feed_named(harness.store, "f")
     # The failed entry is kept by the store, so the feed keeps its validators.
     assert stored is not None and stored.etag == '"v1"'
     state["page"] = 200

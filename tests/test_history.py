@@ -14,6 +14,7 @@ from ingestd.errors import ConfigError
 from ingestd.history import Pruner
 from ingestd.store import FeedConfig, FetchAttempt, Pruned, Store, open_store
 from ingestd.upkeep import Retention
+from tests.storehelp import fetch_log
 from tests.test_cli_commands import run
 from tests.test_scheduler import T0, Clock
 
@@ -46,7 +47,7 @@ def polls(
 
 def count(store: Store, feed_id: int | None = None) -> int:
     ids = [f.id for f in store.list_feeds()] if feed_id is None else [feed_id]
-    return sum(len(store.recent_fetches(i, limit=100_000)) for i in ids)
+    return sum(len(fetch_log(store, i, limit=100_000)) for i in ids)
 
 
 @pytest.mark.slow
@@ -72,7 +73,7 @@ def test_a_simulated_year_of_polls_keeps_the_fetch_log_bounded(database_url: str
             pruner.prune_pass()
             after_prunes.append(count(store))
         assert count(store, ids["f0"]) == 28  # the polls of the last 7 days
-        weekly = store.recent_fetches(ids["weekly"], limit=100)
+        weekly = fetch_log(store, ids["weekly"], limit=100)
         assert len(weekly) == 10  # older than a week, but its newest ten are kept
         assert weekly[-1].started_at == T0 + timedelta(weeks=42)
     # Bounded from the tenth week on (the weekly feed's ten fill up); unpruned, the log
@@ -180,3 +181,28 @@ def test_the_daemons_pruning_task_prunes_in_steps_and_keeps_going(
         asyncio.run(body())
         assert count(store) == 5
     assert any("35 fetch log rows pruned in 4 steps" in r.getMessage() for r in caplog.records)
+
+
+def test_the_pruning_task_gives_freed_memory_back_after_each_pass(
+    database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncio
+
+    from ingestd import history
+
+    passes: list[int] = []
+    monkeypatch.setattr(history.memory, "give_back", lambda: passes.append(1) or True)
+    with open_store(database_url) as store:
+        pruner = Pruner(store, Retention(keep=86400, keep_last=5), Clock(T0))
+
+        async def body() -> None:
+            task = asyncio.create_task(pruner.run(every=0, pause=0))
+            deadline = asyncio.get_running_loop().time() + 10
+            while len(passes) < 3:
+                assert asyncio.get_running_loop().time() < deadline, "memory not given back"
+                await asyncio.sleep(0.01)
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(body())

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ingestd.cli.report import schedule_line, schedule_summary
+from ingestd.fetch import Slots
 from ingestd.lag import BEHIND_TICKS
 from ingestd.metrics import Metrics
 from ingestd.scheduler import Scheduler
@@ -45,10 +46,10 @@ def test_a_daemon_behind_for_several_ticks_says_why_and_when_it_caught_up(
     clock = Clock()
     with open_store(database_url) as store:
         feeds(store, [(f"f{i}", f"h{i}.example") for i in range(3)])
-        poller = Held(store, clock, hang={"h0.example", "h1.example", "h2.example"})
+        poller = Held(store, clock, Slots(1), hang={"h0.example", "h1.example", "h2.example"})
 
         async def body() -> None:
-            scheduler = Scheduler(store, poller, job_for, clock=clock, owner="me", concurrency=1)
+            scheduler = Scheduler(store, poller, job_for, clock=clock, owner="me")
             for _ in range(BEHIND_TICKS):
                 clock.advance(seconds=5)
                 await scheduler.tick()

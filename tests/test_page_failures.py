@@ -21,6 +21,7 @@ from ingestd.store import FeedConfig, Store, open_store
 from ingestd.types import ArchiveFormat, FeedSpec, PageFailure
 from tests.loopback import LoopbackServer, Request, Response
 from tests.loopback import loopback_fixture as loopback_fixture  # noqa: F401
+from tests.storehelp import feed_named
 from tests.test_fetch_e2e import item, rss
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -79,7 +80,7 @@ def store(database_url: str) -> Iterator[Store]:
 
 
 def poll(store: Store, root: Path, clock: Clock) -> PollResult:
-    record = store.get_feed("r")
+    record = feed_named(store, "r")
     assert record is not None
     spec = FeedSpec("r", record.url, format=ArchiveFormat.REPOST, source="s")
     job = FeedJob(record, spec, 600, trusted=True, retry=POLICY)
@@ -107,7 +108,7 @@ def test_failed_pages_are_counted_retried_with_back_off_and_given_up(
     assert first.pages_failed == 3 and first.entries_waiting == 3
     assert all("404" in p.error for p in first.page_problems)
     assert [p.next_retry_at for p in first.page_problems] == [T0 + timedelta(minutes=15)] * 3
-    record = store.get_feed("r")
+    record = feed_named(store, "r")
     assert record is not None and record.etag == '"v1"'  # the failures are kept, not the feed
     counts = store.failure_counts()["r"]
     assert (counts.waiting, counts.given_up) == (3, 0) and "404" in (counts.last_error or "")
@@ -131,7 +132,7 @@ def test_failed_pages_are_counted_retried_with_back_off_and_given_up(
         "1048574.md",
         "1048575.md",
     ]
-    assert set(store.page_failures(store.get_feed("r").id)) == {"guid:g2"}  # type: ignore[union-attr]
+    assert set(store.page_failures(feed_named(store, "r").id)) == {"guid:g2"}  # type: ignore[union-attr]
 
     # Three days of failing: given up, with the reason, and never asked for again.
     clock.now = T0 + timedelta(days=3, minutes=1)

@@ -13,6 +13,7 @@ from ingestd.errors import ArchiveError, StorageError
 from ingestd.repair import Repair, one_sided
 from ingestd.store import FeedConfig, FeedRecord, Store, open_store
 from tests.disk import archived_files
+from tests.storehelp import entry_with_key, store_entry
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -78,7 +79,7 @@ def test_batches_of_several_feeds_are_archived_together(
     assert persister.save_many([Save(by_name["a"], written(tmp_path, "a", next_id, "3"), NOW)]) == [
         1
     ]
-    entry = store.find_entry(by_name["a"].id, "3")
+    entry = entry_with_key(store, by_name["a"].id, "3")
     assert entry is not None and entry.archive_path == "articles/a/1048573.md"
 
 
@@ -165,7 +166,8 @@ def test_repair_matches_rows_and_files_across_folders_that_sort_apart(
     ]
     lost, orphan = "articles/a-b/1048574.md", "articles/a0/1048574.md"
     for number, relative in enumerate([*kept, lost]):
-        store.add_entry(
+        store_entry(
+            store,
             feed.id,
             f"guid:{number}",
             content_hash="0" * 64,

@@ -16,6 +16,7 @@ from ingestd.pipeline import FeedJob, Pipeline
 from ingestd.store import FeedConfig, FetchAttempt, Store, open_store
 from ingestd.types import FeedSpec
 from tests.loopback import LoopbackServer, Response
+from tests.storehelp import feed_named, fetch_log
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
 
@@ -53,7 +54,7 @@ def test_polls_ending_together_share_transactions(database_url: str) -> None:
         asyncio.run(go())
         assert sum(counting.groups) == 50 and len(counting.groups) < 50
         assert all(f.last_status == 200 for f in store.list_feeds())
-        assert all(len(store.recent_fetches(i)) == 1 for i in ids)
+        assert all(len(fetch_log(store, i)) == 1 for i in ids)
 
 
 def test_one_bad_poll_does_not_fail_its_group(database_url: str) -> None:
@@ -74,7 +75,7 @@ def test_one_bad_poll_does_not_fail_its_group(database_url: str) -> None:
         ok, bad = asyncio.run(go())
         assert ok is None
         assert isinstance(bad, StorageError)
-        feed = store.get_feed("a")
+        feed = feed_named(store, "a")
         assert feed is not None and feed.last_status == 200
         with pytest.raises(TypeError, match="unknown state fields"):
             store.record_polls([(good, attempt(), {"colour": "red"})])  # type: ignore[typeddict-unknown-key]

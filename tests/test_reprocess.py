@@ -17,6 +17,7 @@ from ingestd.reprocess import Job, Reprocessor
 from ingestd.types import ArchiveFormat, Article, FeedSpec
 from tests.loopback import LoopbackServer
 from tests.loopback import loopback_fixture as loopback_fixture  # noqa: F401
+from tests.storehelp import feed_named
 from tests.test_fetch_e2e import Setup, feed_toml, item, rss
 from tests.test_fetch_e2e import setup as setup  # noqa: F401
 
@@ -169,7 +170,7 @@ def test_a_feed_a_daemon_holds_is_waited_for(
     archive = setup.root / "archive"
     spec = FeedSpec("p", loopback.url("/f.xml"), ArchiveFormat.REPOST, source="s", site="S")
     with setup.store() as store:
-        record = store.get_feed("p")
+        record = feed_named(store, "p")
         assert record is not None
         assert store.lease_feeds("daemon", [record.id], now, 300) == {record.id}
         waits: list[float] = []

@@ -17,11 +17,13 @@ import pytest
 from ingestd import config
 from ingestd.cli.runtime import Runtime, open_runtime
 from ingestd.cli.service import job_lookup
+from ingestd.fetch import FetchLimits, Slots
 from ingestd.pipeline import FeedJob, PollResult
 from ingestd.scheduler import Scheduler, make_owner
 from ingestd.store import FeedRecord, Store
 from tests.loopback import LoopbackServer
 from tests.loopback import loopback_fixture as loopback_fixture  # noqa: F401
+from tests.storehelp import due_feeds, feed_named, set_feed_state
 from tests.test_fetch_e2e import feed_toml, item, rss
 
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)
@@ -41,11 +43,11 @@ class Clock:
         self.now += timedelta(**delta)
 
 
-def write_config(root: Path, database_url: str, feeds: str) -> config.Settings:
+def write_config(root: Path, database_url: str, feeds: str, fetch: str = "") -> config.Settings:
     path = root / "ingestd.toml"
     path.write_text(
         f'database = "{database_url}"\narchive_dir = "archive"\n'
-        '[fetch]\ntimeout = 10\nallow_private = ["127.0.0.1"]\n'
+        f'[fetch]\ntimeout = 10\nallow_private = ["127.0.0.1"]\n{fetch}'
         f"[schedule]\njitter = 0.1\n{feeds}",
         encoding="utf-8",
     )
@@ -60,11 +62,11 @@ def clock() -> Clock:
 @pytest.fixture
 def runtime_for(
     tmp_path: Path, database_url: str, clock: Clock
-) -> Iterator[Callable[[str], Runtime]]:
+) -> Iterator[Callable[..., Runtime]]:
     opened: list[Runtime] = []
 
-    def make(feeds: str) -> Runtime:
-        runtime = open_runtime(write_config(tmp_path, database_url, feeds), clock=clock)
+    def make(feeds: str, fetch: str = "") -> Runtime:
+        runtime = open_runtime(write_config(tmp_path, database_url, feeds, fetch), clock=clock)
         opened.append(runtime)
         return runtime
 
@@ -116,7 +118,7 @@ def test_a_10m_feed_is_polled_at_0_and_10m_not_between(
         [result] = await tick_and_wait(scheduler)
         assert result is not None and result.outcome == "ok" and hits() == 1
         assert leases(runtime.store) == {"news": None}
-        record = runtime.store.get_feed("news")
+        record = feed_named(runtime.store, "news")
         assert record is not None and record.next_check_at is not None
         due = record.next_check_at
         # Ten minutes, plus at most the configured 10 % jitter.
@@ -165,7 +167,7 @@ def test_a_poll_gives_its_lease_back_with_its_outcome(
 
 def test_two_schedulers_on_one_database_never_poll_the_same_feed(
     tmp_path: Path,
-    runtime_for: Callable[[str], Runtime],
+    runtime_for: Callable[..., Runtime],
     clock: Clock,
     loopback: LoopbackServer,
 ) -> None:
@@ -173,7 +175,7 @@ def test_two_schedulers_on_one_database_never_poll_the_same_feed(
     for name in names:
         serve_feed(loopback, f"/{name}.xml")
     feeds = "".join(feed_toml(n, loopback.url(f"/{n}.xml"), interval="10m") for n in names)
-    first, second = runtime_for(feeds), runtime_for(feeds)
+    first, second = runtime_for(feeds, "concurrency = 4\n"), runtime_for(feeds, "concurrency = 4\n")
 
     async def both() -> list[list[PollResult | None]]:
         async with first.make_fetcher() as f1, second.make_fetcher() as f2:
@@ -184,11 +186,11 @@ def test_two_schedulers_on_one_database_never_poll_the_same_feed(
                     job_lookup(lambda rt=rt: rt.settings),  # type: ignore[misc]
                     clock=clock,
                     owner=make_owner(),
-                    concurrency=4,
                 )
                 for rt, fetcher in ((first, f1), (second, f2))
             ]
             assert schedulers[0].owner != schedulers[1].owner
+            assert [s.concurrency for s in schedulers] == [4, 4]
             return list(await asyncio.gather(*(tick_and_wait(s) for s in schedulers)))
 
     one, two = asyncio.run(both())
@@ -210,17 +212,20 @@ class Gate:
     clock: Clock
     opened: asyncio.Event
     started: list[str]
+    slots: Slots
 
     async def poll(self, job: FeedJob) -> PollResult:
         self.started.append(job.record.name)
         await self.opened.wait()
         next_check = self.clock() + timedelta(seconds=job.interval_seconds)
-        self.store.update_feed_state(job.record.id, next_check_at=next_check)
+        set_feed_state(self.store, job.record.id, next_check_at=next_check)
         return PollResult(feed=job.record.name, outcome="ok")
 
 
-def gated(store: Store, clock: Clock, **options: float) -> tuple[Scheduler, Gate]:
-    gate = Gate(store, clock, asyncio.Event(), [])
+def gated(
+    store: Store, clock: Clock, concurrency: int = FetchLimits.concurrency, **options: float
+) -> tuple[Scheduler, Gate]:
+    gate = Gate(store, clock, asyncio.Event(), [], Slots(concurrency))
 
     def job_for(record: FeedRecord) -> FeedJob | None:
         if record.name == "gone":
@@ -369,7 +374,7 @@ def test_a_changed_interval_takes_effect_at_the_next_tick(
         await service.reload()
         runtime.settings = service.settings  # what the daemon's job lookup reads
         assert len(await tick_and_wait(scheduler)) == 1 and hits() == 2
-        record = runtime.store.get_feed("news")
+        record = feed_named(runtime.store, "news")
         assert record is not None and record.next_check_at is not None
         assert record.next_check_at <= clock.now + timedelta(minutes=2.2)  # the 1h rhythm: no
         # A raised interval waits for the next check it already has.
@@ -382,12 +387,12 @@ def test_a_changed_interval_takes_effect_at_the_next_tick(
     with_scheduler(runtime, clock, body)
 
     # A restart with a lower interval: due at once, since the last poll is 10 minutes old.
-    record = runtime.store.get_feed("news")
+    record = feed_named(runtime.store, "news")
     assert record is not None and record.next_check_at is not None
     assert record.next_check_at > clock.now + timedelta(hours=5)
     clock.advance(minutes=10)
     restarted = runtime_for(feed_toml("news", url, interval="5m"))
-    assert [f.name for f in restarted.store.due_feeds(clock.now)] == ["news"]
+    assert [f.name for f in due_feeds(restarted.store, clock.now)] == ["news"]
 
 
 def test_after_interval_change_is_a_pure_rule() -> None:

@@ -23,10 +23,12 @@ import pytest
 from ingestd import config
 from ingestd.cli.runtime import open_runtime
 from ingestd.cli.service import job_lookup
+from ingestd.fetch import Slots
 from ingestd.pipeline import FeedJob, PollResult
 from ingestd.scheduler import Scheduler
 from ingestd.store import FeedConfig, FeedRecord, Store, open_store
 from tests.loopback import LoopbackServer, Request, Response
+from tests.storehelp import set_feed_state
 from tests.test_fetch_e2e import item, rss
 from tests.test_scheduler import T0, Clock
 
@@ -34,10 +36,12 @@ from tests.test_scheduler import T0, Clock
 @dataclass
 class Held:
     """A poller whose polls of the hosts in ``hang`` wait for ``release``; others end at once,
-    setting the next check an hour ahead. Counts polls in flight per host."""
+    setting the next check an hour ahead. Counts polls in flight per host. ``slots`` are
+    what a pipeline's fetcher would have: the scheduler's limits."""
 
     store: Store
     clock: Clock
+    slots: Slots
     hang: set[str] = field(default_factory=set)
     release: asyncio.Event = field(default_factory=asyncio.Event)
     started: list[str] = field(default_factory=list)
@@ -54,7 +58,7 @@ class Held:
             if host in self.hang:
                 await self.release.wait()
             next_check = self.clock() + timedelta(hours=1)
-            self.store.update_feed_state(job.record.id, next_check_at=next_check)
+            set_feed_state(self.store, job.record.id, next_check_at=next_check)
         finally:
             self.in_flight[host] -= 1
         return PollResult(feed=job.record.name, outcome="ok")
@@ -81,14 +85,13 @@ def test_a_freed_slot_is_refilled_without_waiting_for_a_tick(database_url: str) 
     clock = Clock()
     with open_store(database_url) as store:
         feeds(store, [(f"f{i}", f"h{i}.example") for i in range(7)])
-        poller = Held(store, clock)
+        poller = Held(store, clock, Slots(2))
 
         async def body() -> None:
             # A tick an hour long: only refills can start the polls after the first two.
             scheduler = Scheduler(
-                store, poller, job_for, clock=clock, owner="me", concurrency=2,
-                tick_seconds=3600, refill=True,
-            )  # fmt: skip
+                store, poller, job_for, clock=clock, owner="me", tick_seconds=3600, refill=True
+            )
             refills = asyncio.create_task(scheduler.run_refills())
             assert len(await scheduler.tick()) == 2
             await until(lambda: scheduler.polls_finished == 7)
@@ -108,13 +111,12 @@ def test_a_host_never_takes_more_than_its_share_of_the_slots(database_url: str) 
         hanging = [(f"slow{i}", "slow.example") for i in range(6)]
         quick = [(f"q{i}", f"q{i}.example") for i in range(12)]
         feeds(store, hanging + quick)
-        poller = Held(store, clock, hang={"slow.example"})
+        poller = Held(store, clock, Slots(4, per_host=2), hang={"slow.example"})
 
         async def body() -> None:
             scheduler = Scheduler(
-                store, poller, job_for, clock=clock, owner="me", concurrency=4, per_host=2,
-                tick_seconds=3600, refill=True,
-            )  # fmt: skip
+                store, poller, job_for, clock=clock, owner="me", tick_seconds=3600, refill=True
+            )
             refills = asyncio.create_task(scheduler.run_refills())
             try:
                 await scheduler.tick()
@@ -163,12 +165,11 @@ def test_many_long_polls_keep_their_leases_on_a_slow_database(database_url: str)
     with open_store(database_url) as store:
         feeds(store, [(f"f{i}", f"h{i}.example") for i in range(30)])
         slow = SlowRenewals(store, clock, cost=0.15)
-        poller = Held(store, clock, hang={f"h{i}.example" for i in range(30)})
+        poller = Held(store, clock, Slots(30), hang={f"h{i}.example" for i in range(30)})
 
         async def body() -> None:
             scheduler = Scheduler(
-                slow, poller, job_for, clock=clock, owner="a", concurrency=30,  # type: ignore[arg-type]
-                lease_seconds=4,
+                slow, poller, job_for, clock=clock, owner="a", lease_seconds=4,  # type: ignore[arg-type]
             )  # fmt: skip
             assert len(await scheduler.tick()) == 30
             for _ in range(100):  # 20 s of 0.2 s ticks
@@ -242,8 +243,9 @@ async def _run_for(runtime, seconds: float) -> Scheduler:  # type: ignore[no-unt
     async with runtime.make_fetcher() as fetcher:
         scheduler = Scheduler(
             runtime.store, runtime.make_pipeline(fetcher), job_lookup(lambda: runtime.settings),
-            concurrency=8, per_host=8, tick_seconds=5, refill=True,
+            tick_seconds=5, refill=True,
         )  # fmt: skip
+        assert (scheduler.concurrency, scheduler.per_host) == (8, 8)  # the [fetch] table's
         scheduler.start()
         await asyncio.sleep(seconds)  # the daemon runs on the real clock for a while
         await scheduler.drain(grace=TIMEOUT * 2)
@@ -256,15 +258,14 @@ def test_a_poll_that_outlived_its_lease_is_not_started_twice(
     clock = Clock()
     with open_store(database_url) as store:
         feeds(store, [("slow", "slow.example"), ("quick", "quick.example")])
-        poller = Held(store, clock, hang={"slow.example"})
+        poller = Held(store, clock, Slots(4), hang={"slow.example"})
         # Renewals fail (the database refuses them): the slow poll's lease runs out.
         monkeypatch.setattr(store, "renew_leases", lambda *args: set())
 
         async def body() -> None:
             scheduler = Scheduler(
-                store, poller, job_for, clock=clock, owner="me", concurrency=4,
-                lease_seconds=10, tick_seconds=3600,
-            )  # fmt: skip
+                store, poller, job_for, clock=clock, owner="me", lease_seconds=10, tick_seconds=3600
+            )
             try:
                 await scheduler.tick()
                 await until(lambda: len(poller.started) == 2)

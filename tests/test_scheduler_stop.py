@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
+from ingestd.fetch import FetchLimits, Slots
 from ingestd.pipeline import FeedJob, PollResult
 from ingestd.scheduler import Scheduler
 from ingestd.store import FeedConfig, FeedRecord, Store, open_store
@@ -34,6 +35,8 @@ class SlowLeases:
 
 
 class NeverPolled:
+    slots = Slots(FetchLimits.concurrency)
+
     async def poll(self, job: FeedJob) -> PollResult:
         raise AssertionError("no poll may start once the tick is cancelled")
 

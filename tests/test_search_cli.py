@@ -17,6 +17,7 @@ from ingestd.store.engine import open_database
 from ingestd.store.migrate import upgrade_database
 from tests.loopback import LoopbackServer
 from tests.loopback import loopback_fixture as loopback_fixture  # noqa: F401
+from tests.storehelp import feed_named, record_file_late, store_entry
 from tests.test_fetch_e2e import Setup, feed_toml, item, rss
 from tests.test_fetch_e2e import setup as setup  # noqa: F401
 
@@ -115,15 +116,16 @@ def test_an_idle_background_indexer_does_not_look_at_every_entry_each_round(
     (root / "articles" / "a").mkdir(parents=True)
     with open_store(f"sqlite:///{tmp_path / 'i.db'}") as store:
         store.sync_feeds([("a", "https://a/", "feed", 60)], now=now)
-        feed = store.get_feed("a")
+        feed = feed_named(store, "a")
         assert feed is not None
         here = archive.archive_identity(root)
         ids = []
         for n in range(1, 4):
             (root / f"articles/a/{n}.md").write_text(f"<p>{n} 正文</p>", encoding="utf-8")
-            ids.append(store.add_entry(feed.id, str(n), content_hash=str(n), first_seen_at=now,
-                                       title=str(n), archive_path=f"articles/a/{n}.md",
-                                       file_id=n, archive_id=here).id)  # fmt: skip
+            ids.append(store_entry(store, feed.id, str(n), content_hash=str(n),
+                                   first_seen_at=now, title=str(n),
+                                   archive_path=f"articles/a/{n}.md", file_id=n,
+                                   archive_id=here).id)  # fmt: skip
         assert indexer.catch_up(store, root) == 3
         asked: list[int] = []
         unindexed = store.unindexed
@@ -152,14 +154,14 @@ def test_the_background_indexer_looks_above_its_last_entry_and_now_and_then_at_a
     (root / "articles" / "a").mkdir(parents=True)
     with open_store(f"sqlite:///{tmp_path / 'i.db'}") as store:
         store.sync_feeds([("a", "https://a/", "feed", 60)], now=now)
-        feed = store.get_feed("a")
+        feed = feed_named(store, "a")
         assert feed is not None
         here = archive.archive_identity(root)
 
         def add(name: str, path: str | None) -> int:
             if path is not None:
                 (root / path).write_text(f"<p>{name} 正文</p>", encoding="utf-8")
-            entry = store.add_entry(feed.id, name, content_hash=name, first_seen_at=now,
+            entry = store_entry(store, feed.id, name, content_hash=name, first_seen_at=now,
                                     title=name, archive_path=path,
                                     file_id=int(path[11:-3]) if path else None,
                                     archive_id=here)  # fmt: skip
@@ -173,7 +175,7 @@ def test_the_background_indexer_looks_above_its_last_entry_and_now_and_then_at_a
             found.append(sorted(e.title for _f, e in store.search_entries("正文")))
             if len(found) == 1:
                 (root / "articles/a/2.md").write_text("<p>late 正文</p>", encoding="utf-8")
-                store.set_archive_path(late, "articles/a/2.md", 2)
+                record_file_late(store, late, "articles/a/2.md", 2)
                 add("second", "articles/a/3.md")
             if len(found) == 4:
                 raise _Stop

@@ -20,6 +20,7 @@ from ingestd.pipeline import FeedJob, Pipeline
 from ingestd.store import FeedConfig, Store, open_store
 from ingestd.types import FeedSpec
 from tests.loopback import LoopbackServer
+from tests.storehelp import entry_with_key, feed_named, set_feed_state, store_entry
 from tests.test_fetch_e2e import item, rss
 
 NOW = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)
@@ -85,10 +86,11 @@ def test_reconcile_leaves_fresh_files_of_busy_feeds(store: Store, tmp_path: Path
 
 
 def test_reconcile_keeps_rows_of_other_archives(store: Store, tmp_path: Path) -> None:
-    feed = store.get_feed("a")
+    feed = feed_named(store, "a")
     assert feed is not None
     digest = hashlib.sha256(b"x").hexdigest()
-    store.add_entry(
+    store_entry(
+        store,
         feed.id,
         "guid:far",
         content_hash=digest,
@@ -100,7 +102,7 @@ def test_reconcile_keeps_rows_of_other_archives(store: Store, tmp_path: Path) ->
     )
     result = pipeline(store, tmp_path / "archive").reconcile()
     assert result.rows_dropped == ()
-    assert store.find_entry(feed.id, "guid:far") is not None
+    assert entry_with_key(store, feed.id, "guid:far") is not None
 
 
 def test_pipeline_skips_taken_file_names(store: Store, tmp_path: Path) -> None:
@@ -109,9 +111,9 @@ def test_pipeline_skips_taken_file_names(store: Store, tmp_path: Path) -> None:
     squatter = archive.write_atomic(root, "articles/a/1048575.md", "someone else's")
     with LoopbackServer() as server:
         server.route("/f.xml", (200, {}, rss(item("t", "http://x.example/1", "1"))))
-        feed = store.get_feed("a")
+        feed = feed_named(store, "a")
         assert feed is not None
-        record = store.update_feed_state(feed.id, url=server.url("/f.xml"))
+        record = set_feed_state(store, feed.id, url=server.url("/f.xml"))
 
         async def go() -> None:
             async with Fetcher(guard=NetworkGuard(["127.0.0.1"])) as fetcher:
@@ -123,7 +125,7 @@ def test_pipeline_skips_taken_file_names(store: Store, tmp_path: Path) -> None:
 
         asyncio.run(go())
     assert squatter.read_text() == "someone else's"
-    entry = store.find_entry(record.id, "guid:1")
+    entry = entry_with_key(store, record.id, "guid:1")
     assert entry is not None and entry.archive_path == "articles/a/1048574.md"
     assert entry.archived_by == "me:1:x"
     assert entry.archive_id == archive.archive_identity(root)

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import sdnotify
 
-from ingestd import config, indexer
+from ingestd import config, indexer, memory
 from ingestd.cli.db import retention
 from ingestd.cli.logsetup import busy_tick_filter
 from ingestd.cli.runtime import Runtime, job_for, open_runtime, sync_config
@@ -124,12 +124,11 @@ class Service:
                 scheduler = self._scheduler = Scheduler(
                     runtime.store, pipeline, job_lookup(lambda: self.settings),
                     clock=runtime.clock, owner=pipeline.owner,
-                    concurrency=self.settings.fetch.concurrency,
                     lease_seconds=self.settings.schedule.lease,
                     tick_seconds=self.settings.schedule.tick,
                     on_result=self.metrics.observe if self.metrics else None,
                     on_tick=self.metrics.mark_tick if self.metrics else None,
-                    per_host=self.settings.fetch.per_host, refill=True,
+                    refill=True,
                 )  # fmt: skip
                 await self._serve(scheduler)
         finally:
@@ -311,6 +310,7 @@ def run_service(config_path: Path, settings: config.Settings) -> int:
     """Run the daemon in a fresh event loop until it is told to stop."""
     logging.getLogger("ingestd").setLevel(logging.INFO)  # a daemon's journal wants events
     _route_apscheduler_logs()
+    memory.limit_arenas()  # before any thread starts (see ingestd/memory.py)
     return asyncio.run(Service(config_path, settings).run())
 
 

@@ -7,6 +7,7 @@ inflate     bounded decoding of gzip and deflate bodies
 status      redirects, Retry-After and the error of a failed status
 describe    foreign exceptions (httpx, OS, TLS, DNS, zlib) in words
 limits      ``FetchLimits`` and their defaults
+slots       ``Slots``: how much runs at once, in all, and per host (the one cap)
 local       ``file:`` feeds and the pages beside them
 transport   httpx's transport with connections that keep their fixed facts
 """
@@ -23,6 +24,7 @@ from ingestd.fetch.guard import (
 )
 from ingestd.fetch.limits import FetchLimits, default_user_agent
 from ingestd.fetch.retrieve import ByScheme, Retriever
+from ingestd.fetch.slots import Slots
 from ingestd.fetch.status import Redirect, parse_retry_after, permanent_target
 
 __all__ = [
@@ -36,6 +38,7 @@ __all__ = [
     "Redirect",
     "Resolver",
     "Retriever",
+    "Slots",
     "check_scheme",
     "default_user_agent",
     "is_public_address",

@@ -33,6 +33,7 @@ from ingestd.fetch.describe import FOREIGN, describe
 from ingestd.fetch.guard import NetworkGuard, peer_address
 from ingestd.fetch.inflate import Identity, Overflow, decoder_for
 from ingestd.fetch.limits import FetchLimits
+from ingestd.fetch.slots import Slots
 from ingestd.fetch.status import (
     Redirect,
     lower_headers,
@@ -74,30 +75,6 @@ class _NoCookies(CookieJar):
         super().__init__(policy=DefaultCookiePolicy(allowed_domains=[]))
 
 
-class _Slots:
-    """Total and per-host concurrency; a host's semaphore lives while someone uses it."""
-
-    def __init__(self, total: int, per_host: int) -> None:
-        self._total = asyncio.Semaphore(total)
-        self._per_host = per_host
-        self._hosts: dict[str, tuple[asyncio.Semaphore, int]] = {}
-
-    @asynccontextmanager
-    async def hold(self, host: str) -> AsyncIterator[None]:
-        sem, users = self._hosts.get(host) or (asyncio.Semaphore(self._per_host), 0)
-        self._hosts[host] = (sem, users + 1)
-        try:
-            # Host first: a crowd waiting for one busy host must not sit on total slots.
-            async with sem, self._total:
-                yield
-        finally:
-            sem, users = self._hosts[host]
-            if users == 1:
-                del self._hosts[host]
-            else:
-                self._hosts[host] = (sem, users - 1)
-
-
 @dataclass
 class _Chain:
     """One fetch in progress: the hop being fetched (for error messages), the redirects so
@@ -123,14 +100,14 @@ class Fetcher:
         self.limits = limits or FetchLimits()
         self.guard = guard or NetworkGuard()
         self._clock = clock
-        self._slots = _Slots(self.limits.concurrency, self.limits.per_host)
+        #: The one cap on work in flight; the pipeline and the scheduler ask it too.
+        self.slots = Slots(self.limits.concurrency, self.limits.per_host)
         self._client = self._make_client(transport)
 
     def _make_client(self, transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
         lim = self.limits
-        pool = httpx.Limits(
-            max_connections=lim.concurrency, max_keepalive_connections=lim.concurrency
-        )
+        most = self.slots.total
+        pool = httpx.Limits(max_connections=most, max_keepalive_connections=most)
         return httpx.AsyncClient(
             http2=True,
             follow_redirects=False,
@@ -227,7 +204,7 @@ class Fetcher:
         remaining = None if when is None else when - loop.time()
         deadline.reschedule(None)
         asked = loop.time()
-        async with self._slots.hold(host):
+        async with self.slots.hold(host):
             chain.queued += loop.time() - asked
             deadline.reschedule(None if remaining is None else loop.time() + remaining)
             yield

@@ -3,7 +3,9 @@
 ``open_store(url)`` gives a ``Store`` on SQLite (embedded default: WAL, busy timeout,
 foreign keys) or PostgreSQL (psycopg 3; several daemons lease due feeds with
 ``FOR UPDATE SKIP LOCKED``). Its methods take and return the frozen records of
-``ingestd.store.records``; every database failure leaves as ``StorageError``.
+``ingestd.store.records``; every database failure leaves as ``StorageError``. Its public
+methods are the ones the rest of ingestd calls, no more (tests/store/test_api.py holds it);
+tests build their state through them (tests/storehelp.py).
 """
 
 from ingestd.store.engine import DEFAULT_BUSY_TIMEOUT_MS

@@ -77,80 +77,11 @@ class EntryQueries:
 
     _db: Database
 
-    def find_entry(self, feed_id: int, identity_key: str) -> EntryRecord | None:
-        """The entry of ``feed_id`` with this identity key, or None."""
-        query = select(Entry).where(
-            Entry.feed_id == feed_id, Entry.identity_key == stored_key(identity_key)
-        )
-        with self._db.read() as session:
-            entry = session.scalars(query).one_or_none()
-            return None if entry is None else to_record(EntryRecord, entry)
-
     def get_entry(self, entry_id: int) -> EntryRecord | None:
         """The entry with this id, or None."""
         with self._db.read() as session:
             entry = session.get(Entry, entry_id)
             return None if entry is None else to_record(EntryRecord, entry)
-
-    def add_entry(
-        self,
-        feed_id: int,
-        identity_key: str,
-        *,
-        content_hash: str,
-        first_seen_at: datetime,
-        guid: str | None = None,
-        link: str | None = None,
-        title: str | None = None,
-        published_at: datetime | None = None,
-        published_is_fallback: bool = False,
-        archive_path: str | None = None,
-        file_id: int | None = None,
-        archive_id: str | None = None,
-        archived_by: str | None = None,
-    ) -> EntryRecord:
-        """Store a new entry with revision 1; an existing identity is returned unchanged.
-
-        ``archive_path``/``file_id`` record, in the same transaction, the file the
-        caller has already written, so the row and the file appear together.
-        """
-        key = stored_key(identity_key)
-        values = dict(
-            feed_id=feed_id, identity_key=key, guid=guid, link=link,
-            title=title, published_at=published_at,
-            published_is_fallback=published_is_fallback, first_seen_at=first_seen_at,
-            current_revision=1, created_at=first_seen_at,
-            archive_path=archive_path, file_id=file_id,
-            archive_id=archive_id, archived_by=archived_by,
-        )  # fmt: skip
-        with self._db.write() as session:
-            # ON CONFLICT DO NOTHING: a concurrent duplicate neither fails nor doubles.
-            insert = self._insert().values(**values)
-            insert = insert.on_conflict_do_nothing(index_elements=["feed_id", "identity_key"])
-            entry_id = session.scalar(insert.returning(Entry.id))
-            if entry_id is not None:
-                session.add(_revision(entry_id, 1, content_hash, first_seen_at))
-            query = select(Entry).where(Entry.feed_id == feed_id, Entry.identity_key == key)
-            entry = session.scalars(query).one()
-            return to_record(EntryRecord, entry)
-
-    def add_entries(
-        self,
-        feed_id: int,
-        entries: Sequence[NewEntry],
-        *,
-        first_seen_at: datetime,
-        archive_id: str | None = None,
-        archived_by: str | None = None,
-    ) -> set[str]:
-        """Insert many entries, each with its file, in one transaction.
-
-        Returns the identity keys actually inserted; one that already existed (a
-        concurrent writer won) is skipped and its caller's file must go.
-        """
-        return self.add_entry_groups(
-            [(feed_id, entries, first_seen_at)], archive_id=archive_id, archived_by=archived_by
-        )[0]
 
     def add_entry_groups(
         self,
@@ -160,12 +91,15 @@ class EntryQueries:
         archived_by: str | None = None,
         resolved: Sequence[tuple[int, str]] = (),
     ) -> list[set[str]]:
-        """``add_entries`` for several feeds, all in one transaction (a group commit).
+        """Insert entries of several feeds, each with its file, in one transaction (a
+        group commit).
 
         ``groups`` holds (feed id, entries, first seen at); the result holds, for each
-        group in order, the identity keys actually inserted. ``resolved`` names (feed id,
-        identity key) of page failures that these entries settle: they go in the same
-        transaction.
+        group in order, the identity keys actually inserted: one that already existed (a
+        concurrent writer won) is skipped, and its caller's file must go.
+
+        ``resolved`` names (feed id, identity key) of page failures that these entries
+        settle: they go in the same transaction.
         """
         rows = [
             dict(feed_id=feed_id, identity_key=stored_key(e.identity_key), guid=e.guid,
@@ -221,10 +155,10 @@ class EntryQueries:
         return sum(
             1
             for entry_id, digest, text in changes
-            if self.add_revision(entry_id, digest, seen_at, text)
+            if self._add_revision(entry_id, digest, seen_at, text)
         )
 
-    def add_revision(
+    def _add_revision(
         self, entry_id: int, content_hash: str, seen_at: datetime, text: str | None = None
     ) -> int | None:
         """Record new content and its text; return its revision number, or None if
@@ -271,13 +205,6 @@ class EntryQueries:
         with self._db.read() as session:
             return [(name, to_record(EntryRecord, row)) for name, row in session.execute(query)]
 
-    def set_archive_path(self, entry_id: int, path: str, file_id: int) -> None:
-        """Record the file an entry was written to (path relative to the archive folder)."""
-        with self._db.write() as session:
-            entry = _entry_by_id(session, entry_id, self._db)
-            entry.archive_path = path
-            entry.file_id = file_id
-
     def next_file_id(self, feed_id: int) -> int:
         """The next file number of a feed: 0xFFFFF first, then one below the lowest used."""
         with self._db.read_rows() as connection:
@@ -320,9 +247,6 @@ class EntryQueries:
             for entry_id, key, link, revisions in rows.values()
         ]
         return PollLookup(matches, naming.next_below(lowest))
-
-    def _insert(self) -> postgresql.Insert | sqlite.Insert:
-        return _dialect_insert(self._db.dialect)(Entry)
 
 
 def _dialect_insert(dialect: str) -> Callable[[type[Entry]], postgresql.Insert | sqlite.Insert]:

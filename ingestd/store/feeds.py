@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
-from typing import Any, Unpack
+from typing import Any
 
 from sqlalchemy import (
     Row,
@@ -20,18 +20,16 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Update
 
 from ingestd.errors import StorageError
 from ingestd.store.engine import Database
-from ingestd.store.leasing import due, due_order, lease_update, record_due_order
+from ingestd.store.leasing import due, lease_update, record_due_order
 from ingestd.store.records import (
     REMOVED_REASON,
     FeedConfig,
     FeedRecord,
     FetchAttempt,
-    FetchRecord,
     SyncResult,
     to_record,
 )
@@ -119,12 +117,6 @@ class FeedQueries:
                     disabled.append(name)
         return SyncResult(tuple(added), tuple(updated), tuple(reenabled), tuple(disabled))
 
-    def get_feed(self, name: str) -> FeedRecord | None:
-        """The feed called ``name``, or None."""
-        with self._db.read() as session:
-            feed = session.scalars(select(Feed).where(Feed.name == name)).one_or_none()
-            return None if feed is None else feed_record(feed)
-
     def get_feed_by_id(self, feed_id: int) -> FeedRecord | None:
         """The feed with this id, or None."""
         with self._db.read() as session:
@@ -135,12 +127,6 @@ class FeedQueries:
         """Every feed, enabled or not, by name."""
         with self._db.read() as session:
             return [feed_record(f) for f in session.scalars(select(Feed).order_by(Feed.name))]
-
-    def due_feeds(self, now: datetime, limit: int = 100) -> list[FeedRecord]:
-        """Enabled feeds whose check time has come and that nobody holds a lease on."""
-        with self._db.read() as session:
-            query = select(Feed).where(due(now)).order_by(*due_order()).limit(limit)
-            return [feed_record(f) for f in session.scalars(query)]
 
     def lease_due_feeds(
         self,
@@ -247,18 +233,6 @@ class FeedQueries:
         with self._db.write_rows() as connection:
             return set(connection.scalars(query))
 
-    def update_feed_state(self, feed_id: int, **fields: Unpack[FeedState]) -> FeedRecord:
-        """Set polling state (validators, next check, error counters, URL) of one feed."""
-        unknown = set(fields) - set(FeedState.__optional_keys__)
-        if unknown:
-            raise TypeError(f"update_feed_state got unknown fields: {sorted(unknown)}")
-        with self._db.write() as session:
-            feed = _feed_by_id(session, feed_id, self._db)
-            for key, value in fields.items():
-                setattr(feed, key, value)
-            session.flush()
-            return feed_record(feed)
-
     def record_polls(
         self, polls: Sequence[tuple[int, FetchAttempt, FeedState]], give_back: str | None = None
     ) -> set[int]:
@@ -295,17 +269,6 @@ class FeedQueries:
                     connection.execute(_feed_update(fields), rows)
         return given
 
-    def recent_fetches(self, feed_id: int, limit: int = 10) -> list[FetchRecord]:
-        """The latest fetch attempts of a feed, newest first."""
-        query = (
-            select(Fetch)
-            .where(Fetch.feed_id == feed_id)
-            .order_by(Fetch.started_at.desc(), Fetch.id.desc())
-            .limit(limit)
-        )
-        with self._db.read() as session:
-            return [to_record(FetchRecord, row) for row in session.scalars(query)]
-
     def enable_feed(self, name: str, now: datetime | None = None) -> bool:
         """Re-enable a feed (due at ``now`` if given); False if there is no such feed."""
         with self._db.write() as session:
@@ -326,13 +289,6 @@ class FeedQueries:
 def feed_record(feed: Feed | Row[Any]) -> FeedRecord:
     """Copy an ORM row (or a Core row of the feeds table) into a FeedRecord."""
     return to_record(FeedRecord, feed, format=ArchiveFormat(feed.format))
-
-
-def _feed_by_id(session: Session, feed_id: int, db: Database) -> Feed:
-    feed = session.get(Feed, feed_id)
-    if feed is None:
-        raise StorageError(f"no feed with id {feed_id}: {db.target}")
-    return feed
 
 
 def _new_feed(spec: FeedConfig, now: datetime) -> Feed:

@@ -59,6 +59,7 @@ from ingestd.store import FeedRecord, open_store
 from tests.conftest import REPO
 from tests.db import dump, is_sqlite, sqlite_path
 from tests.hostile.server import TRAP_MARK, HostileServer
+from tests.storehelp import feed_named
 
 CONTROL = "control"
 TRIPWIRE = Path(__file__).parent / "tripwire"  # its sitecustomize refuses non-loopback connects
@@ -271,7 +272,7 @@ class Harness:
 
     def record(self, name: str) -> FeedRecord:
         with open_store(self.database_url) as store:
-            feed = store.get_feed(name)
+            feed = feed_named(store, name)
         assert feed is not None
         return feed
 

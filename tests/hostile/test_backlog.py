@@ -18,13 +18,14 @@ from ingestd.store import FeedConfig, Store, open_store
 from ingestd.types import FeedSpec
 from tests.hostile.server import RSS_TYPE, item, rss
 from tests.loopback import LoopbackServer
+from tests.storehelp import feed_named
 
 #: The slow lane (./dev test --all, CI).
 pytestmark = pytest.mark.slow
 
 
 def _poll(store: Store, server: LoopbackServer, root: Path, cap: int) -> PollResult:
-    record = store.get_feed("f")
+    record = feed_named(store, "f")
     assert record is not None
     job = FeedJob(
         record,

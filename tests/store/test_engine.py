@@ -12,6 +12,7 @@ from sqlalchemy import text
 from ingestd.errors import StorageError
 from ingestd.store import NewEntry, Store, open_store
 from tests.store.conftest import NOW, pg_url
+from tests.storehelp import feed_named, set_feed_state
 
 #: An entry whose feed does not exist.
 ORPHAN = NewEntry("k", "h", None, None, None, NOW, False, "articles/x/1.md", 1)
@@ -59,7 +60,7 @@ def test_locked_sqlite_database_names_the_lock_and_the_file(tmp_path: Path) -> N
             with pytest.raises(StorageError) as caught:
                 store.disable_feed("a", "test")
             # WAL: readers carry on while another connection writes.
-            feed = store.get_feed("a")
+            feed = feed_named(store, "a")
         finally:
             other.execute("ROLLBACK")
             other.close()
@@ -108,12 +109,12 @@ def test_datetimes_come_back_timezone_aware_utc(store: Store) -> None:
     plus8 = timezone(timedelta(hours=8))
     local = datetime(2026, 3, 1, 20, 0, 0, 123456, tzinfo=plus8)
     store.sync_feeds(FEEDS, now=local)
-    feed = store.get_feed("a")
+    feed = feed_named(store, "a")
     assert feed is not None
     assert feed.created_at == local
     assert feed.created_at.utcoffset() == timedelta(0)
     assert feed.created_at.isoformat() == "2026-03-01T12:00:00.123456+00:00"
-    store.update_feed_state(feed.id, next_check_at=NOW, failing_since=None)
-    again = store.get_feed("a")
+    set_feed_state(store, feed.id, next_check_at=NOW, failing_since=None)
+    again = feed_named(store, "a")
     assert again is not None and again.next_check_at == NOW
     assert again.next_check_at is not None and again.next_check_at.tzinfo is not None

@@ -12,6 +12,7 @@ from ingestd.naming import FIRST_FILE_ID
 from ingestd.store import EntryMatch, FeedConfig, NewEntry, Store
 from ingestd.store.entries import MAX_KEY_BYTES
 from tests.store.conftest import NOW
+from tests.storehelp import entry_with_key, feed_named, revise, store_entry
 
 LATER = NOW + timedelta(hours=2)
 
@@ -23,17 +24,17 @@ def _hash(text: str) -> str:
 @pytest.fixture
 def feed_id(store: Store) -> int:
     store.sync_feeds([FeedConfig("a", "https://a.example/feed", "feed", 1800)], now=NOW)
-    feed = store.get_feed("a")
+    feed = feed_named(store, "a")
     assert feed is not None
     return feed.id
 
 
 def test_add_entry_stores_fields_and_revision_one(store: Store, feed_id: int) -> None:
-    entry = store.add_entry(
+    entry = store_entry(store,
         feed_id, "guid:1", content_hash=_hash("v1"), first_seen_at=NOW, guid="1",
         link="https://a.example/1", title="標題", published_at=None, published_is_fallback=True,
     )  # fmt: skip
-    assert entry == store.find_entry(feed_id, "guid:1") == store.get_entry(entry.id)
+    assert entry == entry_with_key(store, feed_id, "guid:1") == store.get_entry(entry.id)
     assert (entry.guid, entry.link, entry.title) == ("1", "https://a.example/1", "標題")
     assert entry.published_is_fallback and entry.first_seen_at == NOW
     assert entry.current_revision == 1 and entry.archive_path is None and entry.file_id is None
@@ -42,8 +43,10 @@ def test_add_entry_stores_fields_and_revision_one(store: Store, feed_id: int) ->
 
 
 def test_same_identity_twice_is_one_entry(store: Store, feed_id: int) -> None:
-    first = store.add_entry(feed_id, "k", content_hash=_hash("v1"), first_seen_at=NOW, title="one")
-    again = store.add_entry(feed_id, "k", content_hash=_hash("v2"), first_seen_at=LATER)
+    first = store_entry(
+        store, feed_id, "k", content_hash=_hash("v1"), first_seen_at=NOW, title="one"
+    )
+    again = store_entry(store, feed_id, "k", content_hash=_hash("v2"), first_seen_at=LATER)
     assert again == first
     assert store.entry_counts() == {"a": 1}
     assert len(store.revisions(first.id)) == 1, "a duplicate must not add a revision"
@@ -54,30 +57,30 @@ def test_identity_is_per_feed(store: Store, feed_id: int) -> None:
         [FeedConfig("a", "https://a.example/feed", "feed", 1800),
          FeedConfig("b", "https://b.example/feed", "feed", 1800)], now=NOW,
     )  # fmt: skip
-    other = store.get_feed("b")
+    other = feed_named(store, "b")
     assert other is not None
-    one = store.add_entry(feed_id, "same", content_hash=_hash("x"), first_seen_at=NOW)
-    two = store.add_entry(other.id, "same", content_hash=_hash("x"), first_seen_at=NOW)
+    one = store_entry(store, feed_id, "same", content_hash=_hash("x"), first_seen_at=NOW)
+    two = store_entry(store, other.id, "same", content_hash=_hash("x"), first_seen_at=NOW)
     assert one.id != two.id
     assert store.entry_counts() == {"a": 1, "b": 1}
-    assert store.find_entry(other.id, "missing") is None
+    assert entry_with_key(store, other.id, "missing") is None
 
 
 def test_long_identity_keys_are_stored_hashed_and_still_found(store: Store, feed_id: int) -> None:
     key = "guid|" + "長" * MAX_KEY_BYTES  # 3 bytes per character in UTF-8
-    entry = store.add_entry(feed_id, key, content_hash=_hash("x"), first_seen_at=NOW)
+    entry = store_entry(store, feed_id, key, content_hash=_hash("x"), first_seen_at=NOW)
     assert entry.identity_key.startswith("sha256:")
-    assert store.find_entry(feed_id, key) == entry
-    assert store.add_entry(feed_id, key, content_hash=_hash("y"), first_seen_at=NOW) == entry
+    assert entry_with_key(store, feed_id, key) == entry
+    assert store_entry(store, feed_id, key, content_hash=_hash("y"), first_seen_at=NOW) == entry
 
 
 def test_revisions_only_when_the_content_changes(store: Store, feed_id: int) -> None:
-    entry = store.add_entry(feed_id, "k", content_hash=_hash("v1"), first_seen_at=NOW)
-    assert store.add_revision(entry.id, _hash("v1"), LATER) is None
-    assert store.add_revision(entry.id, _hash("v2"), LATER) == 2
-    assert store.add_revision(entry.id, _hash("v2"), LATER) is None
+    entry = store_entry(store, feed_id, "k", content_hash=_hash("v1"), first_seen_at=NOW)
+    assert revise(store, entry.id, _hash("v1"), LATER) is None
+    assert revise(store, entry.id, _hash("v2"), LATER) == 2
+    assert revise(store, entry.id, _hash("v2"), LATER) is None
     # Back to old content is still a change from the latest revision.
-    assert store.add_revision(entry.id, _hash("v1"), LATER) == 3
+    assert revise(store, entry.id, _hash("v1"), LATER) == 3
     assert [r.content_hash for r in store.revisions(entry.id)] == [
         _hash("v1"), _hash("v2"), _hash("v1"),
     ]  # fmt: skip
@@ -85,15 +88,15 @@ def test_revisions_only_when_the_content_changes(store: Store, feed_id: int) -> 
     assert current is not None and current.current_revision == 3
     assert store.entry_counts() == {"a": 1}
     with pytest.raises(StorageError, match="no entry with id 999999"):
-        store.add_revision(999999, _hash("v1"), LATER)
+        revise(store, 999999, _hash("v1"), LATER)
 
 
 def test_file_ids_count_down_per_feed(store: Store, feed_id: int) -> None:
     assert store.next_file_id(feed_id) == FIRST_FILE_ID == 1048575
     for n in range(3):
-        entry = store.add_entry(feed_id, f"k{n}", content_hash=_hash(str(n)), first_seen_at=NOW)
         file_id = store.next_file_id(feed_id)
-        store.set_archive_path(entry.id, f"a/{file_id}.md", file_id)
+        store_entry(store, feed_id, f"k{n}", content_hash=_hash(str(n)), first_seen_at=NOW,
+                    archive_path=f"a/{file_id}.md", file_id=file_id)  # fmt: skip
     assert store.next_file_id(feed_id) == 1048572
     assert sorted(dict(store.archive_paths_in_order()), reverse=True) == [
         "a/1048575.md", "a/1048574.md", "a/1048573.md",
@@ -101,21 +104,24 @@ def test_file_ids_count_down_per_feed(store: Store, feed_id: int) -> None:
 
 
 def test_archive_path_and_file_id_are_unique(store: Store, feed_id: int) -> None:
-    one = store.add_entry(feed_id, "one", content_hash=_hash("1"), first_seen_at=NOW)
-    two = store.add_entry(feed_id, "two", content_hash=_hash("2"), first_seen_at=NOW)
-    store.set_archive_path(one.id, "a/1048575.md", 1048575)
+    store_entry(store, feed_id, "one", content_hash=_hash("1"), first_seen_at=NOW,
+                archive_path="a/1048575.md", file_id=1048575)  # fmt: skip
+    two = store_entry(store, feed_id, "two", content_hash=_hash("2"), first_seen_at=NOW)
     with pytest.raises(StorageError, match="constraint violated"):
-        store.set_archive_path(two.id, "a/1048575.md", 1048574)
+        store_entry(store, feed_id, "three", content_hash=_hash("3"), first_seen_at=NOW,
+                    archive_path="a/1048575.md", file_id=1048574)  # fmt: skip
     with pytest.raises(StorageError, match="constraint violated"):
-        store.set_archive_path(two.id, "a/other.md", 1048575)
+        store_entry(store, feed_id, "three", content_hash=_hash("3"), first_seen_at=NOW,
+                    archive_path="a/other.md", file_id=1048575)  # fmt: skip
     still = store.get_entry(two.id)
     assert still is not None and still.archive_path is None
+    assert entry_with_key(store, feed_id, "three") is None, "a refused file leaves no row"
 
 
 def test_entries_without_file_and_archive_paths(store: Store, feed_id: int) -> None:
-    written = store.add_entry(feed_id, "w", content_hash=_hash("w"), first_seen_at=NOW)
-    pending = store.add_entry(feed_id, "p", content_hash=_hash("p"), first_seen_at=NOW)
-    store.set_archive_path(written.id, "a/1048575.md", 1048575)
+    written = store_entry(store, feed_id, "w", content_hash=_hash("w"), first_seen_at=NOW,
+                          archive_path="a/1048575.md", file_id=1048575)  # fmt: skip
+    pending = store_entry(store, feed_id, "p", content_hash=_hash("p"), first_seen_at=NOW)
     assert [e.id for e in store.entries_without_file()] == [pending.id]
     assert [e.id for e in store.entries_without_file(feed_id)] == [pending.id]
     assert store.entries_without_file(feed_id + 1000) == []
@@ -128,12 +134,12 @@ def test_entry_counts_include_empty_feeds(store: Store, feed_id: int) -> None:
          FeedConfig("empty", "https://e.example/feed", "feed", 1800)], now=NOW,
     )  # fmt: skip
     for key in ("x", "y"):
-        store.add_entry(feed_id, key, content_hash=_hash(key), first_seen_at=NOW)
+        store_entry(store, feed_id, key, content_hash=_hash(key), first_seen_at=NOW)
     assert store.entry_counts() == {"a": 2, "empty": 0}
 
 
 def test_add_entry_with_its_file_in_one_step(store: Store, feed_id: int) -> None:
-    entry = store.add_entry(
+    entry = store_entry(store,
         feed_id, "guid:f", content_hash=_hash("v"), first_seen_at=NOW,
         archive_path="articles/a/1048575.md", file_id=FIRST_FILE_ID,
     )  # fmt: skip
@@ -142,14 +148,24 @@ def test_add_entry_with_its_file_in_one_step(store: Store, feed_id: int) -> None
 
 
 def test_poll_lookup_matches_by_key_or_link_with_latest_hash(store: Store, feed_id: int) -> None:
-    one = store.add_entry(
-        feed_id, "guid:1", content_hash=_hash("v1"), first_seen_at=NOW, link="https://a.example/1"
+    one = store_entry(
+        store,
+        feed_id,
+        "guid:1",
+        content_hash=_hash("v1"),
+        first_seen_at=NOW,
+        link="https://a.example/1",
     )
-    store.add_revision(one.id, _hash("v2"), LATER)
-    two = store.add_entry(
-        feed_id, "guid:2", content_hash=_hash("w"), first_seen_at=NOW, link="https://a.example/2"
+    revise(store, one.id, _hash("v2"), LATER)
+    two = store_entry(
+        store,
+        feed_id,
+        "guid:2",
+        content_hash=_hash("w"),
+        first_seen_at=NOW,
+        link="https://a.example/2",
     )
-    store.add_entry(feed_id, "guid:3", content_hash=_hash("x"), first_seen_at=NOW)
+    store_entry(store, feed_id, "guid:3", content_hash=_hash("x"), first_seen_at=NOW)
     found = store.poll_lookup(feed_id, ["guid:1", "guid:404"], ["https://a.example/2", ""])
     assert sorted(found.matches) == [
         EntryMatch(one.id, "guid:1", "https://a.example/1", _hash("v2"), 2),
@@ -159,7 +175,7 @@ def test_poll_lookup_matches_by_key_or_link_with_latest_hash(store: Store, feed_
     assert store.poll_lookup(feed_id, [], []).matches == []
     # Another feed's entries never match.
     store.sync_feeds([FeedConfig("b", "https://b.example/feed", "feed", 1800)], now=NOW)
-    other = store.get_feed("b")
+    other = feed_named(store, "b")
     assert other is not None
     assert store.poll_lookup(other.id, ["guid:1"], ["https://a.example/1"]).matches == []
 
@@ -167,26 +183,26 @@ def test_poll_lookup_matches_by_key_or_link_with_latest_hash(store: Store, feed_
 def test_poll_lookup_gives_back_the_callers_long_key(store: Store, feed_id: int) -> None:
     # Keys over 1 kB are stored as their hash; the poll compares its own keys.
     key = "guid:" + "長" * MAX_KEY_BYTES
-    entry = store.add_entry(feed_id, key, content_hash=_hash("x"), first_seen_at=NOW)
+    entry = store_entry(store, feed_id, key, content_hash=_hash("x"), first_seen_at=NOW)
     [match] = store.poll_lookup(feed_id, [key], []).matches
     assert (match.entry_id, match.identity_key) == (entry.id, key)
 
 
 def test_poll_lookup_next_file_id_counts_down_and_runs_out(store: Store, feed_id: int) -> None:
-    entry = store.add_entry(feed_id, "k", content_hash=_hash("k"), first_seen_at=NOW)
-    store.set_archive_path(entry.id, "a/1048575.md", FIRST_FILE_ID)
+    store_entry(store, feed_id, "k", content_hash=_hash("k"), first_seen_at=NOW,
+                archive_path="a/1048575.md", file_id=FIRST_FILE_ID)  # fmt: skip
     assert store.poll_lookup(feed_id, [], []).next_file_id == FIRST_FILE_ID - 1
-    last = store.add_entry(feed_id, "last", content_hash=_hash("l"), first_seen_at=NOW)
-    store.set_archive_path(last.id, "a/0.md", 0)
+    store_entry(store, feed_id, "last", content_hash=_hash("l"), first_seen_at=NOW,
+                archive_path="a/0.md", file_id=0)  # fmt: skip
     assert store.poll_lookup(feed_id, ["k"], []).next_file_id is None
     with pytest.raises(StorageError, match="used every file number"):
         store.next_file_id(feed_id)
 
 
 def test_delete_entry_forgets_entry_and_revisions(store: Store, feed_id: int) -> None:
-    entry = store.add_entry(feed_id, "guid:d", content_hash=_hash("v"), first_seen_at=NOW)
+    entry = store_entry(store, feed_id, "guid:d", content_hash=_hash("v"), first_seen_at=NOW)
     store.delete_entry(entry.id)
-    assert store.find_entry(feed_id, "guid:d") is None
+    assert entry_with_key(store, feed_id, "guid:d") is None
     assert store.revisions(entry.id) == []
 
 
@@ -212,9 +228,9 @@ def test_entry_groups_of_several_feeds_share_one_call(store: Store, feed_id: int
         ],
         now=NOW,
     )
-    other = store.get_feed("b")
+    other = feed_named(store, "b")
     assert other is not None
-    store.add_entries(feed_id, [_new("k1", FIRST_FILE_ID)], first_seen_at=NOW)
+    store.add_entry_groups([(feed_id, [_new("k1", FIRST_FILE_ID)], NOW)])
     assert (store.next_file_id(feed_id), store.next_file_id(other.id)) == (
         FIRST_FILE_ID - 1,
         FIRST_FILE_ID,
@@ -229,7 +245,7 @@ def test_entry_groups_of_several_feeds_share_one_call(store: Store, feed_id: int
     )
     # The repeated identity of feed a is skipped; the same key in feed b is its own.
     assert inserted == [{"k2"}, {"k1"}]
-    mine = store.find_entry(other.id, "k1")
+    mine = entry_with_key(store, other.id, "k1")
     assert mine is not None and mine.first_seen_at == LATER and mine.archived_by == "me"
     assert [r.content_hash for r in store.revisions(mine.id)] == [_hash("k1")]
     assert store.add_entry_groups([(feed_id, [], NOW)]) == [set()]
@@ -242,7 +258,7 @@ def test_index_entries_are_each_feeds_newest_files_of_one_archive(
         [FeedConfig("a", "https://a.example/feed", "feed", 1800),
          FeedConfig("b", "https://b.example/feed", "feed", 1800)], now=NOW,
     )  # fmt: skip
-    other = store.get_feed("b")
+    other = feed_named(store, "b")
     assert other is not None
     ids = [FIRST_FILE_ID - n for n in range(5)]
     store.add_entry_groups(

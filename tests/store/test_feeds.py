@@ -9,6 +9,7 @@ import pytest
 from ingestd.store import REMOVED_REASON, FeedConfig, FeedRecord, FetchAttempt, Store
 from ingestd.types import ArchiveFormat
 from tests.store.conftest import NOW
+from tests.storehelp import due_feeds, feed_named, fetch_log, set_feed_state
 
 LATER = NOW + timedelta(hours=1)
 A = FeedConfig("a", "https://a.example/feed", ArchiveFormat.FEED, 1800)
@@ -16,7 +17,7 @@ B = FeedConfig("b", "https://b.example/rss", "repost", 600)
 
 
 def _feed(store: Store, name: str) -> FeedRecord:
-    feed = store.get_feed(name)
+    feed = feed_named(store, name)
     assert feed is not None, name
     return feed
 
@@ -43,7 +44,7 @@ def test_sync_again_without_changes_touches_nothing(store: Store) -> None:
 def test_sync_updates_changed_feeds(store: Store) -> None:
     store.sync_feeds([A], now=NOW)
     feed = _feed(store, "a")
-    store.update_feed_state(feed.id, etag='"v1"', last_modified="x", next_check_at=LATER)
+    set_feed_state(store, feed.id, etag='"v1"', last_modified="x", next_check_at=LATER)
     moved = FeedConfig("a", "https://new.example/feed", "repost", 60)
     assert store.sync_feeds([moved], now=NOW).updated == ("a",)
     feed = _feed(store, "a")
@@ -57,7 +58,7 @@ def test_sync_updates_changed_feeds(store: Store) -> None:
 def test_sync_keeps_a_stored_redirect_target(store: Store) -> None:
     store.sync_feeds([A], now=NOW)
     feed_id = _feed(store, "a").id
-    store.update_feed_state(feed_id, url="https://a.example/moved")
+    set_feed_state(store, feed_id, url="https://a.example/moved")
     assert store.sync_feeds([A], now=LATER).updated == ()
     feed = _feed(store, "a")
     assert feed.url == "https://a.example/moved" and feed.original_url == A.url
@@ -70,7 +71,7 @@ def test_sync_disables_removed_feeds_and_reenables_them(store: Store) -> None:
     assert store.sync_feeds([B], now=NOW).disabled == ("a",)
     gone = _feed(store, "a")
     assert not gone.enabled and gone.disabled_reason == REMOVED_REASON
-    assert len(store.recent_fetches(a_id)) == 1, "history is kept"
+    assert len(fetch_log(store, a_id)) == 1, "history is kept"
     assert store.sync_feeds([B], now=NOW).disabled == ()
     assert store.sync_feeds([A, B], now=LATER).reenabled == ("a",)
     back = _feed(store, "a")
@@ -88,7 +89,7 @@ def test_sync_does_not_reenable_a_feed_disabled_for_another_reason(store: Store)
 def test_enable_and_disable_by_name(store: Store) -> None:
     store.sync_feeds([A], now=NOW)
     assert store.disable_feed("a", "410 Gone")
-    assert store.due_feeds(LATER) == []
+    assert due_feeds(store, LATER) == []
     assert store.enable_feed("a", now=LATER)
     feed = _feed(store, "a")
     assert feed.enabled and feed.disabled_reason is None and feed.next_check_at == LATER
@@ -98,19 +99,19 @@ def test_enable_and_disable_by_name(store: Store) -> None:
 def test_due_feeds_respects_time_enabled_and_order(store: Store) -> None:
     store.sync_feeds([A, B, FeedConfig("c", "https://c.example/", "feed", 60)], now=NOW)
     a, b, c = (_feed(store, n) for n in "abc")
-    store.update_feed_state(a.id, next_check_at=NOW + timedelta(minutes=5))
-    store.update_feed_state(b.id, next_check_at=NOW - timedelta(minutes=5))
+    set_feed_state(store, a.id, next_check_at=NOW + timedelta(minutes=5))
+    set_feed_state(store, b.id, next_check_at=NOW - timedelta(minutes=5))
     store.disable_feed("c", "test")
-    assert [f.name for f in store.due_feeds(NOW)] == ["b"]
-    assert [f.name for f in store.due_feeds(LATER)] == ["b", "a"]
-    assert [f.name for f in store.due_feeds(LATER, limit=1)] == ["b"]
+    assert [f.name for f in due_feeds(store, NOW)] == ["b"]
+    assert [f.name for f in due_feeds(store, LATER)] == ["b", "a"]
+    assert [f.name for f in due_feeds(store, LATER, limit=1)] == ["b"]
 
 
-def test_update_feed_state_sets_error_fields(store: Store) -> None:
+def test_a_polls_state_sets_error_fields(store: Store) -> None:
     store.sync_feeds([A], now=NOW)
     feed_id = _feed(store, "a").id
-    updated = store.update_feed_state(
-        feed_id, consecutive_errors=3, last_error="HTTP 503", last_status=503,
+    updated = set_feed_state(
+        store, feed_id, consecutive_errors=3, last_error="HTTP 503", last_status=503,
         failing_since=NOW, last_fetch_at=LATER, last_success_at=NOW,
     )  # fmt: skip
     assert updated == _feed(store, "a")
@@ -120,15 +121,15 @@ def test_update_feed_state_sets_error_fields(store: Store) -> None:
     assert (updated.failing_since, updated.last_fetch_at) == (NOW, LATER)
 
 
-def test_update_feed_state_refuses_unknown_fields_and_feeds(store: Store) -> None:
+def test_a_polls_state_refuses_unknown_fields_and_feeds(store: Store) -> None:
     from ingestd.errors import StorageError
 
     store.sync_feeds([A], now=NOW)
     feed_id = _feed(store, "a").id
     with pytest.raises(TypeError, match="lease_owner"):
-        store.update_feed_state(feed_id, lease_owner="me")  # type: ignore[call-arg]
+        set_feed_state(store, feed_id, lease_owner="me")  # type: ignore[call-arg]
     with pytest.raises(StorageError, match="no feed with id 424242"):
-        store.update_feed_state(424242, etag="x")
+        set_feed_state(store, 424242, etag="x")
 
 
 def test_record_polls_keeps_every_attempt_newest_first(store: Store) -> None:
@@ -137,7 +138,7 @@ def test_record_polls_keeps_every_attempt_newest_first(store: Store) -> None:
     store.record_polls([(feed_id, FetchAttempt(NOW, 120, 200, "ok", 5000, 3), {})])
     failed = FetchAttempt(LATER, 30, None, "failed", 0, 0, "connect timeout")
     store.record_polls([(feed_id, failed, {})])
-    fetches = store.recent_fetches(feed_id)
+    fetches = fetch_log(store, feed_id)
     assert [f.started_at for f in fetches] == [LATER, NOW]
     assert fetches[0].error == "connect timeout" and fetches[0].status is None
     assert (fetches[1].bytes, fetches[1].new_entries, fetches[1].duration_ms) == (5000, 3, 120)

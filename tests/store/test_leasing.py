@@ -11,6 +11,7 @@ from sqlalchemy import event
 
 from ingestd.store import FeedConfig, FetchAttempt, Store, open_store
 from tests.store.conftest import NOW, pg_connect, pg_url
+from tests.storehelp import due_feeds, feed_named, fetch_log, set_feed_state
 
 FEEDS = [FeedConfig(f"f{i:02d}", f"https://f{i}.example/feed", "feed", 60) for i in range(24)]
 
@@ -24,7 +25,7 @@ def test_a_leased_feed_is_not_leased_again(store: Store) -> None:
     second = store.lease_due_feeds("two", NOW, lease_seconds=60, limit=10)
     assert [f.name for f in second] == ["f02"]
     assert store.lease_due_feeds("three", NOW + timedelta(seconds=59), 60, 10) == []
-    assert store.due_feeds(NOW) == []
+    assert due_feeds(store, NOW) == []
 
 
 def statements_during(store: Store, action: Callable[[], object]) -> list[str]:
@@ -70,12 +71,12 @@ def test_an_outcome_gives_back_only_its_owners_leases(store: Store) -> None:
     assert after[theirs.id].lease_owner == "other"
     assert after[theirs.id].lease_expires_at == NOW + timedelta(seconds=60)
     assert all(after[f.id].last_status == 304 for f in [*mine, theirs])
-    assert all(len(store.recent_fetches(f.id)) == 1 for f in [*mine, theirs])
+    assert all(len(fetch_log(store, f.id)) == 1 for f in [*mine, theirs])
     # Without give_back, nothing is given back.
     [again] = store.lease_due_feeds("me", NOW, lease_seconds=60, limit=1)
     assert store.record_polls([(again.id, attempt, {})]) == set()
-    held = store.get_feed_by_id(again.id)
-    assert held is not None and held.lease_owner == "me"
+    held = {f.id: f for f in store.list_feeds()}[again.id]
+    assert held.lease_owner == "me"
 
 
 def test_giving_leases_back_with_the_outcomes_adds_no_statement(store: Store) -> None:
@@ -118,9 +119,9 @@ def test_a_lease_is_renewed_only_by_its_owner(store: Store) -> None:
 
 def test_feeds_not_yet_due_or_disabled_are_not_leased(store: Store) -> None:
     store.sync_feeds(FEEDS[:3], now=NOW)
-    later = store.get_feed("f00")
+    later = feed_named(store, "f00")
     assert later is not None
-    store.update_feed_state(later.id, next_check_at=NOW + timedelta(hours=1))
+    set_feed_state(store, later.id, next_check_at=NOW + timedelta(hours=1))
     store.disable_feed("f01", "test")
     assert [f.name for f in store.lease_due_feeds("y", NOW + timedelta(minutes=5), 60)] == ["f02"]
 

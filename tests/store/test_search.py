@@ -6,6 +6,7 @@ from datetime import timedelta
 
 from ingestd.store import NewEntry, Store
 from tests.store.conftest import NOW
+from tests.storehelp import feed_named
 
 BODY = (
     "美国之音消息：世界卫生组织周四表示，不排除新冠病毒通过空气传播的可能性，"
@@ -25,8 +26,8 @@ def setup(store: Store) -> dict[str, int]:
     store.sync_feeds([("f", "https://x.example/f", "feed", 60), ("g", "https://x.example/g",
                       "feed", 60)], now=NOW)  # fmt: skip
     feeds = {f.name: f.id for f in store.list_feeds()}
-    store.add_entries(feeds["f"], [entry("a", "病毒"), entry("b", "other")], first_seen_at=NOW)
-    store.add_entries(feeds["g"], [entry("c", "third")], first_seen_at=NOW + timedelta(days=1))
+    store.add_entry_groups([(feeds["f"], [entry("a", "病毒"), entry("b", "other")], NOW)])
+    store.add_entry_groups([(feeds["g"], [entry("c", "third")], NOW + timedelta(days=1))])
     ids = {e.guid: e.id for _feed, e in store.list_entries() if e.guid}
     store.index_texts([(ids["a"], "病毒", BODY), (ids["b"], "other", "nothing here"),
                        (ids["c"], "third", "第三篇：" + BODY)])  # fmt: skip
@@ -70,9 +71,9 @@ def test_feed_since_limit_and_deletion(store: Store) -> None:
 def test_unindexed_names_what_still_needs_a_row(store: Store) -> None:
     setup(store)
     store.sync_feeds([("f", "https://x.example/f", "feed", 60)], now=NOW)
-    feed = store.get_feed("f")
+    feed = feed_named(store, "f")
     assert feed is not None
-    store.add_entries(feed.id, [entry("d", "new")], first_seen_at=NOW, archive_id="here")
+    store.add_entry_groups([(feed.id, [entry("d", "new")], NOW)], archive_id="here")
     [(entry_id, path, title)] = store.unindexed("here", 10)
     assert (path, title) == ("articles/f/d.md", "new")
     assert store.unindexed("elsewhere", 10) == []  # another machine's folder

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from ingestd.store import FeedConfig, Store
 from tests.store.conftest import NOW
+from tests.storehelp import store_entry
 
 LATER = NOW + timedelta(seconds=10)
 
@@ -42,7 +43,8 @@ def test_archive_paths_per_archive_and_archived_by(store: Store) -> None:
     for n, (archive_id, who) in enumerate(
         [("here", "h:1:x"), ("there", "t:2:y"), ("here", "h:1:x")]
     ):
-        store.add_entry(
+        store_entry(
+            store,
             ids["a"],
             f"guid:{n}",
             content_hash=digest,
