@@ -250,7 +250,11 @@ def _settle(
 
 
 class PollLog:
-    """Group commit of poll outcomes (``Store.record_polls``)."""
+    """Group commit of poll outcomes (``Store.record_polls``).
+
+    With ``owner``, each outcome also gives back that owner's lease on its feed, in
+    the same transaction: a poll that ends costs its daemon no transaction of its own.
+    """
 
     def __init__(
         self,
@@ -259,15 +263,22 @@ class PollLog:
         *,
         linger: float = 0.0,
         worth_waiting: Callable[[], bool] = lambda: False,
+        owner: str | None = None,
     ) -> None:
         self.store = store
-        self._group: GroupCommit[tuple[int, FetchAttempt, FeedState], None] = GroupCommit(
+        self.owner = owner
+        self._group: GroupCommit[tuple[int, FetchAttempt, FeedState], bool] = GroupCommit(
             self._record, blocking, linger=linger, worth_waiting=worth_waiting
         )
 
-    def _record(self, polls: list[tuple[int, FetchAttempt, FeedState]]) -> None:
-        self.store.record_polls(polls)
+    def _record(self, polls: list[tuple[int, FetchAttempt, FeedState]]) -> list[bool] | None:
+        if self.owner is None:
+            self.store.record_polls(polls)
+            return None
+        given = self.store.record_polls(polls, give_back=self.owner)
+        return [feed_id in given for feed_id, _, _ in polls]
 
-    async def record(self, feed_id: int, attempt: FetchAttempt, state: FeedState) -> None:
-        """Store one poll's outcome; returns when it is committed."""
-        await self._group.submit((feed_id, attempt, state))
+    async def record(self, feed_id: int, attempt: FetchAttempt, state: FeedState) -> bool | None:
+        """Store one poll's outcome; returns when it is committed: with ``owner``,
+        whether the feed's lease was given back; else None."""
+        return await self._group.submit((feed_id, attempt, state))

@@ -29,6 +29,8 @@ log = logging.getLogger("ingestd.indexer")
 #: Entries indexed per transaction: about 0.1 s of SQLite's write lock.
 CHUNK = 50
 _TAG = re.compile(r"<[^>]*>")
+#: Entries a background round indexes at most before it gives the loop a turn.
+ROUND = 10 * CHUNK
 #: Seconds the background indexer rests when nothing is left to index.
 PAUSE = 5.0
 #: Background rounds per look at every entry (about every 5 minutes; the others look
@@ -106,20 +108,33 @@ async def keep_in_step(
     nothing however large the archive; every ``full_look_every`` rounds one looks at
     every entry, for the few that get their file after later ones (a page retried).
     """
-    after = newest = looks = 0  # where this round starts; the last entry indexed
+    after = newest = looks = 0  # where this round starts; the newest entry looked at
     while True:
         try:
-            done, last = await asyncio.to_thread(_index_from, store, root, after, CHUNK, 10 * CHUNK)
+            done, last = await asyncio.to_thread(_round, store, root, after)
         except (StorageError, ArchiveError) as exc:
             log.warning("search index not updated (retrying in %gs): %s", pause, exc)
             done, last = 0, after
         newest = max(newest, last)
-        if done < 10 * CHUNK:
+        if done < ROUND:
             looks += 1
             after = 0 if looks % full_look_every == 0 else newest
             await asyncio.sleep(pause)
         else:
             after = last  # more to index: on at once, from where this round stopped
+
+
+def _round(store: Store, root: Path, after: int) -> tuple[int, int]:
+    """One background round above entry ``after``: (how many indexed, where the next
+    round may start).
+
+    A round that finishes says where the newest entry was before it looked, not only the
+    last one it indexed: after a start with nothing to index (the last indexed is then
+    0), every round looked at every entry again, a scan that grows with the archive.
+    """
+    newest = store.newest_entry_id()
+    done, last = _index_from(store, root, after, CHUNK, ROUND)
+    return done, last if done >= ROUND else max(last, newest)
 
 
 def _body(root: Path, relative: str) -> str:

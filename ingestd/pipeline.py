@@ -15,6 +15,7 @@ a busy database never stalls the responses other polls are reading.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 from collections.abc import Callable
@@ -87,7 +88,7 @@ class Pipeline:
         self._running = 0  # polls between their slot and their outcome
         self.poll_log = PollLog(
             store, self.work.blocking, linger=OUTCOME_LINGER,
-            worth_waiting=lambda: self._running > 0,
+            worth_waiting=lambda: self._running > 0, owner=self.owner,
         )  # fmt: skip
         # Batches of several polls written together: one sync, one transaction.
         saves: GroupCommit[Save, int] = GroupCommit(
@@ -129,7 +130,8 @@ class Pipeline:
                 self._running -= 1
         now, rhythm = self.clock(), job.schedule()
         state = decide.after_poll(job.record, result, now, rhythm, rand=self.rand())
-        await self.poll_log.record(job.record.id, run.attempt(result), state)
+        if await self.poll_log.record(job.record.id, run.attempt(result), state):
+            result = dataclasses.replace(result, lease_returned=True)
         _log_result(job, result, state)
         return result
 

@@ -6,7 +6,8 @@ scheduler holds no business rules: when a feed is next due, back-off and redirec
 the pipeline's (and ``decide``'s) business; the scheduler only leases, polls within the
 limits of its poller's ``Slots`` (the fetcher's: ``[fetch] concurrency`` and
 ``per_host`` are capped there, and only there), keeps long polls' leases alive and
-gives leases back.
+gives back the leases the pipeline did not (a poll's outcome gives its lease back in
+the same transaction).
 
 Work-conserving: a slot freed by a poll that ends is filled again at once while the
 database has more due feeds (with ``refill``), and when it has none, the scheduler
@@ -279,6 +280,7 @@ class Scheduler(Wiring):
 
     async def _poll(self, job: FeedJob) -> PollResult | None:
         record = job.record
+        result: PollResult | None = None
         try:
             result = await self.poller.poll(job)
         except StorageError as exc:
@@ -292,8 +294,11 @@ class Scheduler(Wiring):
             if (running := self._running.get(record.id)) is not None:
                 running.ending = True  # no renewal: its lease is being given back
             try:
+                # The pipeline gives the lease back with the poll's outcome; a poll that
+                # failed, was cancelled or lost its lease has it given back here.
                 # Shielded: a cancelled poll still hands its feed back at once.
-                await asyncio.shield(self._release(record))
+                if result is None or not result.lease_returned:
+                    await asyncio.shield(self._release(record))
             finally:
                 self._forget(record.id)  # its slot is free once its lease is back
             if self._backlog or self.slots.host_limited:

@@ -242,3 +242,5 @@ class PollResult:
     # over, so the next poll gets the whole feed again, not a 304 that would strand them.
     etag: str | None = None
     last_modified: str | None = None
+    # The poll's outcome gave the feed's lease back (``PollLog``): the scheduler need not.
+    lease_returned: bool = False

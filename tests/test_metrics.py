@@ -80,6 +80,32 @@ def test_feed_gauges_follow_configuration_and_results() -> None:
     assert value(metrics, "ingestd_feeds_failing") == 0
 
 
+def test_unarchived_entries_follow_results_and_configuration() -> None:
+    metrics = Metrics()
+    metrics.set_feed_gauges(["a", "b", "c"])
+    metrics.set_unarchived({"a": (2, 1), "gone": (5, 5)})
+    assert value(metrics, "ingestd_entries_unarchived", state="waiting") == 2
+    assert value(metrics, "ingestd_entries_unarchived", state="given_up") == 1
+    ok = lambda feed, waiting, given_up: PollResult(  # noqa: E731
+        feed=feed, outcome="ok", entries_waiting=waiting, entries_given_up=given_up
+    )
+    metrics.observe(ok("b", 3, 0))
+    metrics.observe(ok("a", 1, 1))
+    metrics.observe(ok("a", 1, 1))  # the same again: counted once
+    metrics.observe(ok("gone", 9, 9))  # not configured: never counted
+    metrics.observe(PollResult(feed="c", outcome="failed"))  # did not look at pages
+    assert value(metrics, "ingestd_entries_unarchived", state="waiting") == 4
+    assert value(metrics, "ingestd_entries_unarchived", state="given_up") == 1
+    metrics.observe(ok("b", 0, 2))
+    assert value(metrics, "ingestd_entries_unarchived", state="waiting") == 1
+    assert value(metrics, "ingestd_entries_unarchived", state="given_up") == 3
+    metrics.set_feed_gauges(["b"])  # a reload removed a
+    assert value(metrics, "ingestd_entries_unarchived", state="waiting") == 0
+    assert value(metrics, "ingestd_entries_unarchived", state="given_up") == 2
+    metrics.observe(ok("a", 7, 7))
+    assert value(metrics, "ingestd_entries_unarchived", state="waiting") == 0
+
+
 def test_tick_sets_the_timestamp() -> None:
     clock = Clock()
     metrics = Metrics(clock=clock)

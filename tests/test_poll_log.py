@@ -138,10 +138,12 @@ class HeldStore:
     def __getattr__(self, name: str) -> object:
         return getattr(self.store, name)
 
-    def record_polls(self, polls: list[tuple[int, FetchAttempt, dict[str, object]]]) -> None:
+    def record_polls(
+        self, polls: list[tuple[int, FetchAttempt, dict[str, object]]], give_back: str | None = None
+    ) -> set[int]:
         assert self.release.wait(timeout=10), "outcome commits were never released"
         self.groups.append(len(polls))
-        self.store.record_polls(polls)  # type: ignore[arg-type]
+        return self.store.record_polls(polls, give_back)  # type: ignore[arg-type]
 
 
 def test_polls_waiting_for_their_outcome_commit_let_the_next_polls_run(

@@ -137,6 +137,34 @@ def test_a_10m_feed_is_polled_at_0_and_10m_not_between(
     with_scheduler(runtime, clock, body)
 
 
+def test_a_poll_gives_its_lease_back_with_its_outcome(
+    runtime_for: Callable[[str], Runtime],
+    clock: Clock,
+    loopback: LoopbackServer,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    serve_feed(loopback, "/news.xml")
+    runtime = runtime_for(feed_toml("news", loopback.url("/news.xml"), interval="10m"))
+    released: list[int] = []
+    release = runtime.store.release_lease
+
+    def counting(feed_id: int, owner: str) -> bool:
+        released.append(feed_id)
+        return release(feed_id, owner)
+
+    monkeypatch.setattr(runtime.store, "release_lease", counting)
+
+    async def body(scheduler: Scheduler) -> None:
+        [result] = await tick_and_wait(scheduler)
+        assert result is not None and result.outcome == "ok" and result.lease_returned
+        assert leases(runtime.store) == {"news": None}
+        # No transaction of its own per poll: the outcome's commit gave the lease back.
+        assert released == []
+
+    # The daemon's scheduler leases as its pipeline's owner (``Service.run``).
+    with_scheduler(runtime, clock, body, owner=runtime.owner)  # type: ignore[arg-type]
+
+
 def test_two_schedulers_on_one_database_never_poll_the_same_feed(
     tmp_path: Path,
     runtime_for: Callable[..., Runtime],
@@ -290,6 +318,28 @@ def test_a_feed_no_longer_configured_is_not_polled(
         assert gate.started == [] and leases(store) == {"gone": None}
 
     asyncio.run(body())
+
+
+def test_the_job_lookup_follows_a_reload(
+    runtime_for: Callable[[str], Runtime], tmp_path: Path, database_url: str
+) -> None:
+    runtime = runtime_for(
+        feed_toml("a", "https://a.example/", interval="1h")
+        + feed_toml("b", "https://b.example/", interval="1h")
+    )
+    records = {record.name: record for record in runtime.store.list_feeds()}
+    current = [runtime.settings]
+    lookup = job_lookup(lambda: current[0])
+    first = lookup(records["a"])
+    assert first is not None and first.interval_seconds == 3600
+    assert lookup(records["b"]) is not None
+    # A reload: a's interval changed, b removed.
+    current[0] = write_config(
+        tmp_path, database_url, feed_toml("a", "https://a.example/", interval="2m")
+    )
+    again = lookup(records["a"])
+    assert again is not None and again.interval_seconds == 120
+    assert lookup(records["b"]) is None
 
 
 def _lease_of(store: Store) -> datetime | None:

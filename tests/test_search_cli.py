@@ -107,6 +107,46 @@ class _Stop(Exception):
     pass
 
 
+def test_an_idle_background_indexer_does_not_look_at_every_entry_each_round(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A daemon started on an archive indexed already: its rounds used to start from
+    # entry 0 each time (it had indexed nothing), a scan of the whole archive per round.
+    root, now = tmp_path / "archive", datetime(2026, 1, 1, tzinfo=UTC)
+    (root / "articles" / "a").mkdir(parents=True)
+    with open_store(f"sqlite:///{tmp_path / 'i.db'}") as store:
+        store.sync_feeds([("a", "https://a/", "feed", 60)], now=now)
+        feed = feed_named(store, "a")
+        assert feed is not None
+        here = archive.archive_identity(root)
+        ids = []
+        for n in range(1, 4):
+            (root / f"articles/a/{n}.md").write_text(f"<p>{n} 正文</p>", encoding="utf-8")
+            ids.append(store_entry(store, feed.id, str(n), content_hash=str(n),
+                                   first_seen_at=now, title=str(n),
+                                   archive_path=f"articles/a/{n}.md", file_id=n,
+                                   archive_id=here).id)  # fmt: skip
+        assert indexer.catch_up(store, root) == 3
+        asked: list[int] = []
+        unindexed = store.unindexed
+
+        def counting(archive_id: str, limit: int = 500, *, after_id: int = 0) -> object:
+            asked.append(after_id)
+            return unindexed(archive_id, limit, after_id=after_id)
+
+        async def rest(_seconds: float) -> None:
+            if len(asked) == 4:
+                raise _Stop
+
+        monkeypatch.setattr(store, "unindexed", counting)
+        monkeypatch.setattr(indexer.asyncio, "sleep", rest)
+        with pytest.raises(_Stop):
+            asyncio.run(indexer.keep_in_step(store, root, full_look_every=3))
+        # The first round looks at all, the next ones above the newest entry, the third
+        # after the first at all again.
+        assert asked == [0, max(ids), max(ids), 0]
+
+
 def test_the_background_indexer_looks_above_its_last_entry_and_now_and_then_at_all(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

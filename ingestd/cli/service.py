@@ -76,12 +76,21 @@ def watchdog_interval(environ: dict[str, str] | None = None) -> float | None:
 def job_lookup(get_settings: Callable[[], config.Settings]) -> JobFor:
     """The scheduler's ``job_for``: the current configuration of a leased feed, or None."""
 
+    # The feeds by name, made again when a reload brings new settings: a search through
+    # every configured feed per leased feed grew with the configuration.
+    indexed: config.Settings | None = None
+    by_name: dict[str, config.FeedSettings] = {}
+
     def lookup(record: FeedRecord) -> FeedJob | None:
+        nonlocal indexed, by_name
         settings = get_settings()
-        for feed in settings.feeds:
-            if feed.spec.name == record.name:
-                return job_for(feed, record, settings.schedule)
-        return None
+        if settings is not indexed:
+            by_name = {}
+            for feed in settings.feeds:
+                by_name.setdefault(feed.spec.name, feed)
+            indexed = settings
+        found = by_name.get(record.name)
+        return None if found is None else job_for(found, record, settings.schedule)
 
     return lookup
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import (
+    Row,
     and_,
     bindparam,
     func,
@@ -22,7 +24,7 @@ from sqlalchemy.sql.dml import Update
 
 from ingestd.errors import StorageError
 from ingestd.store.engine import Database
-from ingestd.store.leasing import due, lease_locking, lease_one_update, record_due_order
+from ingestd.store.leasing import due, lease_update, record_due_order
 from ingestd.store.records import (
     REMOVED_REASON,
     FeedConfig,
@@ -43,7 +45,13 @@ FeedSpecs = Iterable[FeedConfig | tuple[str, str, ArchiveFormat | str, int]]
 Reschedule = Callable[[datetime | None, datetime | None, int], datetime | None]
 
 # record_polls runs once per group of polls: its statements are built once.
-_FEEDS_WITH_IDS = select(Feed.id).where(Feed.id.in_(bindparam("ids", expanding=True)))
+_FEEDS_WITH_IDS = (
+    select(Feed.id, Feed.lease_owner)
+    .where(Feed.id.in_(bindparam("ids", expanding=True)))
+    .order_by(Feed.id)
+    .with_for_update()
+)
+_LEASE_GIVEN_BACK = {"_lease_owner": None, "_lease_expires_at": None}
 _INSERT_FETCH = insert(Fetch)
 _FEED_UPDATES: dict[tuple[str, ...], Update] = {}
 
@@ -59,6 +67,20 @@ def _feed_update(fields: tuple[str, ...]) -> Update:
         )
         _FEED_UPDATES[fields] = statement
     return statement
+
+
+def _state_rows(
+    polls: Sequence[tuple[int, FetchAttempt, FeedState]], given_back: set[int]
+) -> dict[tuple[str, ...], list[dict[str, object]]]:
+    """``_feed_update`` parameters per set of fields: each poll's state, and a lease
+    given back (``given_back``) as two more fields of the same UPDATE."""
+    by_fields: dict[tuple[str, ...], list[dict[str, object]]] = {}
+    for feed_id, _, state in polls:
+        row = {"_id": feed_id, **{f"_{key}": value for key, value in state.items()}}
+        if feed_id in given_back:
+            row.update(_LEASE_GIVEN_BACK)
+        by_fields.setdefault(tuple(sorted(k[1:] for k in row if k != "_id")), []).append(row)
+    return by_fields
 
 
 class FeedQueries:
@@ -123,12 +145,10 @@ class FeedQueries:
         wanted = due(now)
         if exclude:
             wanted = and_(wanted, Feed.id.not_in(list(exclude)))
-        with self._db.write() as session:
-            if self._db.dialect == "postgresql":
-                feeds = lease_locking(session, owner, wanted, until, limit)
-            else:
-                feeds = lease_one_update(session, owner, wanted, until, limit)
-            records = [feed_record(f) for f in feeds]
+        locking = self._db.dialect == "postgresql"
+        with self._db.write_rows() as connection:
+            rows = lease_update(connection, owner, wanted, until, limit, skip_locked=locking)
+            records = [feed_record(row) for row in rows]
         return sorted(records, key=record_due_order)
 
     def next_due_at(self, now: datetime) -> datetime | None:
@@ -213,9 +233,16 @@ class FeedQueries:
         with self._db.write_rows() as connection:
             return set(connection.scalars(query))
 
-    def record_polls(self, polls: Sequence[tuple[int, FetchAttempt, FeedState]]) -> None:
+    def record_polls(
+        self, polls: Sequence[tuple[int, FetchAttempt, FeedState]], give_back: str | None = None
+    ) -> set[int]:
         """Log each poll's fetch attempt and set its feed's new state, every poll in
-        one transaction (a group commit)."""
+        one transaction (a group commit).
+
+        With ``give_back``, the leases that owner holds on these feeds are given back in
+        the same transaction (their polls are over): no transaction of its own per poll.
+        Returns the ids of the feeds whose lease was given back.
+        """
         for _feed_id, attempt, state in polls:
             if attempt.outcome not in FETCH_OUTCOMES:
                 raise ValueError(
@@ -227,21 +254,20 @@ class FeedQueries:
         # Core executemany statements, not the ORM: on a warm cycle (all 304) this is
         # most of what a poll costs. Polls that set the same fields share one UPDATE.
         ids = sorted({feed_id for feed_id, _, _ in polls})
-        by_fields: dict[tuple[str, ...], list[dict[str, object]]] = {}
-        for feed_id, _, state in polls:
-            row = {"_id": feed_id, **{f"_{key}": value for key, value in state.items()}}
-            by_fields.setdefault(tuple(sorted(state)), []).append(row)
         with self._db.write_rows() as connection:
-            found = set(connection.scalars(_FEEDS_WITH_IDS, {"ids": ids}))
-            if missing := set(ids) - found:
+            # Locked (on PostgreSQL) until the commit: a lease seen here as ours stays ours.
+            owners = {i: o for i, o in connection.execute(_FEEDS_WITH_IDS, {"ids": ids})}
+            if missing := set(ids) - owners.keys():
                 raise StorageError(f"no feed with id {min(missing)}: {self._db.target}")
+            given = {i for i, owner in owners.items() if give_back and owner == give_back}
             connection.execute(
                 _INSERT_FETCH,
                 [dict(feed_id=feed_id, **attempt._asdict()) for feed_id, attempt, _ in polls],
             )
-            for fields, rows in by_fields.items():
+            for fields, rows in _state_rows(polls, given).items():
                 if fields:
                     connection.execute(_feed_update(fields), rows)
+        return given
 
     def enable_feed(self, name: str, now: datetime | None = None) -> bool:
         """Re-enable a feed (due at ``now`` if given); False if there is no such feed."""
@@ -260,8 +286,8 @@ class FeedQueries:
             return feed is not None
 
 
-def feed_record(feed: Feed) -> FeedRecord:
-    """Copy an ORM row into a FeedRecord."""
+def feed_record(feed: Feed | Row[Any]) -> FeedRecord:
+    """Copy an ORM row (or a Core row of the feeds table) into a FeedRecord."""
     return to_record(FeedRecord, feed, format=ArchiveFormat(feed.format))
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, select, text
+from sqlalchemy import bindparam, func, select, text
 from sqlalchemy.orm import Session
 
 from ingestd.store.engine import Database
@@ -80,6 +80,12 @@ class SearchQueries:
         with self._db.read_rows() as connection:
             rows = connection.execute(text(_UNINDEXED[self._db.dialect]), params)
             return [(entry_id, path, title) for entry_id, path, title in rows]
+
+    def newest_entry_id(self) -> int:
+        """The highest entry id (0 with no entries): the entries the background indexer
+        has not looked at yet are above it."""
+        with self._db.read_rows() as connection:
+            return int(connection.scalar(select(func.max(Entry.id))) or 0)
 
     def index_texts(self, texts: Sequence[tuple[int, str, str]]) -> None:
         """Index (entry id, title, body) rows, replacing what an entry had."""

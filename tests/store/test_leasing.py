@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 
-from ingestd.store import FeedConfig, Store, open_store
+from sqlalchemy import event
+
+from ingestd.store import FeedConfig, FetchAttempt, Store, open_store
 from tests.store.conftest import NOW, pg_connect, pg_url
-from tests.storehelp import due_feeds, feed_named, set_feed_state
+from tests.storehelp import due_feeds, feed_named, fetch_log, set_feed_state
 
 FEEDS = [FeedConfig(f"f{i:02d}", f"https://f{i}.example/feed", "feed", 60) for i in range(24)]
 
@@ -23,6 +26,71 @@ def test_a_leased_feed_is_not_leased_again(store: Store) -> None:
     assert [f.name for f in second] == ["f02"]
     assert store.lease_due_feeds("three", NOW + timedelta(seconds=59), 60, 10) == []
     assert due_feeds(store, NOW) == []
+
+
+def statements_during(store: Store, action: Callable[[], object]) -> list[str]:
+    """The SQL statements ``action`` sends to the database, but transaction control (the
+    BEGIN IMMEDIATE of SQLite's writes) and PostgreSQL's pool ping (an empty query)."""
+    sent: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        if statement.strip(" ;") and not statement.startswith("BEGIN"):
+            sent.append(statement)
+
+    engine = store._db.engine
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        action()
+    finally:
+        event.remove(engine, "before_cursor_execute", record)
+    return sent
+
+
+def test_a_lease_is_one_statement_however_many_feeds_it_takes(store: Store) -> None:
+    store.sync_feeds(FEEDS, now=NOW)
+    leased: list[object] = []
+    sent = statements_during(
+        store, lambda: leased.extend(store.lease_due_feeds("one", NOW, 60, limit=20, exclude=[1]))
+    )
+    # A statement (and a round trip) per leased feed made leasing most of the database's
+    # work per poll on PostgreSQL.
+    assert len(leased) == 20
+    assert len(sent) == 1, sent
+
+
+def test_an_outcome_gives_back_only_its_owners_leases(store: Store) -> None:
+    store.sync_feeds(FEEDS[:3], now=NOW)
+    mine = store.lease_due_feeds("me", NOW, lease_seconds=60, limit=2)
+    [theirs] = store.lease_due_feeds("other", NOW, lease_seconds=60)
+    attempt = FetchAttempt(NOW, 5, 304, "not_modified", 0, 0)
+    polls = [(f.id, attempt, {"last_status": 304}) for f in [*mine, theirs]]
+    assert store.record_polls(polls, give_back="me") == {f.id for f in mine}  # type: ignore[arg-type]
+    after = {f.id: f for f in store.list_feeds()}
+    assert all(after[f.id].lease_owner is None for f in mine)
+    assert all(after[f.id].lease_expires_at is None for f in mine)
+    assert after[theirs.id].lease_owner == "other"
+    assert after[theirs.id].lease_expires_at == NOW + timedelta(seconds=60)
+    assert all(after[f.id].last_status == 304 for f in [*mine, theirs])
+    assert all(len(fetch_log(store, f.id)) == 1 for f in [*mine, theirs])
+    # Without give_back, nothing is given back.
+    [again] = store.lease_due_feeds("me", NOW, lease_seconds=60, limit=1)
+    assert store.record_polls([(again.id, attempt, {})]) == set()
+    held = {f.id: f for f in store.list_feeds()}[again.id]
+    assert held.lease_owner == "me"
+
+
+def test_giving_leases_back_with_the_outcomes_adds_no_statement(store: Store) -> None:
+    store.sync_feeds(FEEDS, now=NOW)
+    leased = store.lease_due_feeds("me", NOW, lease_seconds=60, limit=10)
+    attempt = FetchAttempt(NOW, 5, 304, "not_modified", 0, 0)
+    polls = [(f.id, attempt, {"last_status": 304}) for f in leased]
+    given: set[int] = set()
+    sent = statements_during(store, lambda: given.update(store.record_polls(polls, "me")))  # type: ignore[arg-type]
+    # The check that the feeds exist, the fetch log, the state (with the lease): a
+    # release per poll was a transaction of its own per poll.
+    assert given == {f.id for f in leased}
+    assert len(sent) == 3, sent
+    assert all(f.lease_owner is None for f in store.list_feeds())
 
 
 def test_an_expired_lease_is_taken_over(store: Store) -> None:
