@@ -8,6 +8,7 @@ the folder of the configuration file, so a systemd unit and a shell agree.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import os
 import re
@@ -25,6 +26,11 @@ from ingestd.fetch.limits import FetchLimits, default_user_agent
 from ingestd.types import NEWLINE_STYLES, ArchiveFormat, FeedSpec
 
 DEFAULT_PATH = Path("ingestd.toml")
+#: The keys the top level of the file may hold.
+TOP_KEYS = (
+    "database", "archive_dir", "interval", "feeds",
+    "fetch", "schedule", "metrics", "service", "archive", "history",
+)  # fmt: skip
 #: The keys a ``[[feeds]]`` table may hold.
 FEED_KEYS = (
     "name", "url", "format", "interval", "fetch_page", "source", "label", "site",
@@ -122,12 +128,16 @@ class Settings:
     #: What is valid but probably not meant (an interval below the floor), key and line.
     warnings: tuple[str, ...] = ()
 
+    @functools.cached_property
+    def by_name(self) -> dict[str, FeedSettings]:
+        """The feeds by name, made once (the loader refuses a name given twice)."""
+        return {item.spec.name: item for item in self.feeds}
+
     def feed(self, name: str) -> FeedSettings:
         """The feed called ``name``; ConfigError if there is none."""
-        for item in self.feeds:
-            if item.spec.name == name:
-                return item
-        raise ConfigError(f"no feed named {name!r} in {self.path}")
+        if (found := self.by_name.get(name)) is None:
+            raise ConfigError(f"no feed named {name!r} in {self.path}")
+        return found
 
 
 def is_safe_feed_name(name: str) -> bool:
@@ -173,19 +183,7 @@ class _Validator(TableReader):
     """Turns parsed TOML into Settings, with errors that point at the line."""
 
     def settings(self, data: dict[str, Any]) -> Settings:
-        known = {
-            "database",
-            "archive_dir",
-            "fetch",
-            "schedule",
-            "metrics",
-            "service",
-            "archive",
-            "history",
-            "feeds",
-            "interval",
-        }
-        self._no_unknown(data, known, "")
+        self._no_unknown(data, set(TOP_KEYS), "")
         default_interval = self._duration(data, "interval", decide.DEFAULT_INTERVAL, "")
         fetch = self._fetch(self._table(data, "fetch"))
         schedule = self._schedule(self._table(data, "schedule"))

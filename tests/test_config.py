@@ -47,6 +47,17 @@ def test_good_file(tmp_path: Path) -> None:
     assert settings.feed("gnews") is gnews
 
 
+def test_feeds_by_name_are_indexed_once_per_settings(tmp_path: Path) -> None:
+    # The daemon looks a leased feed up by name on every poll: a map made once, not a
+    # walk through every configured feed each time.
+    settings = config.loads(GOOD, tmp_path / "ingestd.toml")
+    assert settings.by_name is settings.by_name
+    assert settings.by_name == {f.spec.name: f for f in settings.feeds}
+    assert settings.feed("voa") is settings.feeds[0]
+    with pytest.raises(ConfigError, match="no feed named 'nope'"):
+        settings.feed("nope")
+
+
 @pytest.mark.parametrize(
     ("change", "expected"),
     [

@@ -76,20 +76,9 @@ def watchdog_interval(environ: dict[str, str] | None = None) -> float | None:
 def job_lookup(get_settings: Callable[[], config.Settings]) -> JobFor:
     """The scheduler's ``job_for``: the current configuration of a leased feed, or None."""
 
-    # The feeds by name, made again when a reload brings new settings: a search through
-    # every configured feed per leased feed grew with the configuration.
-    indexed: config.Settings | None = None
-    by_name: dict[str, config.FeedSettings] = {}
-
     def lookup(record: FeedRecord) -> FeedJob | None:
-        nonlocal indexed, by_name
         settings = get_settings()
-        if settings is not indexed:
-            by_name = {}
-            for feed in settings.feeds:
-                by_name.setdefault(feed.spec.name, feed)
-            indexed = settings
-        found = by_name.get(record.name)
+        found = settings.by_name.get(record.name)
         return None if found is None else job_for(found, record, settings.schedule)
 
     return lookup
