@@ -189,8 +189,7 @@ class Metrics:
             self._unarchived = {k: v for k, v in self._unarchived.items() if k in self._configured}
         self._waiting = sum(w for w, _ in self._unarchived.values())
         self._given_up = sum(g for _, g in self._unarchived.values())
-        self.unarchived.labels(state="waiting").set(self._waiting)
-        self.unarchived.labels(state="given_up").set(self._given_up)
+        self._publish_unarchived()
 
     def _count_unarchived(self, feed: str, waiting: int, given_up: int) -> None:
         """One feed's counts changed (or not): the totals follow by the difference.
@@ -206,6 +205,9 @@ class Metrics:
         self._unarchived[feed] = (waiting, given_up)
         self._waiting += waiting - old_waiting
         self._given_up += given_up - old_given_up
+        self._publish_unarchived()
+
+    def _publish_unarchived(self) -> None:
         self.unarchived.labels(state="waiting").set(self._waiting)
         self.unarchived.labels(state="given_up").set(self._given_up)
 
