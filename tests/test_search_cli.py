@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import pytest
 
 from ingestd import archive, indexer
 from ingestd.cli import main
-from ingestd.store import open_store
+from ingestd.store import Store, open_store
 from ingestd.store.engine import open_database
 from ingestd.store.migrate import upgrade_database
 from tests.loopback import LoopbackServer
@@ -107,11 +109,12 @@ class _Stop(Exception):
     pass
 
 
-def test_an_idle_background_indexer_does_not_look_at_every_entry_each_round(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A daemon started on an archive indexed already: its rounds used to start from
-    # entry 0 each time (it had indexed nothing), a scan of the whole archive per round.
+@contextmanager
+def _one_feed_archive(
+    tmp_path: Path,
+) -> Iterator[tuple[Store, Path, Callable[[str, str | None], int]]]:
+    """A store with feed "a" and its archive folder, and ``add(name, path)``: write the
+    entry's file at ``path`` (none when None), store the entry, return its id."""
     root, now = tmp_path / "archive", datetime(2026, 1, 1, tzinfo=UTC)
     (root / "articles" / "a").mkdir(parents=True)
     with open_store(f"sqlite:///{tmp_path / 'i.db'}") as store:
@@ -119,13 +122,26 @@ def test_an_idle_background_indexer_does_not_look_at_every_entry_each_round(
         feed = feed_named(store, "a")
         assert feed is not None
         here = archive.archive_identity(root)
-        ids = []
-        for n in range(1, 4):
-            (root / f"articles/a/{n}.md").write_text(f"<p>{n} 正文</p>", encoding="utf-8")
-            ids.append(store_entry(store, feed.id, str(n), content_hash=str(n),
-                                   first_seen_at=now, title=str(n),
-                                   archive_path=f"articles/a/{n}.md", file_id=n,
-                                   archive_id=here).id)  # fmt: skip
+
+        def add(name: str, path: str | None) -> int:
+            if path is not None:
+                (root / path).write_text(f"<p>{name} 正文</p>", encoding="utf-8")
+            entry = store_entry(store, feed.id, name, content_hash=name, first_seen_at=now,
+                                title=name, archive_path=path,
+                                file_id=int(path[11:-3]) if path else None,
+                                archive_id=here)  # fmt: skip
+            return entry.id
+
+        yield store, root, add
+
+
+def test_an_idle_background_indexer_does_not_look_at_every_entry_each_round(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A daemon started on an archive indexed already: its rounds used to start from
+    # entry 0 each time (it had indexed nothing), a scan of the whole archive per round.
+    with _one_feed_archive(tmp_path) as (store, root, add):
+        ids = [add(str(n), f"articles/a/{n}.md") for n in range(1, 4)]
         assert indexer.catch_up(store, root) == 3
         asked: list[int] = []
         unindexed = store.unindexed
@@ -150,23 +166,7 @@ def test_an_idle_background_indexer_does_not_look_at_every_entry_each_round(
 def test_the_background_indexer_looks_above_its_last_entry_and_now_and_then_at_all(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    root, now = tmp_path / "archive", datetime(2026, 1, 1, tzinfo=UTC)
-    (root / "articles" / "a").mkdir(parents=True)
-    with open_store(f"sqlite:///{tmp_path / 'i.db'}") as store:
-        store.sync_feeds([("a", "https://a/", "feed", 60)], now=now)
-        feed = feed_named(store, "a")
-        assert feed is not None
-        here = archive.archive_identity(root)
-
-        def add(name: str, path: str | None) -> int:
-            if path is not None:
-                (root / path).write_text(f"<p>{name} 正文</p>", encoding="utf-8")
-            entry = store_entry(store, feed.id, name, content_hash=name, first_seen_at=now,
-                                    title=name, archive_path=path,
-                                    file_id=int(path[11:-3]) if path else None,
-                                    archive_id=here)  # fmt: skip
-            return entry.id
-
+    with _one_feed_archive(tmp_path) as (store, root, add):
         late = add("late", None)  # its page is retried: the file comes after later ones
         add("first", "articles/a/1.md")
         found: list[list[str | None]] = []
