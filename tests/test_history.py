@@ -3,7 +3,9 @@ transactions, SQLite's space given back, ``ingestd db stats`` and ``ingestd db p
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -157,7 +159,6 @@ def test_history_settings(tmp_path: Path) -> None:
 def test_the_daemons_pruning_task_prunes_in_steps_and_keeps_going(
     database_url: str, caplog: pytest.LogCaptureFixture
 ) -> None:
-    import asyncio
     import logging
 
     caplog.set_level(logging.INFO, logger="ingestd.history")
@@ -168,26 +169,34 @@ def test_the_daemons_pruning_task_prunes_in_steps_and_keeps_going(
         clock = Clock(T0 + timedelta(days=30))
         pruner = Pruner(store, Retention(keep=86400, keep_last=5), clock, rows_per_step=10)
 
-        async def body() -> None:
-            task = asyncio.create_task(pruner.run(every=3600, pause=0))
-            deadline = asyncio.get_running_loop().time() + 10
-            while not any("pruned" in r.getMessage() for r in caplog.records):
-                assert asyncio.get_running_loop().time() < deadline, "not pruned"
-                await asyncio.sleep(0.01)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
+        def pruned() -> bool:
+            return any("pruned" in r.getMessage() for r in caplog.records)
 
-        asyncio.run(body())
+        run_pruner_until(pruner, 3600, pruned, "not pruned")
         assert count(store) == 5
     assert any("35 fetch log rows pruned in 4 steps" in r.getMessage() for r in caplog.records)
+
+
+def run_pruner_until(pruner: Pruner, every: float, done: Callable[[], bool], what: str) -> None:
+    """The daemon's pruning task until ``done()`` (within 10 s, else fails with ``what``),
+    then cancelled as the daemon cancels it."""
+
+    async def body() -> None:
+        task = asyncio.create_task(pruner.run(every=every, pause=0))
+        deadline = asyncio.get_running_loop().time() + 10
+        while not done():
+            assert asyncio.get_running_loop().time() < deadline, what
+            await asyncio.sleep(0.01)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(body())
 
 
 def test_the_pruning_task_gives_freed_memory_back_after_each_pass(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import asyncio
-
     from ingestd import history
 
     passes: list[int] = []
@@ -195,14 +204,4 @@ def test_the_pruning_task_gives_freed_memory_back_after_each_pass(
     with open_store(database_url) as store:
         pruner = Pruner(store, Retention(keep=86400, keep_last=5), Clock(T0))
 
-        async def body() -> None:
-            task = asyncio.create_task(pruner.run(every=0, pause=0))
-            deadline = asyncio.get_running_loop().time() + 10
-            while len(passes) < 3:
-                assert asyncio.get_running_loop().time() < deadline, "memory not given back"
-                await asyncio.sleep(0.01)
-            task.cancel()
-            with pytest.raises(asyncio.CancelledError):
-                await task
-
-        asyncio.run(body())
+        run_pruner_until(pruner, 0, lambda: len(passes) >= 3, "memory not given back")
