@@ -6,6 +6,10 @@ adds 480,000 a day. ``Pruner`` deletes what ``[history]`` no longer keeps
 thousand rows), so polls never wait long for the database; after a pass, SQLite's
 freed pages go back to the file system (PostgreSQL's autovacuum reuses them itself).
 The daemon runs ``Pruner.run`` beside its scheduler; ``ingestd db prune`` runs one pass.
+
+A PostgreSQL server with autovacuum off would let dead row versions pile up (each poll
+leaves two in ``feeds``), and every lease would read through them: ``vacuum_when_off``
+does for ingestd's tables what autovacuum would, by the server's own thresholds.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ FEEDS_PER_STEP = 200
 ROWS_PER_STEP = 1000
 #: Free pages one incremental vacuum gives back (4 MB of 4 kB pages): a short lock.
 PAGES_PER_VACUUM = 1024
+#: Seconds between looks at dead rows, on a PostgreSQL server without autovacuum.
+DEAD_ROWS_EVERY = 10.0
 
 
 @dataclass(frozen=True)
@@ -108,3 +114,35 @@ class Pruner:
                 freed += await asyncio.to_thread(self.store.reclaim_space, PAGES_PER_VACUUM)
             await asyncio.sleep(pause)
         return deleted, steps, freed
+
+
+async def vacuum_when_off(store: Store, every: float = DEAD_ROWS_EVERY) -> None:
+    """Forever (until cancelled), on PostgreSQL: every ``every`` seconds, vacuum those of
+    ingestd's tables that autovacuum leaves alone and that have passed its threshold.
+    Says once (and again when it changes) which tables it looks after; does nothing
+    while the server's autovacuum covers them all."""
+    looked_after: list[str] = []
+    while True:
+        try:
+            tables = await asyncio.to_thread(store.tables_without_autovacuum)
+            if tables != looked_after:
+                _say_looked_after(tables, every)
+                looked_after = tables
+            if tables:
+                vacuumed = await asyncio.to_thread(store.vacuum_dead_rows)
+                if vacuumed:
+                    log.debug("vacuumed %s (autovacuum is off)", ", ".join(vacuumed))
+        except StorageError as exc:
+            log.error("dead rows not vacuumed this time: %s", exc)
+        await asyncio.sleep(every)
+
+
+def _say_looked_after(tables: list[str], every: float) -> None:
+    if tables:
+        log.warning(
+            "PostgreSQL autovacuum is off for %s: ingestd vacuums them itself when their "
+            "dead rows pass the server's autovacuum threshold (looked at every %gs); turn "
+            "autovacuum on to leave it to the server", ", ".join(tables), every,
+        )  # fmt: skip
+    else:
+        log.info("PostgreSQL autovacuum covers ingestd's tables again")

@@ -25,7 +25,7 @@ import pytest
 from ingestd import archive
 from ingestd.store import open_store
 from tests.conftest import REPO
-from tests.db import fresh_schema, pg_url
+from tests.db import fresh_schema, pg_connect, pg_url
 from tests.disk import archived_files
 from tests.loopback import LoopbackServer, Request, Response
 
@@ -131,6 +131,7 @@ def test_three_daemons_share_one_database(tmp_path: Path, schema: str) -> None:
         farm = Farm(server)
         config = write_config(tmp_path, database, server.port)
         logs = [tmp_path / f"daemon{n}.log" for n in range(4)]
+        _without_autovacuum_for_feeds(database)
         daemons = [start_daemon(config, logs[n]) for n in range(3)]
         try:
             wait_until(lambda: len(farm.requests) == FEEDS, 60, "every feed polled once")
@@ -162,6 +163,22 @@ def test_three_daemons_share_one_database(tmp_path: Path, schema: str) -> None:
     check_shared(database, [d.pid for d in daemons[:3]])
     for log in logs:
         assert b"Traceback" not in log.read_bytes(), log.read_text()[-2000:]
+    # Each daemon said it looks after the table autovacuum leaves alone, and one did.
+    for log in logs:
+        assert b"PostgreSQL autovacuum is off for" in log.read_bytes()
+    with pg_connect(database) as connection:
+        vacuums = connection.execute(
+            "SELECT vacuum_count FROM pg_stat_user_tables WHERE relid = 'feeds'::regclass"
+        ).fetchone()
+    assert vacuums is not None and vacuums[0] >= 1
+
+
+def _without_autovacuum_for_feeds(database: str) -> None:
+    """Make the schema and turn autovacuum off for ``feeds`` (as a server without it)."""
+    open_store(database).close()
+    with pg_connect(database) as connection:
+        connection.execute("ALTER TABLE feeds SET (autovacuum_enabled = off)")
+        connection.commit()
 
 
 def _now():  # type: ignore[no-untyped-def]

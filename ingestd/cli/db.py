@@ -42,7 +42,8 @@ def add_arguments(sub: Subparsers, common: argparse.ArgumentParser) -> argparse.
         "--vacuum",
         action="store_true",
         help="SQLite: then rewrite the database so freed space goes back to the disk "
-        "(once, for databases made before auto-vacuum; needs free disk as large as it)",
+        "(once, for databases made before auto-vacuum; needs free disk as large as it); "
+        "PostgreSQL: then VACUUM (ANALYZE) ingestd's tables (for servers without autovacuum)",
     )
     return cmd
 
@@ -67,7 +68,7 @@ def command(settings: config.Settings, args: argparse.Namespace) -> int:
                 "deleted": report.deleted,
                 "transactions": report.steps,
                 "bytes_freed": report.bytes_freed,
-                "vacuumed": bool(args.vacuum and store.dialect == "sqlite"),
+                "vacuumed": bool(args.vacuum),
                 "seconds": round(time.monotonic() - started, 3),
             }
         size, free = store.database_bytes()
@@ -91,7 +92,7 @@ def _print(result: dict[str, Any]) -> None:
         print(
             f"pruned {done['deleted']:,} fetch log rows in {done['transactions']} "
             f"transactions; {_size(done['bytes_freed'])} given back"
-            + ("; database rewritten (vacuum)" if done["vacuumed"] else "")
+            + ("; database vacuumed" if done["vacuumed"] else "")
         )
     width = max(len(t["table"]) for t in result["tables"])
     for table in result["tables"]:

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import sdnotify
 
-from ingestd import config, indexer, memory
+from ingestd import config, history, indexer, memory
 from ingestd.cli.db import retention
 from ingestd.cli.logsetup import busy_tick_filter
 from ingestd.cli.runtime import Runtime, job_for, open_runtime, sync_config
@@ -154,6 +154,9 @@ class Service:
         pruning = asyncio.create_task(
             pruner.run(self.settings.history.prune_every), name="history pruning"
         )
+        vacuuming = asyncio.create_task(
+            history.vacuum_when_off(scheduler.store), name="dead row vacuum"
+        )
         try:
             scheduler.start()
             self.notifier.send("READY=1", f"STATUS={_status(scheduler, self.settings)}")
@@ -180,7 +183,8 @@ class Service:
             heartbeat.cancel()
             indexing.cancel()
             pruning.cancel()
-            for task in (heartbeat, indexing, pruning):
+            vacuuming.cancel()
+            for task in (heartbeat, indexing, pruning, vacuuming):
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
             for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from ingestd.store.engine import Database
 from ingestd.store.leasing import due
 from ingestd.store.records import Pruned, ScheduleLag, TableStats
-from ingestd.store.schema import Base, Feed, Fetch
+from ingestd.store.schema import UNMODELLED_PREFIX, Base, Feed, Fetch
 
 
 class HistoryQueries:
@@ -138,8 +138,9 @@ class HistoryQueries:
     def vacuum(self) -> None:
         """SQLite: rewrite the whole database with incremental auto-vacuum on, so later
         prunes can give space back (needs as much free disk as the database); PostgreSQL:
-        nothing (autovacuum)."""
+        ``VACUUM (ANALYZE)`` of ingestd's tables (what autovacuum does when it is on)."""
         if self._db.dialect != "sqlite":
+            self._vacuum_tables(_TABLES["tables"])
             return
         with self._db.errors("vacuum"):
             # The driver's own connection: VACUUM cannot run inside the transaction
@@ -152,6 +153,37 @@ class HistoryQueries:
                 cursor.close()
             finally:
                 raw.close()
+
+    def tables_without_autovacuum(self) -> list[str]:
+        """PostgreSQL: ingestd's tables the server's autovacuum leaves alone (off for the
+        server, or for the table); [] when it covers them all, and on SQLite."""
+        if self._db.dialect != "postgresql":
+            return []
+        with self._db.read_rows() as connection:
+            return list(connection.execute(_NOT_AUTOVACUUMED, _TABLES).scalars())
+
+    def vacuum_dead_rows(self) -> list[str]:
+        """PostgreSQL: vacuum (and analyze) each of ingestd's tables that autovacuum
+        leaves alone and whose dead rows passed the threshold the server's autovacuum
+        would act on; returns their names. Every update leaves a dead row version behind
+        (two per poll in ``feeds``): left there, they slow every lease a little more.
+        A table another process is vacuuming is skipped."""
+        if self._db.dialect != "postgresql":
+            return []
+        with self._db.read_rows() as connection:
+            due = list(connection.execute(_DEAD_PAST_THRESHOLD, _TABLES).scalars())
+        self._vacuum_tables(due)
+        return due
+
+    def _vacuum_tables(self, tables: Sequence[str]) -> None:
+        if not tables:
+            return
+        quote = self._db.engine.dialect.identifier_preparer.quote
+        # VACUUM cannot run inside a transaction block: an autocommit connection.
+        with self._db.errors("vacuum"), self._db.engine.connect() as connection:
+            connection = connection.execution_options(isolation_level="AUTOCOMMIT")
+            for table in tables:
+                connection.execute(text(f"VACUUM (SKIP_LOCKED, ANALYZE) {quote(table)}"))
 
 
 def _prune_feed(session: Session, feed_id: int, before: datetime, keep_last: int, rows: int) -> int:
@@ -178,6 +210,27 @@ def _prune_feed(session: Session, feed_id: int, before: datetime, keep_last: int
         .scalar_subquery()
     )
     return len(session.execute(delete(Fetch).where(Fetch.id.in_(doomed)).returning(Fetch.id)).all())
+
+
+#: ingestd's tables (the search index's too), by the names the search path finds them under.
+_TABLES = {"tables": sorted([*Base.metadata.tables, UNMODELLED_PREFIX])}
+#: Autovacuum is off for the server, or turned off for the table (``autovacuum_enabled``).
+_AUTOVACUUM_OFF = (
+    "(current_setting('autovacuum') = 'off' OR EXISTS (SELECT 1 FROM unnest(c.reloptions) o "
+    "WHERE o ~* '^autovacuum_enabled=(f|of|n|0)'))"
+)
+_OURS = "c.oid IN (SELECT to_regclass(quote_ident(t)) FROM unnest(CAST(:tables AS text[])) t)"
+_NOT_AUTOVACUUMED = text(
+    f"SELECT c.relname FROM pg_class c WHERE {_OURS} AND {_AUTOVACUUM_OFF} ORDER BY 1"
+)
+#: Autovacuum's own rule: dead rows > threshold + scale factor x rows.
+_DEAD_PAST_THRESHOLD = text(
+    "SELECT c.relname FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid "
+    f"WHERE {_OURS} AND {_AUTOVACUUM_OFF} AND s.n_dead_tup > "
+    "current_setting('autovacuum_vacuum_threshold')::float8 "
+    "+ current_setting('autovacuum_vacuum_scale_factor')::float8 * greatest(c.reltuples, 0) "
+    "ORDER BY 1"
+)
 
 
 def _sizes(session: Session, dialect: str, tables: Sequence[str]) -> dict[str, int | None]:

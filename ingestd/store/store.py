@@ -38,11 +38,6 @@ class Store(
         """The database file, or the server URL without password."""
         return self._db.target
 
-    @property
-    def dialect(self) -> str:
-        """``"sqlite"`` or ``"postgresql"``."""
-        return self._db.dialect
-
     def close(self) -> None:
         """Close every pooled connection."""
         self._db.close()

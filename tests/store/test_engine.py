@@ -35,7 +35,7 @@ def test_sqlite_connections_use_wal_busy_timeout_and_foreign_keys(tmp_path: Path
 
 def test_postgresql_uses_psycopg3(pg_schema: str) -> None:
     with open_store(pg_url(pg_schema)) as store:
-        assert store.dialect == "postgresql"
+        assert store._db.dialect == "postgresql"
         assert store._db.engine.dialect.driver == "psycopg"
 
 
