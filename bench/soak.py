@@ -314,6 +314,8 @@ def pg_phase(args: argparse.Namespace, config: Config, work: Path) -> dict[str, 
     pg = Config(**{**config.__dict__, "database": database, "archive": work / "pg-archive",
                    "interval": args.pg_interval})  # fmt: skip
     result: dict[str, Any] = {"interval": args.pg_interval, "schema": schema}
+    with psycopg.connect(args.pg) as server:  # the daemons vacuum themselves when it is off
+        result["server_autovacuum"] = server.execute("SHOW autovacuum").fetchone()[0]  # type: ignore[index]
     try:
         result["fetch_cold"] = fetch(pg.write(work / "pg-fetch.toml"))
         result["fetch_warm"] = fetch(work / "pg-fetch.toml")

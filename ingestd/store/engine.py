@@ -70,9 +70,20 @@ class Database:
             yield session
 
     @contextmanager
-    def write_rows(self) -> Iterator[Connection]:
-        """``write`` without a Session, for Core statements on hot paths."""
+    def write_rows(self, *, bookkeeping: bool = False) -> Iterator[Connection]:
+        """``write`` without a Session, for Core statements on hot paths.
+
+        ``bookkeeping``: the transaction holds only what a poll leaves behind it (its
+        lease, its outcome, the feed's next check), none of the archive. On PostgreSQL it
+        commits without waiting for its WAL to reach the disk (``synchronous_commit =
+        off``): a server crash may forget the last fraction of a second of them, and those
+        feeds are polled again, as SQLite's ``synchronous=NORMAL`` may after a power cut.
+        Entries are always committed durably (and flush these with them). Several daemons
+        otherwise wait on each other's disk flushes.
+        """
         with self.errors(), self.writer.connect() as connection, connection.begin():
+            if bookkeeping and self.dialect == "postgresql":
+                connection.exec_driver_sql("SET LOCAL synchronous_commit = off")
             yield connection
 
     @cached_property

@@ -146,7 +146,7 @@ class FeedQueries:
         if exclude:
             wanted = and_(wanted, Feed.id.not_in(list(exclude)))
         locking = self._db.dialect == "postgresql"
-        with self._db.write_rows() as connection:
+        with self._db.write_rows(bookkeeping=True) as connection:
             rows = lease_update(connection, owner, wanted, until, limit, skip_locked=locking)
             records = [feed_record(row) for row in rows]
         return sorted(records, key=record_due_order)
@@ -230,7 +230,7 @@ class FeedQueries:
             .values(lease_expires_at=until)
             .returning(Feed.id)
         )
-        with self._db.write_rows() as connection:
+        with self._db.write_rows(bookkeeping=True) as connection:
             return set(connection.scalars(query))
 
     def record_polls(
@@ -254,7 +254,7 @@ class FeedQueries:
         # Core executemany statements, not the ORM: on a warm cycle (all 304) this is
         # most of what a poll costs. Polls that set the same fields share one UPDATE.
         ids = sorted({feed_id for feed_id, _, _ in polls})
-        with self._db.write_rows() as connection:
+        with self._db.write_rows(bookkeeping=True) as connection:
             # Locked (on PostgreSQL) until the commit: a lease seen here as ours stays ours.
             owners = {i: o for i, o in connection.execute(_FEEDS_WITH_IDS, {"ids": ids})}
             if missing := set(ids) - owners.keys():

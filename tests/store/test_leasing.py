@@ -11,7 +11,7 @@ from sqlalchemy import event
 
 from ingestd.store import FeedConfig, FetchAttempt, Store, open_store
 from tests.store.conftest import NOW, pg_connect, pg_url
-from tests.storehelp import due_feeds, feed_named, fetch_log, set_feed_state
+from tests.storehelp import due_feeds, feed_named, fetch_log, set_feed_state, store_entry
 
 FEEDS = [FeedConfig(f"f{i:02d}", f"https://f{i}.example/feed", "feed", 60) for i in range(24)]
 
@@ -30,11 +30,12 @@ def test_a_leased_feed_is_not_leased_again(store: Store) -> None:
 
 def statements_during(store: Store, action: Callable[[], object]) -> list[str]:
     """The SQL statements ``action`` sends to the database, but transaction control (the
-    BEGIN IMMEDIATE of SQLite's writes) and PostgreSQL's pool ping (an empty query)."""
+    BEGIN IMMEDIATE of SQLite's writes, PostgreSQL's ``SET LOCAL`` of bookkeeping) and
+    PostgreSQL's pool ping (an empty query)."""
     sent: list[str] = []
 
     def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if statement.strip(" ;") and not statement.startswith("BEGIN"):
+        if statement.strip(" ;") and not statement.startswith(("BEGIN", "SET LOCAL")):
             sent.append(statement)
 
     engine = store._db.engine
@@ -163,3 +164,24 @@ def test_postgresql_skips_rows_another_daemon_has_locked(pg_schema: str) -> None
         other.rollback()
     assert [f.name for f in got] == ["f01", "f02"]
     assert elapsed < 2, "leasing waited for the locked row instead of skipping it"
+
+
+def test_postgresql_commits_bookkeeping_without_waiting_for_the_disk(pg_schema: str) -> None:
+    """Leases and poll outcomes commit with ``synchronous_commit = off``; entries do not."""
+    with open_store(pg_url(pg_schema)) as store:
+        store.sync_feeds(FEEDS[:2], now=NOW)
+        settings: list[str] = []
+
+        def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+            if statement.startswith("SET LOCAL"):
+                settings.append(statement)
+
+        event.listen(store._db.engine, "before_cursor_execute", record)
+        leased = store.lease_due_feeds("me", NOW, lease_seconds=60)
+        store.renew_leases([f.id for f in leased], "me", NOW, 60)
+        attempt = FetchAttempt(NOW, 5, 304, "not_modified", 0, 0)
+        store.record_polls([(f.id, attempt, {}) for f in leased], give_back="me")
+        assert settings == ["SET LOCAL synchronous_commit = off"] * 3
+        store_entry(store, leased[0].id, "k", content_hash="h", first_seen_at=NOW,
+                    archive_path="a/1.txt", file_id=1)  # fmt: skip
+        assert len(settings) == 3  # the entry's transaction waits for its WAL flush
