@@ -16,6 +16,7 @@ from ingestd.errors import ConfigError
 from ingestd.history import Pruner
 from ingestd.store import FeedConfig, FetchAttempt, Pruned, Store, open_store
 from ingestd.upkeep import Retention
+from tests.store.test_leasing import statements_during
 from tests.storehelp import fetch_log
 from tests.test_cli_commands import run
 from tests.test_scheduler import T0, Clock
@@ -205,3 +206,18 @@ def test_the_pruning_task_gives_freed_memory_back_after_each_pass(
         pruner = Pruner(store, Retention(keep=86400, keep_last=5), Clock(T0))
 
         run_pruner_until(pruner, 0, lambda: len(passes) >= 3, "memory not given back")
+
+
+def test_a_pruning_step_is_two_statements_however_many_feeds_it_sees(database_url: str) -> None:
+    with open_store(database_url) as store:
+        store.sync_feeds([FeedConfig(f"f{i}", f"https://f{i}.example/", "feed", 60)
+                          for i in range(50)], T0)  # fmt: skip
+        ids = [f.id for f in store.list_feeds()]
+        store.record_polls(polls(ids, [T0 + timedelta(minutes=m) for m in range(6)]))
+        pruned: list[Pruned] = []
+        sent = statements_during(
+            store, lambda: pruned.append(store.prune_fetches(T0 + timedelta(days=1), 2))
+        )
+    # A statement or two per feed cost a pass over 1,000 feeds two seconds of CPU.
+    assert len(sent) == 2, sent
+    assert pruned == [Pruned(50 * 4, 0, done=True)]
