@@ -129,7 +129,7 @@ async def vacuum_when_off(store: Store, every: float = DEAD_ROWS_EVERY) -> None:
                 _say_looked_after(tables, every)
                 looked_after = tables
             if tables:
-                vacuumed = await asyncio.to_thread(store.vacuum_dead_rows)
+                vacuumed = await asyncio.to_thread(store.vacuum_dead_rows, tables)
                 if vacuumed:
                     log.debug("vacuumed %s (autovacuum is off)", ", ".join(vacuumed))
         except StorageError as exc:

@@ -128,3 +128,22 @@ def dump(url: str) -> bytes:
         return b"".join(f.read_bytes() for f in files if f.exists())
     rows = [query(url, f'SELECT * FROM "{table}"') for table in sorted(table_names(url))]
     return repr(rows).encode("utf-8", "backslashreplace")
+
+
+def set_autovacuum(url: str, table: str, enabled: bool) -> None:
+    """Turn autovacuum off for one table of the test schema (``enabled=False``), as a
+    server without it, or give the table back to the server's setting."""
+    change = "RESET (autovacuum_enabled)" if enabled else "SET (autovacuum_enabled = off)"
+    with pg_connect(url) as connection:
+        connection.execute(f"ALTER TABLE {table} {change}")
+        connection.commit()
+
+
+def vacuum_counts(url: str) -> dict[str, int]:
+    """Table -> how many times it was vacuumed by hand (not by autovacuum)."""
+    with pg_connect(url) as connection:
+        rows = connection.execute(
+            "SELECT relname, vacuum_count FROM pg_stat_user_tables "
+            "WHERE schemaname = current_schema()"
+        ).fetchall()
+    return {name: count for name, count in rows}

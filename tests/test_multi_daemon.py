@@ -25,7 +25,7 @@ import pytest
 from ingestd import archive
 from ingestd.store import open_store
 from tests.conftest import REPO
-from tests.db import fresh_schema, pg_connect, pg_url
+from tests.db import fresh_schema, pg_url, set_autovacuum, vacuum_counts
 from tests.disk import archived_files
 from tests.loopback import LoopbackServer, Request, Response
 
@@ -166,19 +166,13 @@ def test_three_daemons_share_one_database(tmp_path: Path, schema: str) -> None:
     # Each daemon said it looks after the table autovacuum leaves alone, and one did.
     for log in logs:
         assert b"PostgreSQL autovacuum is off for" in log.read_bytes()
-    with pg_connect(database) as connection:
-        vacuums = connection.execute(
-            "SELECT vacuum_count FROM pg_stat_user_tables WHERE relid = 'feeds'::regclass"
-        ).fetchone()
-    assert vacuums is not None and vacuums[0] >= 1
+    assert vacuum_counts(database)["feeds"] >= 1
 
 
 def _without_autovacuum_for_feeds(database: str) -> None:
     """Make the schema and turn autovacuum off for ``feeds`` (as a server without it)."""
     open_store(database).close()
-    with pg_connect(database) as connection:
-        connection.execute("ALTER TABLE feeds SET (autovacuum_enabled = off)")
-        connection.commit()
+    set_autovacuum(database, "feeds", enabled=False)
 
 
 def _now():  # type: ignore[no-untyped-def]

@@ -159,16 +159,16 @@ class HistoryQueries:
         with self._db.read_rows() as connection:
             return list(connection.execute(_NOT_AUTOVACUUMED, _TABLES).scalars())
 
-    def vacuum_dead_rows(self) -> list[str]:
-        """PostgreSQL: vacuum (and analyze) each of ingestd's tables that autovacuum
-        leaves alone and whose dead rows passed the threshold the server's autovacuum
-        would act on; returns their names. Every update leaves a dead row version behind
-        (two per poll in ``feeds``): left there, they slow every lease a little more.
-        A table another process is vacuuming is skipped."""
-        if self._db.dialect != "postgresql":
+    def vacuum_dead_rows(self, tables: Sequence[str]) -> list[str]:
+        """PostgreSQL: vacuum (and analyze) each of ``tables`` (those autovacuum leaves
+        alone: ``tables_without_autovacuum``) whose dead rows passed the threshold the
+        server's autovacuum would act on; returns their names. Every update leaves a dead
+        row version behind (two per poll in ``feeds``): left there, they slow every lease a
+        little more. A table another process is vacuuming is skipped."""
+        if self._db.dialect != "postgresql" or not tables:
             return []
         with self._db.read_rows() as connection:
-            due = list(connection.execute(_DEAD_PAST_THRESHOLD, _TABLES).scalars())
+            due = list(connection.execute(_DEAD_PAST_THRESHOLD, {"tables": list(tables)}).scalars())
         self._vacuum_tables(due)
         return due
 
@@ -208,6 +208,7 @@ _AUTOVACUUM_OFF = (
     "(current_setting('autovacuum') = 'off' OR EXISTS (SELECT 1 FROM unnest(c.reloptions) o "
     "WHERE o ~* '^autovacuum_enabled=(f|of|n|0)'))"
 )
+#: Among the tables named by ``:tables``.
 _OURS = "c.oid IN (SELECT to_regclass(quote_ident(t)) FROM unnest(CAST(:tables AS text[])) t)"
 _NOT_AUTOVACUUMED = text(
     f"SELECT c.relname FROM pg_class c WHERE {_OURS} AND {_AUTOVACUUM_OFF} ORDER BY 1"
@@ -215,7 +216,7 @@ _NOT_AUTOVACUUMED = text(
 #: Autovacuum's own rule: dead rows > threshold + scale factor x rows.
 _DEAD_PAST_THRESHOLD = text(
     "SELECT c.relname FROM pg_class c JOIN pg_stat_user_tables s ON s.relid = c.oid "
-    f"WHERE {_OURS} AND {_AUTOVACUUM_OFF} AND s.n_dead_tup > "
+    f"WHERE {_OURS} AND s.n_dead_tup > "
     "current_setting('autovacuum_vacuum_threshold')::float8 "
     "+ current_setting('autovacuum_vacuum_scale_factor')::float8 * greatest(c.reltuples, 0) "
     "ORDER BY 1"
