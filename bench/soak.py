@@ -309,13 +309,16 @@ def pg_phase(args: argparse.Namespace, config: Config, work: Path) -> dict[str, 
     schema = f"ingestd_soak_{uuid.uuid4().hex[:8]}"
     with psycopg.connect(args.pg, autocommit=True) as admin:
         admin.execute(f'CREATE SCHEMA "{schema}"')
+        # The daemons vacuum their tables themselves when it is off.
+        autovacuum = admin.execute("SHOW autovacuum").fetchone()
     base = args.pg.replace("postgresql://", "postgresql+psycopg://", 1)
     database = f"{base}?options=-csearch_path%3D{schema}"
     pg = Config(**{**config.__dict__, "database": database, "archive": work / "pg-archive",
                    "interval": args.pg_interval})  # fmt: skip
-    result: dict[str, Any] = {"interval": args.pg_interval, "schema": schema}
-    with psycopg.connect(args.pg) as server:  # the daemons vacuum themselves when it is off
-        result["server_autovacuum"] = server.execute("SHOW autovacuum").fetchone()[0]  # type: ignore[index]
+    result: dict[str, Any] = {
+        "interval": args.pg_interval, "schema": schema,
+        "server_autovacuum": autovacuum[0] if autovacuum else None,
+    }  # fmt: skip
     try:
         result["fetch_cold"] = fetch(pg.write(work / "pg-fetch.toml"))
         result["fetch_warm"] = fetch(work / "pg-fetch.toml")
