@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from sqlalchemy import event
 
-from ingestd.store import FeedConfig, FetchAttempt, Store, open_store
+from ingestd.store import FeedConfig, FeedRecord, FetchAttempt, Store, open_store
 from tests.store.conftest import NOW, pg_connect, pg_url
 from tests.storehelp import due_feeds, feed_named, fetch_log, set_feed_state, store_entry
 
@@ -28,15 +28,12 @@ def test_a_leased_feed_is_not_leased_again(store: Store) -> None:
     assert due_feeds(store, NOW) == []
 
 
-def statements_during(store: Store, action: Callable[[], object]) -> list[str]:
-    """The SQL statements ``action`` sends to the database, but transaction control (the
-    BEGIN IMMEDIATE of SQLite's writes, PostgreSQL's ``SET LOCAL`` of bookkeeping) and
-    PostgreSQL's pool ping (an empty query)."""
+def sent_during(store: Store, action: Callable[[], object]) -> list[str]:
+    """Every SQL statement ``action`` sends to the database, transaction control too."""
     sent: list[str] = []
 
     def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-        if statement.strip(" ;") and not statement.startswith(("BEGIN", "SET LOCAL")):
-            sent.append(statement)
+        sent.append(statement)
 
     engine = store._db.engine
     event.listen(engine, "before_cursor_execute", record)
@@ -45,6 +42,17 @@ def statements_during(store: Store, action: Callable[[], object]) -> list[str]:
     finally:
         event.remove(engine, "before_cursor_execute", record)
     return sent
+
+
+def statements_during(store: Store, action: Callable[[], object]) -> list[str]:
+    """The SQL statements ``action`` sends to the database, but transaction control (the
+    BEGIN IMMEDIATE of SQLite's writes, PostgreSQL's ``SET LOCAL`` of bookkeeping) and
+    PostgreSQL's pool ping (an empty query)."""
+    return [
+        statement
+        for statement in sent_during(store, action)
+        if statement.strip(" ;") and not statement.startswith(("BEGIN", "SET LOCAL"))
+    ]
 
 
 def test_a_lease_is_one_statement_however_many_feeds_it_takes(store: Store) -> None:
@@ -170,18 +178,22 @@ def test_postgresql_commits_bookkeeping_without_waiting_for_the_disk(pg_schema: 
     """Leases and poll outcomes commit with ``synchronous_commit = off``; entries do not."""
     with open_store(pg_url(pg_schema)) as store:
         store.sync_feeds(FEEDS[:2], now=NOW)
-        settings: list[str] = []
-
-        def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
-            if statement.startswith("SET LOCAL"):
-                settings.append(statement)
-
-        event.listen(store._db.engine, "before_cursor_execute", record)
-        leased = store.lease_due_feeds("me", NOW, lease_seconds=60)
-        store.renew_leases([f.id for f in leased], "me", NOW, 60)
+        leased: list[FeedRecord] = []
         attempt = FetchAttempt(NOW, 5, 304, "not_modified", 0, 0)
-        store.record_polls([(f.id, attempt, {}) for f in leased], give_back="me")
-        assert settings == ["SET LOCAL synchronous_commit = off"] * 3
-        store_entry(store, leased[0].id, "k", content_hash="h", first_seen_at=NOW,
-                    archive_path="a/1.txt", file_id=1)  # fmt: skip
-        assert len(settings) == 3  # the entry's transaction waits for its WAL flush
+
+        def bookkeeping() -> None:
+            leased.extend(store.lease_due_feeds("me", NOW, lease_seconds=60))
+            store.renew_leases([f.id for f in leased], "me", NOW, 60)
+            store.record_polls([(f.id, attempt, {}) for f in leased], give_back="me")
+
+        def settings(sent: list[str]) -> list[str]:
+            return [statement for statement in sent if statement.startswith("SET LOCAL")]
+
+        assert (
+            settings(sent_during(store, bookkeeping)) == ["SET LOCAL synchronous_commit = off"] * 3
+        )
+        entry = sent_during(store, lambda: store_entry(
+            store, leased[0].id, "k", content_hash="h", first_seen_at=NOW,
+            archive_path="a/1.txt", file_id=1,
+        ))  # fmt: skip
+        assert entry and settings(entry) == []  # the entry's transaction waits for its WAL flush
